@@ -1,0 +1,202 @@
+//! `lobstah balance`, `receipts` and `ledger verify|import|export`.
+//!
+//! Read-only commands open the database read-only so they work beside a running node.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::output::{thousands, utc_time};
+use crate::core::keystore;
+use crate::core::ledger::{self, ALLOWANCE_TOKENS, Balance, Ledger};
+use crate::core::paths::Paths;
+use crate::core::store::{self, StoreError};
+
+/// The ledger for reading, or `None` when nothing was ever ledgered here.
+fn read_ledger(paths: &Paths) -> anyhow::Result<Option<Ledger>> {
+    match store::open_read_only(&paths.database()) {
+        Ok(db) => Ok(Some(Ledger::new(db)?)),
+        Err(StoreError::Missing(_)) => Ok(None),
+        Err(e) => Err(e).context("cannot read the ledger"),
+    }
+}
+
+fn write_ledger(paths: &Paths) -> anyhow::Result<Ledger> {
+    let db = store::open(&paths.database()).context("cannot open the ledger for writing")?;
+    Ok(Ledger::new(db)?)
+}
+
+fn balance_json(b: &Balance) -> serde_json::Value {
+    json!({
+        "pubkey": b.pubkey.to_string(),
+        "earned": b.earned,
+        "spent": b.spent,
+        "net": b.net(),
+        "available": b.available(),
+        "receipts": b.receipts,
+    })
+}
+
+pub fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCode> {
+    let ledger = read_ledger(paths)?;
+    if all {
+        let balances = match &ledger {
+            Some(l) => l.balances()?,
+            None => Vec::new(),
+        };
+        if as_json {
+            let rows: Vec<_> = balances.iter().map(balance_json).collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            println!(
+                "{:<70} {:>12} {:>12} {:>12} {:>12}",
+                "pubkey", "earned", "spent", "net", "available"
+            );
+            for b in &balances {
+                println!(
+                    "{:<70} {:>12} {:>12} {:>12} {:>12}",
+                    b.pubkey.to_string(),
+                    thousands(b.earned as i64),
+                    thousands(b.spent as i64),
+                    thousands(b.net()),
+                    thousands(b.available())
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let me = keystore::load_identity(&paths.identity_file())
+        .context("cannot load this node's identity")?;
+    let b = match &ledger {
+        Some(l) => l.balance(&me.public())?,
+        None => Balance::empty(me.public()),
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&balance_json(&b))?);
+    } else {
+        println!("identity   {}", b.pubkey);
+        println!("earned     {}", thousands(b.earned as i64));
+        println!("spent      {}", thousands(b.spent as i64));
+        println!(
+            "net        {}{}",
+            if b.net() > 0 { "+" } else { "" },
+            thousands(b.net())
+        );
+        println!(
+            "available  {}  ({} allowance + net)",
+            thousands(b.available()),
+            thousands(ALLOWANCE_TOKENS)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn receipts(paths: &Paths, limit: usize, as_json: bool) -> anyhow::Result<ExitCode> {
+    let rows = match read_ledger(paths)? {
+        Some(l) => l.newest(limit)?,
+        None => Vec::new(),
+    };
+    if as_json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|r| json!({"seq": r.seq, "signedReceipt": r.receipt}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let me = keystore::load_identity(&paths.identity_file())
+        .ok()
+        .map(|i| i.public());
+    if rows.is_empty() {
+        println!("no receipts yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>6}  {:<20}  {:<6}  {:<14}  {:<24}  {:>8}  {:>8}",
+        "seq", "completed", "role", "peer", "model", "in", "out"
+    );
+    for row in rows {
+        let r = row.receipt.receipt();
+        let (role, peer) = match me {
+            Some(me) if r.worker_pubkey == me && r.requester_pubkey == me => {
+                ("self", r.worker_pubkey)
+            }
+            Some(me) if r.worker_pubkey == me => ("earned", r.requester_pubkey),
+            Some(me) if r.requester_pubkey == me => ("spent", r.worker_pubkey),
+            _ => ("other", r.worker_pubkey),
+        };
+        let model: String = r.model.chars().take(24).collect();
+        println!(
+            "{:>6}  {:<20}  {:<6}  {:<14}  {:<24}  {:>8}  {:>8}",
+            row.seq,
+            utc_time(r.completed_at),
+            role,
+            peer.short(),
+            model,
+            r.input_tokens,
+            r.output_tokens
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
+    let report = match read_ledger(paths)? {
+        Some(l) => ledger::verify_ledger(&l)?,
+        None => ledger::VerifyReport::default(),
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "checked {} receipts and {} identities",
+            report.receipts_checked, report.pubkeys_checked
+        );
+        for m in &report.mismatches {
+            println!("MISMATCH {m}");
+        }
+        if report.is_ok() {
+            println!("ledger ok: every stored balance equals the recomputation");
+        }
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn import(paths: &Paths, file: &Path) -> anyhow::Result<ExitCode> {
+    let reader = BufReader::new(
+        File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let ledger = write_ledger(paths)?;
+    let report = ledger::import_jsonl(&ledger, reader)
+        .with_context(|| format!("import of {} stopped", file.display()))?;
+    for (line, why) in &report.problems {
+        eprintln!("{}:{line}: {why}", file.display());
+    }
+    if report.invalid as usize > report.problems.len() {
+        eprintln!(
+            "… and {} more invalid lines",
+            report.invalid as usize - report.problems.len()
+        );
+    }
+    println!(
+        "imported {}, duplicate {}, invalid {}",
+        report.imported, report.duplicate, report.invalid
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(paths: &Paths) -> anyhow::Result<ExitCode> {
+    if let Some(l) = read_ledger(paths)? {
+        let stdout = std::io::stdout();
+        ledger::export_jsonl(&l, stdout.lock())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,100 @@
+//! The command-line edge: parses arguments, opens what a command needs, prints results.
+//! Errors here are `anyhow` with context; the core's typed errors become sentences.
+
+mod identity_cmds;
+mod ledger_cmds;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::core::paths::Paths;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lobstah",
+    version,
+    about = "Peer-to-peer compute exchange for LLM inference"
+)]
+pub struct Cli {
+    /// Directory for the identity, database and config (default: the platform data dir).
+    #[arg(long, global = true, env = "LOBSTAH_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this node's identity (an Ed25519 key pair) and print its public key.
+    Keygen {
+        /// Replace an existing identity (its credits stay with the old key).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print this node's public key.
+    Id,
+    /// Show credits: earned, spent, net and available (10,000 allowance + net).
+    Balance {
+        #[arg(long)]
+        json: bool,
+        /// Every identity in the ledger, not only this node's.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show the newest receipts in the ledger.
+    Receipts {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, import or export the ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute every balance from the stored receipts; exit 1 on any mismatch.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import signed receipts from a JSONL file (one per line), skipping duplicates.
+    Import { file: PathBuf },
+    /// Write every receipt as JSONL to stdout, oldest first.
+    Export,
+}
+
+/// Runs the CLI and maps the outcome to a process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let paths = Paths::resolve(cli.home.as_deref())?;
+    match cli.command {
+        Command::Keygen { force } => identity_cmds::keygen(&paths, force),
+        Command::Id => identity_cmds::id(&paths),
+        Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
+        Command::Receipts { limit, json } => ledger_cmds::receipts(&paths, limit, json),
+        Command::Ledger { command } => match command {
+            LedgerCommand::Verify { json } => ledger_cmds::verify(&paths, json),
+            LedgerCommand::Import { file } => ledger_cmds::import(&paths, &file),
+            LedgerCommand::Export => ledger_cmds::export(&paths),
+        },
+    }
+}

@@ -1,0 +1,295 @@
+//! The ledger: verified receipts in redb, with per-pubkey balances and totals kept in
+//! the same transaction as each append, so reading a balance never scans the log and a
+//! replayed nonce is caught even after a restart.
+
+mod accept;
+mod io;
+mod verify;
+mod writer;
+
+use std::collections::HashMap;
+
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::Serialize;
+
+use crate::core::protocol::{PublicKey, SignedReceipt};
+use crate::core::store::{Db, StoreError};
+
+pub use accept::{AcceptRules, Party, RejectReason, Rejection, Verified, accept};
+pub use io::{ImportReport, export_jsonl, import_jsonl};
+pub use verify::{VerifyReport, verify_ledger};
+pub use writer::{LedgerWriter, WriterClosed};
+
+/// Every identity starts with this many tokens of credit.
+pub const ALLOWANCE_TOKENS: i64 = 10_000;
+
+/// seq → JSON of the signed receipt as received.
+pub const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
+/// nonce → seq of the receipt that used it.
+pub const NONCES: TableDefinition<&str, u64> = TableDefinition::new("receipt_nonces");
+/// pubkey → (earned, spent, receipts it appears in).
+pub const BALANCES: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("balances");
+/// Totals and counters: `next_seq`, `receipts`, `tokens`.
+pub const LEDGER_META: TableDefinition<&str, u64> = TableDefinition::new("ledger_meta");
+
+/// One identity's standing in this ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub pubkey: PublicKey,
+    pub earned: u64,
+    pub spent: u64,
+    pub receipts: u64,
+}
+
+impl Balance {
+    pub fn empty(pubkey: PublicKey) -> Self {
+        Balance {
+            pubkey,
+            earned: 0,
+            spent: 0,
+            receipts: 0,
+        }
+    }
+
+    pub fn net(&self) -> i64 {
+        self.earned as i64 - self.spent as i64
+    }
+
+    pub fn available(&self) -> i64 {
+        ALLOWANCE_TOKENS + self.net()
+    }
+}
+
+/// Ledger-wide totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub receipts: u64,
+    pub tokens: u64,
+}
+
+/// A receipt with its position in this ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredReceipt {
+    pub seq: u64,
+    pub receipt: SignedReceipt,
+}
+
+/// What happened to one receipt handed to `append`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended {
+        seq: u64,
+    },
+    /// The nonce is already in the ledger (a replay or a re-import).
+    Duplicate {
+        existing_seq: u64,
+    },
+}
+
+/// The ledger over one database.
+#[derive(Clone)]
+pub struct Ledger {
+    db: Db,
+}
+
+impl Ledger {
+    /// Opens the ledger, creating its tables on first use.
+    pub fn new(db: Db) -> Result<Self, StoreError> {
+        if let Db::Writable(_) = db {
+            let tx = db.begin_write()?;
+            tx.open_table(RECEIPTS)?;
+            tx.open_table(NONCES)?;
+            tx.open_table(BALANCES)?;
+            tx.open_table(LEDGER_META)?;
+            tx.commit()?;
+        }
+        Ok(Ledger { db })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Appends verified receipts in one durable transaction; a nonce already present
+    /// (or repeated within the batch) is reported as a duplicate and changes nothing.
+    pub fn append(&self, receipts: &[Verified]) -> Result<Vec<AppendOutcome>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut outcomes = Vec::with_capacity(receipts.len());
+        {
+            let mut log = tx.open_table(RECEIPTS)?;
+            let mut nonces = tx.open_table(NONCES)?;
+            let mut balances = tx.open_table(BALANCES)?;
+            let mut meta = tx.open_table(LEDGER_META)?;
+            let mut next_seq = read_meta(&meta, "next_seq")?.max(1);
+            let mut totals = Totals {
+                receipts: read_meta(&meta, "receipts")?,
+                tokens: read_meta(&meta, "tokens")?,
+            };
+            let mut touched: HashMap<String, (u64, u64, u64)> = HashMap::new();
+            for verified in receipts {
+                let signed = verified.signed();
+                let r = signed.receipt();
+                if let Some(existing) = nonces.get(r.nonce.as_str())? {
+                    outcomes.push(AppendOutcome::Duplicate {
+                        existing_seq: existing.value(),
+                    });
+                    continue;
+                }
+                let seq = next_seq;
+                next_seq += 1;
+                nonces.insert(r.nonce.as_str(), seq)?;
+                log.insert(seq, signed.to_json().as_bytes())?;
+                let tokens = r.total_tokens();
+                let worker = r.worker_pubkey.to_string();
+                let requester = r.requester_pubkey.to_string();
+                let mut bump = |key: String, earned: u64, spent: u64| -> Result<(), StoreError> {
+                    let entry = match touched.get(&key) {
+                        Some(v) => *v,
+                        None => balances
+                            .get(key.as_str())?
+                            .map(|g| g.value())
+                            .unwrap_or((0, 0, 0)),
+                    };
+                    touched.insert(key, (entry.0 + earned, entry.1 + spent, entry.2 + 1));
+                    Ok(())
+                };
+                if worker == requester {
+                    bump(worker, tokens, tokens)?;
+                } else {
+                    bump(worker, tokens, 0)?;
+                    bump(requester, 0, tokens)?;
+                }
+                totals.receipts += 1;
+                totals.tokens += tokens;
+                outcomes.push(AppendOutcome::Appended { seq });
+            }
+            for (key, value) in &touched {
+                balances.insert(key.as_str(), *value)?;
+            }
+            meta.insert("next_seq", next_seq)?;
+            meta.insert("receipts", totals.receipts)?;
+            meta.insert("tokens", totals.tokens)?;
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// The standing of `pubkey` (all zeros if it never appeared).
+    pub fn balance(&self, pubkey: &PublicKey) -> Result<Balance, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = match tx.open_table(BALANCES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Balance::empty(*pubkey)),
+            Err(e) => return Err(e.into()),
+        };
+        let key = pubkey.to_string();
+        Ok(match table.get(key.as_str())? {
+            Some(v) => {
+                let (earned, spent, receipts) = v.value();
+                Balance {
+                    pubkey: *pubkey,
+                    earned,
+                    spent,
+                    receipts,
+                }
+            }
+            None => Balance::empty(*pubkey),
+        })
+    }
+
+    /// Every identity that appears in the ledger, by pubkey.
+    pub fn balances(&self) -> Result<Vec<Balance>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(table) = open_existing(&tx, BALANCES)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(table.len()? as usize);
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let (earned, spent, receipts) = v.value();
+            // Keys are written only from parsed public keys; skip anything else rather
+            // than fail a whole listing.
+            if let Ok(pubkey) = PublicKey::parse(k.value()) {
+                out.push(Balance {
+                    pubkey,
+                    earned,
+                    spent,
+                    receipts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn totals(&self) -> Result<Totals, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(meta) = open_existing(&tx, LEDGER_META)? else {
+            return Ok(Totals::default());
+        };
+        Ok(Totals {
+            receipts: read_meta(&meta, "receipts")?,
+            tokens: read_meta(&meta, "tokens")?,
+        })
+    }
+
+    /// The newest `limit` receipts, newest first.
+    pub fn newest(&self, limit: usize) -> Result<Vec<StoredReceipt>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(log) = open_existing(&tx, RECEIPTS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for row in log.iter()?.rev().take(limit) {
+            let (k, v) = row?;
+            out.push(decode_row(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Receipts with a sequence number greater than `after`, oldest first, at most `limit`.
+    pub fn since(&self, after: u64, limit: usize) -> Result<Vec<StoredReceipt>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(log) = open_existing(&tx, RECEIPTS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for row in log.range(after.saturating_add(1)..)?.take(limit) {
+            let (k, v) = row?;
+            out.push(decode_row(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Whether a receipt with this nonce is already ledgered.
+    pub fn contains_nonce(&self, nonce: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(table) = open_existing(&tx, NONCES)? else {
+            return Ok(false);
+        };
+        Ok(table.get(nonce)?.is_some())
+    }
+}
+
+fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+    match tx.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_meta<T: ReadableTable<&'static str, u64>>(table: &T, key: &str) -> Result<u64, StoreError> {
+    Ok(table.get(key)?.map(|v| v.value()).unwrap_or(0))
+}
+
+/// Decodes a stored row. Rows were written from verified receipts, so a failure here
+/// means the file was damaged or edited; it is reported, not papered over.
+fn decode_row(seq: u64, bytes: &[u8]) -> Result<StoredReceipt, StoreError> {
+    let receipt = SignedReceipt::from_json(bytes).map_err(|e| {
+        StoreError::Corrupt(format!("receipt #{seq} in the ledger does not parse: {e}"))
+    })?;
+    Ok(StoredReceipt { seq, receipt })
+}

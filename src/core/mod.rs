@@ -1,0 +1,9 @@
+//! The headless core: protocol, storage, ledger and (later) the services built on them.
+//! Nothing in here draws to a terminal.
+
+pub mod clock;
+pub mod keystore;
+pub mod ledger;
+pub mod paths;
+pub mod protocol;
+pub mod store;

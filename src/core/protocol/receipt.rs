@@ -1,0 +1,300 @@
+//! Token-usage receipts: the worker's signed statement that it served a request.
+//!
+//! A `SignedReceipt` keeps the receipt object exactly as received (unknown fields
+//! included) beside a typed view of the fields v1 defines; the signature is always
+//! checked over the object as received, never over a re-serialized struct.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::{Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json};
+
+/// A receipt is fresh when `completedAt` is within this many ms of the verifier's clock.
+pub const RECEIPT_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// The fields of a v1 receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub version: u64,
+    pub job_id: String,
+    pub nonce: String,
+    pub requester_pubkey: PublicKey,
+    pub worker_pubkey: PublicKey,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub started_at: u64,
+    pub completed_at: u64,
+}
+
+impl Receipt {
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
+/// 16 random bytes as 32 lowercase hex characters.
+pub fn new_nonce() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// A receipt with its signature, as it travels and as the ledger stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedReceipt {
+    body: Map<String, Value>,
+    receipt: Receipt,
+    signature: Signature,
+}
+
+impl SignedReceipt {
+    /// Signs `receipt` with `identity`, which must be the receipt's worker.
+    pub fn sign(receipt: Receipt, identity: &Identity) -> Result<Self, ProtocolError> {
+        if identity.public() != receipt.worker_pubkey {
+            return Err(ProtocolError::WrongSigner {
+                identity: identity.public().to_string(),
+                role: "worker",
+                expected: receipt.worker_pubkey.to_string(),
+            });
+        }
+        let Value::Object(body) = serde_json::to_value(&receipt)
+            .map_err(|e| ProtocolError::malformed("receipt", e.to_string()))?
+        else {
+            return Err(ProtocolError::malformed(
+                "receipt",
+                "did not serialize to an object",
+            ));
+        };
+        Self::sign_body(body, identity)
+    }
+
+    /// Signs an arbitrary receipt object, for callers (and tests) that add fields v1 does
+    /// not define. The object must still hold valid v1 fields.
+    pub fn sign_body(body: Map<String, Value>, identity: &Identity) -> Result<Self, ProtocolError> {
+        let receipt = parse_fields(&body)?;
+        let signature = identity.sign(&canonical_json(&Value::Object(body.clone()))?);
+        Ok(SignedReceipt {
+            body,
+            receipt,
+            signature,
+        })
+    }
+
+    /// Parses `{"receipt":{…},"signature":"…"}` without verifying the signature.
+    pub fn from_value(value: Value) -> Result<Self, ProtocolError> {
+        let Value::Object(mut outer) = value else {
+            return Err(ProtocolError::malformed(
+                "signed receipt",
+                "expected a JSON object",
+            ));
+        };
+        let Some(Value::Object(body)) = outer.remove("receipt") else {
+            return Err(ProtocolError::malformed(
+                "signed receipt",
+                "missing the \"receipt\" object",
+            ));
+        };
+        let Some(Value::String(sig)) = outer.remove("signature") else {
+            return Err(ProtocolError::malformed(
+                "signed receipt",
+                "missing the \"signature\" string",
+            ));
+        };
+        let signature = Signature::parse_hex(&sig)?;
+        let receipt = parse_fields(&body)?;
+        Ok(SignedReceipt {
+            body,
+            receipt,
+            signature,
+        })
+    }
+
+    /// Parses JSON text (one line of a ledger export, a header's decoded bytes).
+    pub fn from_json(text: &[u8]) -> Result<Self, ProtocolError> {
+        let value: Value = serde_json::from_slice(text).map_err(|e| {
+            ProtocolError::malformed("signed receipt", format!("invalid JSON: {e}"))
+        })?;
+        Self::from_value(value)
+    }
+
+    /// Parses the `x-lobstah-receipt` header / SSE comment payload (standard base64).
+    pub fn from_base64(text: &str) -> Result<Self, ProtocolError> {
+        let bytes = BASE64.decode(text.trim()).map_err(|e| {
+            ProtocolError::malformed("receipt header", format!("invalid base64: {e}"))
+        })?;
+        Self::from_json(&bytes)
+    }
+
+    pub fn to_value(&self) -> Value {
+        let mut outer = Map::with_capacity(2);
+        outer.insert("receipt".into(), Value::Object(self.body.clone()));
+        outer.insert("signature".into(), Value::String(self.signature.to_hex()));
+        Value::Object(outer)
+    }
+
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    pub fn to_base64(&self) -> String {
+        BASE64.encode(self.to_json())
+    }
+
+    /// Checks the worker's signature over the receipt object as received.
+    pub fn verify_signature(&self) -> Result<(), ProtocolError> {
+        let message = canonical_json(&Value::Object(self.body.clone()))?;
+        self.receipt.worker_pubkey.verify(&message, &self.signature)
+    }
+
+    /// `completedAt` must lie within ±5 minutes of `now_ms`.
+    pub fn check_fresh(&self, now_ms: u64) -> Result<(), ProtocolError> {
+        let at = self.receipt.completed_at;
+        if at > now_ms + RECEIPT_SKEW_MS {
+            return Err(ProtocolError::Future {
+                what: "receipt",
+                ahead_ms: at - now_ms,
+                limit_ms: RECEIPT_SKEW_MS,
+            });
+        }
+        if now_ms > at + RECEIPT_SKEW_MS {
+            return Err(ProtocolError::Stale {
+                what: "receipt",
+                age_ms: now_ms - at,
+                limit_ms: RECEIPT_SKEW_MS,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// The receipt object as received, unknown fields included.
+    pub fn body(&self) -> &Map<String, Value> {
+        &self.body
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+}
+
+impl Serialize for SignedReceipt {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedReceipt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        SignedReceipt::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_fields(body: &Map<String, Value>) -> Result<Receipt, ProtocolError> {
+    let receipt: Receipt = serde_json::from_value(Value::Object(body.clone()))
+        .map_err(|e| ProtocolError::malformed("receipt", e.to_string()))?;
+    if receipt.version != PROTOCOL_VERSION {
+        return Err(ProtocolError::UnsupportedVersion {
+            what: "receipt",
+            version: receipt.version,
+        });
+    }
+    if receipt.nonce.len() != 32
+        || !receipt
+            .nonce
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(ProtocolError::malformed(
+            "receipt",
+            "nonce must be 32 lowercase hex characters",
+        ));
+    }
+    if receipt.job_id.is_empty() {
+        return Err(ProtocolError::malformed("receipt", "jobId is empty"));
+    }
+    if receipt.completed_at < receipt.started_at {
+        return Err(ProtocolError::malformed(
+            "receipt",
+            "completedAt is earlier than startedAt",
+        ));
+    }
+    Ok(receipt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(worker: &Identity) -> Receipt {
+        Receipt {
+            version: 1,
+            job_id: "6f1c1c1e-8a43-4d4f-9d0a-1d2e3f405060".into(),
+            nonce: "00112233445566778899aabbccddeeff".into(),
+            requester_pubkey: Identity::from_seed([2; 32]).public(),
+            worker_pubkey: worker.public(),
+            model: "llama3.1:8b".into(),
+            input_tokens: 12,
+            output_tokens: 34,
+            started_at: 1_700_000_000_000,
+            completed_at: 1_700_000_001_000,
+        }
+    }
+
+    #[test]
+    fn header_round_trip_verifies() {
+        let worker = Identity::from_seed([1; 32]);
+        let signed = SignedReceipt::sign(sample(&worker), &worker).unwrap();
+        let back = SignedReceipt::from_base64(&signed.to_base64()).unwrap();
+        back.verify_signature().unwrap();
+        assert_eq!(back, signed);
+    }
+
+    #[test]
+    fn only_the_worker_may_sign() {
+        let worker = Identity::from_seed([1; 32]);
+        let other = Identity::from_seed([3; 32]);
+        assert!(matches!(
+            SignedReceipt::sign(sample(&worker), &other),
+            Err(ProtocolError::WrongSigner { .. })
+        ));
+    }
+
+    #[test]
+    fn freshness_window_table() {
+        let worker = Identity::from_seed([1; 32]);
+        let signed = SignedReceipt::sign(sample(&worker), &worker).unwrap();
+        let at = signed.receipt().completed_at;
+        let cases = [
+            (at, true),
+            (at + RECEIPT_SKEW_MS, true),
+            (at + RECEIPT_SKEW_MS + 1, false),
+            (at - RECEIPT_SKEW_MS, true),
+            (at - RECEIPT_SKEW_MS - 1, false),
+        ];
+        for (now, fresh) in cases {
+            assert_eq!(signed.check_fresh(now).is_ok(), fresh, "now={now}");
+        }
+    }
+
+    #[test]
+    fn malformed_receipts_name_the_problem() {
+        let cases = [
+            (r#"[]"#, "expected a JSON object"),
+            (r#"{"signature":"00"}"#, "missing the \"receipt\" object"),
+            (r#"{"receipt":{}}"#, "missing the \"signature\" string"),
+            (r#"{"receipt":{},"signature":"zz"}"#, "128 lowercase hex"),
+            ("not json", "invalid JSON"),
+        ];
+        for (text, needle) in cases {
+            let err = SignedReceipt::from_json(text.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The node's one redb database file, shared by the ledger and the peer book.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, backends::InMemoryBackend};
+
+/// Storage failures, named after what the operator can do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database {0} is in use by another lobstah process (a running router, worker or node); stop it first, or give this command its own --home"
+    )]
+    InUse(PathBuf),
+    #[error("no database at {0} yet: nothing has been ledgered on this node")]
+    Missing(PathBuf),
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    #[error("the database is damaged: {0}")]
+    Corrupt(String),
+    #[error("the database was opened read-only")]
+    ReadOnly,
+    #[error("cannot create the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Redb(#[from] redb::Error),
+}
+
+macro_rules! redb_into_store_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Redb(e.into()) }
+        }
+    )*};
+}
+redb_into_store_error!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Either a writable database or a read-only view used by CLI commands that only look.
+#[derive(Clone)]
+pub enum Db {
+    Writable(Arc<Database>),
+    ReadOnly(Arc<ReadOnlyDatabase>),
+}
+
+impl Db {
+    pub fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(match self {
+            Db::Writable(db) => db.begin_read()?,
+            Db::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+
+    pub fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        match self {
+            Db::Writable(db) => Ok(db.begin_write()?),
+            Db::ReadOnly(_) => Err(StoreError::ReadOnly),
+        }
+    }
+}
+
+/// Opens (creating if needed) the database at `path` for reading and writing.
+pub fn open(path: &Path) -> Result<Db, StoreError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match Database::create(path) {
+        Ok(db) => Ok(Db::Writable(Arc::new(db))),
+        Err(e) => Err(map_open_error(path, e)),
+    }
+}
+
+/// Opens an existing database for reading only; works beside a running node.
+pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Missing(path.to_path_buf()));
+    }
+    match ReadOnlyDatabase::open(path) {
+        Ok(db) => Ok(Db::ReadOnly(Arc::new(db))),
+        Err(e) => Err(map_open_error(path, e)),
+    }
+}
+
+/// A database that lives in memory only, for tests.
+pub fn in_memory() -> Result<Db, StoreError> {
+    let db = Database::builder()
+        .create_with_backend(InMemoryBackend::new())
+        .map_err(|e| map_open_error(Path::new(":memory:"), e))?;
+    Ok(Db::Writable(Arc::new(db)))
+}
+
+fn map_open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.to_path_buf()),
+        redb::DatabaseError::Storage(redb::StorageError::Io(ref io))
+            if io.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            StoreError::InUse(path.to_path_buf())
+        }
+        source => StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}

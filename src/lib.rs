@@ -1,0 +1,8 @@
+//! lobstah: a peer-to-peer compute exchange for LLM inference.
+//!
+//! `core` is the headless engine (protocol, ledger, worker, router); `cli` is the
+//! command-line edge; `tui` will be the operator console, a client of `core`.
+
+pub mod cli;
+pub mod core;
+pub mod tui;

@@ -1,0 +1,1 @@
+//! The operator console (`lobstah tui`): a client of `core`. Not built yet.
