@@ -2,6 +2,7 @@
 //! Nothing in here draws to a terminal.
 
 pub mod clock;
+pub mod engine;
 pub mod keystore;
 pub mod ledger;
 pub mod paths;

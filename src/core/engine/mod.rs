@@ -1,0 +1,73 @@
+//! Inference engines behind one trait: Ollama (native API), any OpenAI-compatible server,
+//! and the synthetic engine for demos and benchmarks. Every engine speaks OpenAI
+//! `chat.completion` / `chat.completion.chunk` objects to the worker.
+
+mod request;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use serde_json::Value;
+
+pub use request::{ChatRequest, RequestError};
+
+/// Token counts for one request. `estimated` is set when the engine reported none and
+/// the worker had to count for itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub estimated: bool,
+}
+
+/// A whole (non-streaming) answer: an OpenAI `chat.completion` object and its usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub body: Value,
+    pub usage: Usage,
+}
+
+/// One item of a streamed answer. `Chunk`s are OpenAI `chat.completion.chunk` objects in
+/// the order the client must see them; exactly one `Usage` comes last.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Chunk(Value),
+    Usage(Usage),
+}
+
+pub type ChatStream = BoxStream<'static, Result<StreamEvent, EngineError>>;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    /// Could not connect, or the connection broke.
+    #[error("engine unreachable: {0}")]
+    Unreachable(String),
+    /// The engine answered with an error status; `body` is what it said (trimmed).
+    #[error("engine answered {status}: {body}")]
+    Status { status: u16, body: String },
+    /// The engine answered something that is not its documented wire format.
+    #[error("engine spoke an unexpected format: {0}")]
+    Protocol(String),
+}
+
+impl EngineError {
+    /// Whether the failure is the request's fault (a 4xx), not the engine's.
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, EngineError::Status { status, .. } if (400..500).contains(status))
+    }
+}
+
+/// An inference backend. Implementations must be cheap to share across requests.
+pub trait Engine: Send + Sync + 'static {
+    /// `ollama`, `openai` or `synthetic`.
+    fn kind(&self) -> &'static str;
+
+    /// Model names the engine can serve now.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, EngineError>>;
+
+    /// A whole answer for a request with `stream` false.
+    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, EngineError>>;
+
+    /// A streamed answer. The returned future resolves once the engine has accepted the
+    /// request (status line received), so a refusal is an `Err` here, not in the stream.
+    fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>>;
+}
