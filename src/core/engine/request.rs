@@ -71,9 +71,11 @@ impl ChatRequest {
 mod tests {
     use super::*;
 
+    type Expected = Result<(&'static str, bool), RequestError>;
+
     #[test]
     fn validation_table() {
-        let cases: [(&str, Result<(&str, bool), RequestError>); 8] = [
+        let cases: [(&str, Expected); 8] = [
             (r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, Ok(("m", false))),
             (r#"{"model":"m","messages":[{}],"stream":true,"tools":[]}"#, Ok(("m", true))),
             ("{", Err(RequestError::InvalidJson(String::new()))),
