@@ -1,10 +1,13 @@
 //! The headless core: protocol, storage, ledger and (later) the services built on them.
 //! Nothing in here draws to a terminal.
 
+pub mod api_error;
 pub mod clock;
 pub mod engine;
 pub mod keystore;
 pub mod ledger;
+pub mod metrics;
 pub mod paths;
 pub mod protocol;
 pub mod store;
+pub mod worker;

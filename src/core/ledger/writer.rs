@@ -49,17 +49,25 @@ impl LedgerWriter {
     }
 
     /// Appends and waits until the transaction holding these receipts is durable.
-    pub async fn append(
+    pub async fn append(&self, receipts: Vec<Verified>) -> Result<Vec<AppendOutcome>, WriterClosed> {
+        self.enqueue(receipts)?.await
+    }
+
+    /// Queues the receipts now (so a later `flush` covers them) and returns a future
+    /// that resolves when they are durable.
+    pub fn enqueue(
         &self,
         receipts: Vec<Verified>,
-    ) -> Result<Vec<AppendOutcome>, WriterClosed> {
+    ) -> Result<impl Future<Output = Result<Vec<AppendOutcome>, WriterClosed>> + Send + 'static, WriterClosed> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Append(receipts, reply))
             .map_err(|_| WriterClosed::Stopped)?;
-        rx.await
-            .map_err(|_| WriterClosed::Stopped)?
-            .map_err(WriterClosed::Store)
+        Ok(async move {
+            rx.await
+                .map_err(|_| WriterClosed::Stopped)?
+                .map_err(WriterClosed::Store)
+        })
     }
 
     /// Waits until everything queued before this call is durable.

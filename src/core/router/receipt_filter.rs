@@ -1,0 +1,139 @@
+//! Forwards a worker's SSE stream to the client as it arrives, taking out the
+//! `:lobstah-receipt:<base64>` comment (and the blank line that ends it) on the way.
+//!
+//! This works on lines, not parsed events, on purpose: every other byte reaches the
+//! client exactly as the worker sent it, with no re-serialization and no buffering
+//! beyond an incomplete last line.
+
+use bytes::{Bytes, BytesMut};
+
+const MARKER: &[u8] = b":lobstah-receipt:";
+
+/// A receipt comment longer than this is not a receipt; it is passed through as is.
+const MAX_RECEIPT_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub struct ReceiptFilter {
+    partial: BytesMut,
+    receipt: Option<String>,
+    drop_next_blank: bool,
+}
+
+impl ReceiptFilter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next chunk from the worker; returns what goes to the client now.
+    pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        self.partial.extend_from_slice(chunk);
+        let Some(last_newline) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            if self.partial.len() > MAX_RECEIPT_LINE && !self.partial.starts_with(MARKER) {
+                // A very long line that cannot be a receipt: stop holding it back.
+                return self.partial.split().freeze();
+            }
+            return Bytes::new();
+        };
+        let complete = self.partial.split_to(last_newline + 1);
+        // Fast path: most chunks hold no receipt and follow no receipt.
+        if !self.drop_next_blank && !contains_marker(&complete) {
+            return complete.freeze();
+        }
+        let mut out = BytesMut::with_capacity(complete.len());
+        for line in complete.split_inclusive(|&b| b == b'\n') {
+            let content = trim_eol(line);
+            if self.drop_next_blank {
+                self.drop_next_blank = false;
+                if content.is_empty() {
+                    continue;
+                }
+            }
+            if let Some(payload) = content.strip_prefix(MARKER)
+                && payload.len() <= MAX_RECEIPT_LINE
+            {
+                self.receipt = Some(String::from_utf8_lossy(payload).trim().to_string());
+                self.drop_next_blank = true;
+                continue;
+            }
+            out.extend_from_slice(line);
+        }
+        out.freeze()
+    }
+
+    /// The stream ended: whatever incomplete line is left goes to the client.
+    pub fn finish(&mut self) -> Bytes {
+        let rest = self.partial.split().freeze();
+        if let Some(payload) = rest.strip_prefix(MARKER) {
+            self.receipt = Some(String::from_utf8_lossy(payload).trim().to_string());
+            return Bytes::new();
+        }
+        rest
+    }
+
+    /// The receipt payload (base64), once seen.
+    pub fn receipt(&self) -> Option<&str> {
+        self.receipt.as_deref()
+    }
+}
+
+fn contains_marker(block: &[u8]) -> bool {
+    block.starts_with(MARKER) || block.windows(MARKER.len() + 1).any(|w| w[0] == b'\n' && &w[1..] == MARKER)
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&str]) -> (String, Option<String>) {
+        let mut f = ReceiptFilter::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&f.push(c.as_bytes()));
+        }
+        out.extend_from_slice(&f.finish());
+        (String::from_utf8(out).unwrap(), f.receipt().map(str::to_string))
+    }
+
+    #[test]
+    fn filter_table() {
+        let stream = "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n:lobstah-receipt:QUJD\n\ndata: [DONE]\n\n";
+        let clean = "data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n";
+        // The same stream cut at every possible point must give the same result.
+        for cut in 0..stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(run(&[a, b]), (clean.to_string(), Some("QUJD".to_string())), "cut at {cut}");
+        }
+        let byte_by_byte: Vec<String> = stream.chars().map(|c| c.to_string()).collect();
+        let refs: Vec<&str> = byte_by_byte.iter().map(String::as_str).collect();
+        assert_eq!(run(&refs), (clean.to_string(), Some("QUJD".to_string())));
+    }
+
+    #[test]
+    fn other_comments_and_crlf() {
+        let cases = [
+            (": keep-alive\n\ndata: x\n\n", ": keep-alive\n\ndata: x\n\n", None),
+            (
+                "data: x\r\n\r\n:lobstah-receipt:Zm9v\r\n\r\ndata: [DONE]\r\n\r\n",
+                "data: x\r\n\r\ndata: [DONE]\r\n\r\n",
+                Some("Zm9v"),
+            ),
+            ("data: x\n\n:lobstah-receipt:Zm9v", "data: x\n\n", Some("Zm9v")),
+            ("data: x", "data: x", None),
+        ];
+        for (input, want, receipt) in cases {
+            assert_eq!(run(&[input]), (want.to_string(), receipt.map(str::to_string)), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn complete_lines_pass_at_once() {
+        let mut f = ReceiptFilter::new();
+        assert_eq!(&f.push(b"data: 1\n\ndata: 2")[..], b"data: 1\n\n");
+        assert_eq!(&f.push(b"\n\n")[..], b"data: 2\n\n");
+    }
+}

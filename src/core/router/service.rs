@@ -1,0 +1,395 @@
+//! The router's shared state: our identity, the peer book, each peer's cached capacity,
+//! the selection state machine, and the ledger receipts land in.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::capacity::{self, CapacityState, CapacityTable};
+use super::peers::{PeerBook, PeerRecord};
+use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
+use crate::core::clock::SharedClock;
+use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
+use crate::core::metrics::RouterMetrics;
+use crate::core::protocol::{Identity, PublicKey, SignedReceipt, Tier};
+
+/// How many refused receipts the router remembers for display.
+const RECENT_REJECTIONS: usize = 64;
+
+#[derive(Clone)]
+pub struct RouterConfig {
+    pub identity: Identity,
+    pub clock: SharedClock,
+    pub selection: SelectionConfig,
+    pub body_limit: usize,
+    pub connect_timeout: Duration,
+    /// How long a peer may take to start answering before the router tries the next.
+    pub first_byte_timeout: Duration,
+    pub capacity_timeout: Duration,
+}
+
+impl RouterConfig {
+    pub fn new(identity: Identity, clock: SharedClock) -> Self {
+        RouterConfig {
+            identity,
+            clock,
+            selection: SelectionConfig::default(),
+            body_limit: 4 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(3),
+            first_byte_timeout: Duration::from_secs(120),
+            capacity_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A receipt the router refused, kept for the operator to see.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptRejection {
+    pub at_ms: u64,
+    pub peer: PublicKey,
+    pub reason: String,
+    pub detail: String,
+}
+
+pub struct RouterService {
+    pub(super) config: RouterConfig,
+    pub(super) client: reqwest::Client,
+    pub(super) ledger: Ledger,
+    pub(super) writer: LedgerWriter,
+    pub(super) book: PeerBook,
+    pub(super) metrics: RouterMetrics,
+    pub(super) peers: RwLock<Vec<PeerRecord>>,
+    pub(super) capacity: RwLock<CapacityTable>,
+    pub(super) selector: Mutex<Selector>,
+    in_flight: Mutex<HashMap<PublicKey, u32>>,
+    rejections: Mutex<VecDeque<ReceiptRejection>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+/// Counts a request against a peer while it runs, so load spreads before the next
+/// capacity poll shows it.
+pub struct InFlight {
+    service: Arc<RouterService>,
+    peer: PublicKey,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.service.in_flight.lock()
+            && let Some(n) = map.get_mut(&self.peer)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error(transparent)]
+    Peers(#[from] super::peers::PeerError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl RouterService {
+    pub fn new(config: RouterConfig, ledger: Ledger, writer: LedgerWriter, book: PeerBook) -> Result<Arc<Self>, RouterError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()?;
+        let peers = book.list()?;
+        Ok(Arc::new(RouterService {
+            selector: Mutex::new(Selector::new(config.selection.clone())),
+            config,
+            client,
+            ledger,
+            writer,
+            book,
+            metrics: RouterMetrics::new(),
+            peers: RwLock::new(peers),
+            capacity: RwLock::new(CapacityTable::default()),
+            in_flight: Mutex::new(HashMap::new()),
+            rejections: Mutex::new(VecDeque::new()),
+            refresh: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn pubkey(&self) -> PublicKey {
+        self.config.identity.public()
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn book(&self) -> &PeerBook {
+        &self.book
+    }
+
+    pub fn metrics(&self) -> &RouterMetrics {
+        &self.metrics
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
+    /// Re-reads the peer book (after an add or remove) and forgets removed peers.
+    pub fn reload_peers(&self) -> Result<(), RouterError> {
+        let fresh = self.book.list()?;
+        let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
+        for gone in peers.iter().filter(|old| !fresh.iter().any(|p| p.pubkey == old.pubkey)) {
+            self.lock_selector().handle(SelectionEvent::Forget { peer: gone.pubkey });
+            self.capacity.write().unwrap_or_else(|p| p.into_inner()).remove(&gone.pubkey);
+        }
+        *peers = fresh;
+        Ok(())
+    }
+
+    pub fn peer_list(&self) -> Vec<PeerRecord> {
+        self.peers.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(super) fn peer_url(&self, peer: &PublicKey) -> Option<String> {
+        self.peers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|p| &p.pubkey == peer)
+            .map(|p| p.url.clone())
+    }
+
+    pub(super) fn lock_selector(&self) -> std::sync::MutexGuard<'_, Selector> {
+        self.selector.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks every peer whose capacity is older than the TTL; `force` asks all of them.
+    pub async fn refresh_capacity(&self, force: bool) {
+        let _one_at_a_time = self.refresh.lock().await;
+        let now = self.now_ms();
+        let peers = self.peer_list();
+        let due: Vec<PeerRecord> = if force {
+            peers
+        } else {
+            let stale = self
+                .capacity
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .stale(peers.iter().map(|p| &p.pubkey), now);
+            peers.into_iter().filter(|p| stale.contains(&p.pubkey)).collect()
+        };
+        let fetches = due.iter().map(|p| {
+            capacity::fetch(&self.client, &p.url, &p.pubkey, now, self.config.capacity_timeout)
+        });
+        let results = futures_util::future::join_all(fetches).await;
+        let mut table = self.capacity.write().unwrap_or_else(|p| p.into_inner());
+        for (peer, state) in due.iter().zip(results) {
+            if let CapacityState::Unreachable { reason, .. } = &state {
+                tracing::debug!(peer = %peer.pubkey.short(), %reason, "peer unreachable");
+            }
+            table.set(peer.pubkey, state);
+        }
+    }
+
+    /// Makes sure every peer was asked at least once; later refreshes run in the
+    /// background so requests do not wait on them.
+    pub(super) async fn ensure_capacity(&self) {
+        let missing = {
+            let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
+            self.peers
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|p| table.get(&p.pubkey).is_none())
+        };
+        if missing {
+            self.refresh_capacity(false).await;
+        }
+    }
+
+    /// Keeps capacity fresh and expires exclusions until `shutdown`.
+    pub fn spawn_maintenance(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let now = service.now_ms();
+                let effects = service.lock_selector().handle(SelectionEvent::Tick { now_ms: now });
+                service.apply_effects(&effects);
+                service.refresh_capacity(false).await;
+            }
+        })
+    }
+
+    pub(super) fn peer_views(&self, now_ms: u64) -> Vec<PeerView> {
+        let _ = now_ms;
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .iter()
+            .map(|p| match table.get(&p.pubkey) {
+                Some(CapacityState::Known { capacity, .. }) => PeerView {
+                    pubkey: p.pubkey,
+                    models: capacity.models.clone(),
+                    queue_depth: capacity.queue_depth + in_flight.get(&p.pubkey).copied().unwrap_or(0),
+                    tier: capacity.tier,
+                    reachable: true,
+                },
+                _ => PeerView {
+                    pubkey: p.pubkey,
+                    models: Vec::new(),
+                    queue_depth: 0,
+                    tier: Tier::BestEffort,
+                    reachable: false,
+                },
+            })
+            .collect()
+    }
+
+    pub(super) fn candidates(&self, model: &str, prefer: Tier, now_ms: u64) -> Vec<PublicKey> {
+        let views = self.peer_views(now_ms);
+        self.lock_selector().candidates(model, prefer, &views, now_ms)
+    }
+
+    pub(super) fn track(self: &Arc<Self>, peer: PublicKey) -> InFlight {
+        *self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(peer)
+            .or_insert(0) += 1;
+        InFlight {
+            service: self.clone(),
+            peer,
+        }
+    }
+
+    pub(super) fn record_success(&self, peer: PublicKey, latency: Duration) {
+        let now = self.now_ms();
+        let effects = self.lock_selector().handle(SelectionEvent::Succeeded {
+            peer,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            now_ms: now,
+        });
+        self.apply_effects(&effects);
+    }
+
+    pub(super) fn record_failure(&self, peer: PublicKey, reason: String) {
+        self.metrics.peer_failures.inc();
+        let now = self.now_ms();
+        tracing::warn!(peer = %peer.short(), %reason, "peer attempt failed");
+        let effects = self.lock_selector().handle(SelectionEvent::Failed {
+            peer,
+            reason,
+            now_ms: now,
+        });
+        self.apply_effects(&effects);
+    }
+
+    fn apply_effects(&self, effects: &[Effect]) {
+        for effect in effects {
+            match effect {
+                Effect::Excluded { peer, until_ms, reason } => {
+                    self.metrics.exclusions.inc();
+                    tracing::warn!(peer = %peer.short(), %reason, until_ms, "peer excluded");
+                }
+                Effect::Readmitted { peer } => {
+                    tracing::info!(peer = %peer.short(), "peer readmitted after its cooldown");
+                }
+            }
+        }
+        let now = self.now_ms();
+        let excluded = self.lock_selector().exclusions(now).len();
+        self.metrics.excluded_peers.set(excluded as i64);
+    }
+
+    /// Verifies the receipt a peer sent with its answer and ledgers it; a refused one is
+    /// logged, counted and remembered, never ledgered.
+    pub(super) fn take_receipt(self: &Arc<Self>, peer: PublicKey, payload: Option<&str>) {
+        let Some(payload) = payload else {
+            self.reject(peer, "missing", "the peer sent no receipt".into());
+            return;
+        };
+        let signed = match SignedReceipt::from_base64(payload) {
+            Ok(s) => s,
+            Err(e) => return self.reject(peer, "malformed", e.to_string()),
+        };
+        if signed.receipt().worker_pubkey != peer {
+            return self.reject(
+                peer,
+                "wrong-worker",
+                format!("receipt is signed for worker {}", signed.receipt().worker_pubkey.short()),
+            );
+        }
+        let rules = AcceptRules {
+            now_ms: Some(self.now_ms()),
+            party: Party::Requester(self.pubkey()),
+        };
+        let verified = match accept(signed, &rules) {
+            Ok(v) => v,
+            Err(rejection) => return self.reject(peer, rejection.reason.as_str(), rejection.detail),
+        };
+        let done = match self.writer.enqueue(vec![verified]) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot ledger a verified receipt");
+                return;
+            }
+        };
+        let service = self.clone();
+        tokio::spawn(async move {
+            match done.await {
+                Ok(outcomes) => match outcomes.first() {
+                    Some(AppendOutcome::Appended { .. }) => service.metrics.receipts_accepted.inc(),
+                    Some(AppendOutcome::Duplicate { existing_seq }) => service.reject(
+                        peer,
+                        "replayed-nonce",
+                        format!("nonce already ledgered as receipt #{existing_seq}"),
+                    ),
+                    None => {}
+                },
+                Err(e) => tracing::error!(error = %e, "cannot ledger a verified receipt"),
+            }
+        });
+    }
+
+    fn reject(&self, peer: PublicKey, reason: &str, detail: String) {
+        tracing::warn!(peer = %peer.short(), reason, %detail, "receipt refused");
+        self.metrics.rejected(reason);
+        let mut recent = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT_REJECTIONS {
+            recent.pop_front();
+        }
+        recent.push_back(ReceiptRejection {
+            at_ms: self.now_ms(),
+            peer,
+            reason: reason.to_string(),
+            detail,
+        });
+    }
+
+    pub fn recent_rejections(&self) -> Vec<ReceiptRejection> {
+        self.rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until every receipt accepted so far is durable.
+    pub async fn flush_ledger(&self) {
+        let _ = self.writer.flush().await;
+    }
+}

@@ -1,0 +1,164 @@
+//! `POST /v1/chat/completions` on the worker: admit, run on the engine, sign the receipt,
+//! answer (receipt in a header, or as an SSE comment before `[DONE]`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::Worker;
+use crate::core::api_error::ApiError;
+use crate::core::engine::{ChatRequest, StreamEvent, Usage};
+use crate::core::metrics::{DirectionLabel, StreamLabel};
+use crate::core::protocol::{PublicKey, Receipt, SignedReceipt, new_nonce};
+
+pub const RECEIPT_HEADER: &str = "x-lobstah-receipt";
+pub const REQUESTER_HEADER: &str = "x-lobstah-requester";
+/// The SSE comment prefix that carries a streamed receipt.
+pub const RECEIPT_COMMENT: &str = ":lobstah-receipt:";
+
+pub async fn chat_completions(
+    State(w): State<Arc<Worker>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle(w.clone(), headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            w.metrics.outcome(e.kind);
+            e.into_response()
+        }
+    }
+}
+
+async fn handle(w: Arc<Worker>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
+    let request = ChatRequest::parse(&body)?;
+    let requester = requester(&headers)?;
+    let slot = w.admission.admit().await.map_err(|full| {
+        w.metrics.queue_rejections.inc();
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", full.to_string()).with_retry_after(1)
+    })?;
+    let started_at = w.clock.now_ms();
+    let timer = Instant::now();
+    if !request.stream {
+        let model = request.model.clone();
+        let answer = w.engine.chat(request).await.map_err(|e| ApiError::from_engine(&e))?;
+        drop(slot);
+        let signed = sign(&w, requester, &model, answer.usage, started_at)?;
+        let header_value = HeaderValue::from_str(&signed.to_base64())
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+        w.ledger_receipt(signed);
+        w.metrics
+            .latency
+            .get_or_create(&StreamLabel { stream: "false".into() })
+            .observe(timer.elapsed().as_secs_f64());
+        w.metrics.outcome("ok");
+        let body = serde_json::to_vec(&answer.body).unwrap_or_default();
+        let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        response.headers_mut().insert(RECEIPT_HEADER, header_value);
+        return Ok(response);
+    }
+
+    let model = request.model.clone();
+    let mut events = w.engine.chat_stream(request).await.map_err(|e| ApiError::from_engine(&e))?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let mut outcome = "stream_error";
+        while let Some(event) = events.next().await {
+            let frame = match event {
+                Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
+                Ok(StreamEvent::Usage(usage)) => match sign(&w, requester, &model, usage, started_at) {
+                    Ok(signed) => {
+                        let frame = format!("{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n", signed.to_base64());
+                        w.ledger_receipt(signed);
+                        outcome = "ok";
+                        Bytes::from(frame)
+                    }
+                    Err(e) => sse_data(&e.body().to_string()),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "engine stream failed");
+                    let err = ApiError::from_engine(&e);
+                    sse_data(&err.body().to_string())
+                }
+            };
+            if tx.send(Ok(frame)).await.is_err() {
+                // The client left: stop the engine by dropping its stream.
+                outcome = "client_gone";
+                break;
+            }
+        }
+        w.metrics
+            .latency
+            .get_or_create(&StreamLabel { stream: "true".into() })
+            .observe(timer.elapsed().as_secs_f64());
+        w.metrics.outcome(outcome);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn sse_data(json: &str) -> Bytes {
+    let mut out = String::with_capacity(json.len() + 8);
+    out.push_str("data: ");
+    out.push_str(json);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+fn requester(headers: &HeaderMap) -> Result<PublicKey, ApiError> {
+    let Some(value) = headers.get(REQUESTER_HEADER) else {
+        return Err(ApiError::bad_request(format!(
+            "missing the {REQUESTER_HEADER} header: a lobstah worker serves lobstah routers; point your client at a router"
+        )));
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request(format!("{REQUESTER_HEADER} is not ASCII")))?;
+    PublicKey::parse(text.trim()).map_err(|e| ApiError::bad_request(format!("{REQUESTER_HEADER}: {e}")))
+}
+
+fn sign(w: &Worker, requester: PublicKey, model: &str, usage: Usage, started_at: u64) -> Result<SignedReceipt, ApiError> {
+    let completed_at = w.clock.now_ms().max(started_at);
+    let receipt = Receipt {
+        version: 1,
+        job_id: uuid::Uuid::new_v4().to_string(),
+        nonce: new_nonce(),
+        requester_pubkey: requester,
+        worker_pubkey: w.identity.public(),
+        model: model.to_string(),
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        started_at,
+        completed_at,
+    };
+    let signed = SignedReceipt::sign(receipt, &w.identity)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    w.metrics.receipts_signed.inc();
+    w.metrics
+        .tokens
+        .get_or_create(&DirectionLabel { direction: "input".into() })
+        .inc_by(usage.input_tokens);
+    w.metrics
+        .tokens
+        .get_or_create(&DirectionLabel { direction: "output".into() })
+        .inc_by(usage.output_tokens);
+    Ok(signed)
+}

@@ -1,0 +1,219 @@
+//! The worker: serves a local engine to peers over HTTP, meters every request, signs a
+//! receipt for it, keeps the receipt in its own ledger and hands it to the requester.
+
+mod admission;
+mod chat;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+pub use admission::{Admission, QueueFull};
+
+use crate::core::api_error::ApiError;
+use crate::core::clock::SharedClock;
+use crate::core::engine::Engine;
+use crate::core::ledger::{AcceptRules, LedgerWriter, Party, accept};
+use crate::core::metrics::WorkerMetrics;
+use crate::core::protocol::{Identity, SignedReceipt, Tier};
+
+/// How long the engine's model list is trusted before asking again.
+const MODELS_TTL_MS: u64 = 10_000;
+const ENGINE_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct WorkerConfig {
+    pub identity: Identity,
+    pub engine: Arc<dyn Engine>,
+    pub tier: Tier,
+    pub concurrency: usize,
+    /// Requests allowed to wait for a slot; beyond this the worker answers 503.
+    pub max_waiting: usize,
+    pub body_limit: usize,
+    pub clock: SharedClock,
+}
+
+impl WorkerConfig {
+    pub fn new(identity: Identity, engine: Arc<dyn Engine>, clock: SharedClock) -> Self {
+        WorkerConfig {
+            identity,
+            engine,
+            tier: Tier::Interactive,
+            concurrency: 4,
+            max_waiting: 64,
+            body_limit: 4 * 1024 * 1024,
+            clock,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ModelCache {
+    fetched_at_ms: Option<u64>,
+    models: Vec<String>,
+    last_error: Option<String>,
+}
+
+/// A running worker's shared state.
+pub struct Worker {
+    identity: Identity,
+    engine: Arc<dyn Engine>,
+    tier: Tier,
+    body_limit: usize,
+    clock: SharedClock,
+    admission: Admission,
+    ledger: LedgerWriter,
+    metrics: WorkerMetrics,
+    models: Mutex<ModelCache>,
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, ledger: LedgerWriter) -> Arc<Self> {
+        Arc::new(Worker {
+            admission: Admission::new(config.concurrency, config.max_waiting),
+            identity: config.identity,
+            engine: config.engine,
+            tier: config.tier,
+            body_limit: config.body_limit,
+            clock: config.clock,
+            ledger,
+            metrics: WorkerMetrics::new(),
+            models: Mutex::new(ModelCache::default()),
+        })
+    }
+
+    pub fn app(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(chat::chat_completions))
+            .route("/v1/models", get(list_models))
+            .route("/capacity", get(capacity))
+            .route("/pubkey", get(pubkey))
+            .route("/metrics", get(metrics))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .with_state(self.clone())
+    }
+
+    /// Serves on an already-bound listener until `shutdown` fires, then lets in-flight
+    /// requests finish.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let app = self.app();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+
+    pub fn pubkey(&self) -> crate::core::protocol::PublicKey {
+        self.identity.public()
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.admission.depth()
+    }
+
+    pub fn metrics(&self) -> &WorkerMetrics {
+        &self.metrics
+    }
+
+    /// Waits until every receipt signed so far is durable in the worker's ledger.
+    pub async fn flush_ledger(&self) {
+        let _ = self.ledger.flush().await;
+    }
+
+    /// The engine's models, from a short-lived cache; the last good list survives a
+    /// failed probe so one hiccup does not make the worker look empty.
+    pub async fn models(&self) -> Vec<String> {
+        let now = self.clock.now_ms();
+        let mut cache = self.models.lock().await;
+        let fresh = cache
+            .fetched_at_ms
+            .is_some_and(|at| now.saturating_sub(at) < MODELS_TTL_MS);
+        if !fresh {
+            match tokio::time::timeout(ENGINE_PROBE_TIMEOUT, self.engine.list_models()).await {
+                Ok(Ok(models)) => {
+                    cache.models = models;
+                    cache.last_error = None;
+                }
+                Ok(Err(e)) => cache.last_error = Some(e.to_string()),
+                Err(_) => cache.last_error = Some("the engine did not answer within 5 s".into()),
+            }
+            if let Some(e) = &cache.last_error {
+                tracing::warn!(engine = self.engine.kind(), error = %e, "cannot list the engine's models");
+            }
+            cache.fetched_at_ms = Some(now);
+        }
+        cache.models.clone()
+    }
+
+    /// Ledgers a receipt this worker signed. Runs beside the response: the requester's
+    /// answer does not wait for our fsync.
+    fn ledger_receipt(&self, signed: SignedReceipt) {
+        let rules = AcceptRules {
+            now_ms: Some(self.clock.now_ms()),
+            party: Party::Worker(self.identity.public()),
+        };
+        let verified = match accept(signed, &rules) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "a receipt this worker signed does not pass its own checks");
+                return;
+            }
+        };
+        match self.ledger.enqueue(vec![verified]) {
+            Ok(done) => {
+                tokio::spawn(async move {
+                    if let Err(e) = done.await {
+                        tracing::error!(error = %e, "cannot ledger a signed receipt");
+                    }
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "cannot ledger a signed receipt"),
+        }
+    }
+}
+
+async fn list_models(State(w): State<Arc<Worker>>) -> impl IntoResponse {
+    let data: Vec<_> = w
+        .models()
+        .await
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "lobstah"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data}))
+}
+
+async fn capacity(State(w): State<Arc<Worker>>) -> impl IntoResponse {
+    let models = w.models().await;
+    axum::Json(json!({
+        "pubkey": w.identity.public().to_string(),
+        "models": models,
+        "queueDepth": w.admission.depth(),
+        "tier": w.tier.as_str(),
+        "concurrency": w.admission.concurrency(),
+    }))
+}
+
+async fn pubkey(State(w): State<Arc<Worker>>) -> impl IntoResponse {
+    axum::Json(json!({"pubkey": w.identity.public().to_string()}))
+}
+
+async fn metrics(State(w): State<Arc<Worker>>) -> impl IntoResponse {
+    w.metrics.queue_depth.set(w.admission.waiting() as i64);
+    w.metrics.in_flight.set(w.admission.running() as i64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        w.metrics.registry.render(),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint on this lobstah worker")
+}
