@@ -4,6 +4,7 @@
 mod identity_cmds;
 mod ledger_cmds;
 mod output;
+mod serve_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,50 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Serve a local engine to peers.
+    Worker {
+        #[command(subcommand)]
+        command: WorkerCommand,
+    },
+    /// Run the local OpenAI-compatible router that sends requests to peers.
+    Router {
+        #[command(subcommand)]
+        command: RouterCommand,
+    },
+    /// Manage the peers the router may use.
+    Peers {
+        #[command(subcommand)]
+        command: PeersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Start the worker (runs until SIGINT/SIGTERM).
+    Start(serve_cmds::WorkerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouterCommand {
+    /// Start the router (runs until SIGINT/SIGTERM).
+    Start(serve_cmds::RouterArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeersCommand {
+    /// Add (or update) a peer by its public key and worker URL.
+    Add {
+        pubkey: String,
+        url: String,
+        label: Option<String>,
+    },
+    /// Remove a peer.
+    Remove { pubkey: String },
+    /// List the peer book.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +131,19 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let paths = Paths::resolve(cli.home.as_deref())?;
+    init_logging();
     match cli.command {
+        Command::Worker {
+            command: WorkerCommand::Start(args),
+        } => runtime()?.block_on(serve_cmds::worker_start(&paths, args)),
+        Command::Router {
+            command: RouterCommand::Start(args),
+        } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),
+        Command::Peers { command } => match command {
+            PeersCommand::Add { pubkey, url, label } => serve_cmds::peers_add(&paths, &pubkey, &url, label),
+            PeersCommand::Remove { pubkey } => serve_cmds::peers_remove(&paths, &pubkey),
+            PeersCommand::List { json } => serve_cmds::peers_list(&paths, json),
+        },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
         Command::Id => identity_cmds::id(&paths),
         Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
@@ -97,4 +154,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             LedgerCommand::Export => ledger_cmds::export(&paths),
         },
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // Installed before any client exists; a second install (tests) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// Logs go to stderr; `LOBSTAH_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+fn init_logging() {
+    let filter = std::env::var("LOBSTAH_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -1,0 +1,275 @@
+//! `lobstah worker start`, `lobstah router start` and `lobstah peers …`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::clock::system_clock;
+use crate::core::engine::{Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url};
+use crate::core::keystore;
+use crate::core::ledger::{Ledger, LedgerWriter};
+use crate::core::paths::Paths;
+use crate::core::protocol::{Identity, PublicKey, Tier};
+use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource};
+use crate::core::router::selection::SelectionConfig;
+use crate::core::router::{RouterConfig, RouterService};
+use crate::core::store;
+use crate::core::worker::{Worker, WorkerConfig};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EngineKind {
+    Ollama,
+    Openai,
+    Synthetic,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The engine to serve.
+    #[arg(long, value_enum, default_value_t = EngineKind::Ollama, env = "LOBSTAH_ENGINE")]
+    pub engine: EngineKind,
+    /// Engine URL (default: OLLAMA_HOST or http://127.0.0.1:11434 for ollama; required for openai).
+    #[arg(long, env = "LOBSTAH_ENGINE_URL")]
+    pub engine_url: Option<String>,
+    /// Address to listen on. Anything but loopback exposes your engine to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 17474)]
+    pub port: u16,
+    /// Requests run on the engine at once; more wait in line.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Requests allowed to wait; beyond this the worker answers 503 with Retry-After.
+    #[arg(long, default_value_t = 64)]
+    pub max_queue: usize,
+    #[arg(long, default_value = "interactive")]
+    pub tier: Tier,
+    /// Synthetic engine only: tokens per second per request (0 = as fast as possible).
+    #[arg(long, default_value_t = 50.0)]
+    pub synthetic_rate: f64,
+    /// Synthetic engine only: model names to offer.
+    #[arg(long, value_delimiter = ',', default_value = "synthetic")]
+    pub synthetic_models: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RouterArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 17475)]
+    pub port: u16,
+    /// Consecutive failures that exclude a peer.
+    #[arg(long, default_value_t = 2)]
+    pub exclude_after: u32,
+    /// Seconds an excluded peer stays out.
+    #[arg(long, default_value_t = 30)]
+    pub exclude_for: u64,
+    /// Seconds a peer may take to start answering before the router tries the next.
+    #[arg(long, default_value_t = 120)]
+    pub first_byte_timeout: u64,
+}
+
+pub fn build_engine(args: &WorkerArgs, client: reqwest::Client) -> anyhow::Result<Arc<dyn Engine>> {
+    Ok(match args.engine {
+        EngineKind::Ollama => {
+            let url = args.engine_url.clone().unwrap_or_else(ollama_default_url);
+            Arc::new(OllamaEngine::new(url, client))
+        }
+        EngineKind::Openai => {
+            let Some(url) = args.engine_url.clone() else {
+                bail!("--engine openai needs --engine-url (e.g. http://127.0.0.1:8080 for llama.cpp's server)");
+            };
+            let key = std::env::var("LOBSTAH_ENGINE_API_KEY").ok();
+            Arc::new(OpenAiEngine::new(url, key, client))
+        }
+        EngineKind::Synthetic => Arc::new(SyntheticEngine::new(SyntheticConfig {
+            models: args.synthetic_models.clone(),
+            tokens_per_second: args.synthetic_rate,
+            ..SyntheticConfig::default()
+        })),
+    })
+}
+
+/// The identity, created on first start so `worker start` works on a fresh machine.
+pub fn identity_or_create(paths: &Paths) -> anyhow::Result<Identity> {
+    let path = paths.identity_file();
+    match keystore::load_identity(&path) {
+        Ok(id) => Ok(id),
+        Err(keystore::KeystoreError::Missing(_)) => {
+            let id = keystore::create_identity(&path, false)?;
+            tracing::info!(pubkey = %id.public(), path = %path.display(), "created a new identity");
+            Ok(id)
+        }
+        Err(e) => Err(e).context("cannot load this node's identity"),
+    }
+}
+
+pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .with_context(|| format!("--host {host:?} is not an IP address"))?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the {what} listens beyond loopback: anyone who can reach this address can use it");
+    }
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the {what}"))
+}
+
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        t.cancel();
+    });
+    token
+}
+
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let identity = identity_or_create(paths)?;
+    let engine = build_engine(&args, http_client()?)?;
+    let db = store::open(&paths.database())?;
+    let ledger = Ledger::new(db)?;
+    let (writer, writer_thread) = LedgerWriter::spawn(ledger, None);
+    let mut config = WorkerConfig::new(identity.clone(), engine.clone(), system_clock());
+    config.tier = args.tier;
+    config.concurrency = args.concurrency;
+    config.max_waiting = args.max_queue;
+    let worker = Worker::new(config, writer);
+    let listener = bind(&args.host, args.port, "worker").await?;
+    let addr = listener.local_addr()?;
+    let models = worker.models().await;
+    tracing::info!(pubkey = %identity.public(), %addr, engine = engine.kind(), ?models, "worker serving");
+    println!("worker {} listening on http://{addr} ({} engine)", identity.public(), engine.kind());
+    worker.serve(listener, shutdown_on_signals()).await?;
+    drop(worker);
+    let _ = writer_thread.join();
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<ExitCode> {
+    let identity = identity_or_create(paths)?;
+    let db = store::open(&paths.database())?;
+    let ledger = Ledger::new(db.clone())?;
+    let book = PeerBook::new(db)?;
+    let (writer, writer_thread) = LedgerWriter::spawn(ledger.clone(), None);
+    let mut config = RouterConfig::new(identity.clone(), system_clock());
+    config.selection = SelectionConfig {
+        failures_to_exclude: args.exclude_after.max(1),
+        exclusion_ms: args.exclude_for.saturating_mul(1000),
+        ..SelectionConfig::default()
+    };
+    config.first_byte_timeout = Duration::from_secs(args.first_byte_timeout.max(1));
+    let router = RouterService::new(config, ledger, writer, book)?;
+    let listener = bind(&args.host, args.port, "router").await?;
+    let addr = listener.local_addr()?;
+    let peers = router.peer_list().len();
+    if peers == 0 {
+        tracing::warn!("no peers yet: add one with `lobstah peers add <pubkey> <url>` (with the router stopped)");
+    }
+    tracing::info!(pubkey = %identity.public(), %addr, peers, "router serving");
+    println!("router {} listening on http://{addr} (OpenAI base URL: http://{addr}/v1)", identity.public());
+    router.clone().serve(listener, shutdown_on_signals()).await?;
+    drop(router);
+    let _ = writer_thread.join();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
+    let db = store::open(&paths.database()).context("cannot open the peer book (is a router running on this home? stop it first)")?;
+    Ok(PeerBook::new(db)?)
+}
+
+pub fn peers_add(paths: &Paths, pubkey: &str, url: &str, label: Option<String>) -> anyhow::Result<ExitCode> {
+    let pubkey = PublicKey::parse(pubkey)?;
+    let book = open_book(paths)?;
+    let now = system_clock().now_ms();
+    let outcome = book.add(pubkey, url, label, PeerSource::Manual, now)?;
+    let verb = match outcome {
+        AddOutcome::Added => "added",
+        AddOutcome::Updated => "updated",
+        AddOutcome::Unchanged => "unchanged",
+    };
+    if let Ok(parsed) = reqwest::Url::parse(url)
+        && let Some(host) = parsed.host_str()
+        && (host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+    {
+        eprintln!("note: {url} is on this machine (loopback)");
+    }
+    println!("{verb} peer {pubkey} at {url}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn peers_remove(paths: &Paths, pubkey: &str) -> anyhow::Result<ExitCode> {
+    let pubkey = PublicKey::parse(pubkey)?;
+    let book = open_book(paths)?;
+    if book.remove(&pubkey)? {
+        println!("removed peer {pubkey}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("no peer {pubkey} in the peer book");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+pub fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
+    let peers = match store::open_read_only(&paths.database()) {
+        Ok(db) => PeerBook::new(db)?.list()?,
+        Err(store::StoreError::Missing(_)) => Vec::new(),
+        Err(e) => return Err(e).context("cannot read the peer book"),
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&peers)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if peers.is_empty() {
+        println!("no peers yet: lobstah peers add <pubkey> <url> [label]");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<16} {:<14} {:<32} {}", "label", "pubkey", "url", "source");
+    for p in peers {
+        println!(
+            "{:<16} {:<14} {:<32} {}",
+            p.label.as_deref().unwrap_or("-"),
+            p.pubkey.short(),
+            p.url,
+            serde_json::to_value(&p.source).map(|v| v.to_string()).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,140 @@
+//! The router's HTTP surface besides chat: models, balance, peers, pubkey, metrics.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::capacity::CapacityState;
+use super::forward::chat_completions;
+use super::service::RouterService;
+use crate::core::api_error::ApiError;
+
+impl RouterService {
+    pub fn app(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(chat_completions))
+            .route("/v1/models", get(models))
+            .route("/balance", get(balance))
+            .route("/peers", get(peers))
+            .route("/pubkey", get(pubkey))
+            .route("/metrics", get(metrics))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(self.config.body_limit))
+            .with_state(self.clone())
+    }
+
+    /// Serves on an already-bound listener until `shutdown`, then lets in-flight
+    /// requests finish.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let maintenance = self.spawn_maintenance(shutdown.clone());
+        let app = self.app();
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        maintenance.abort();
+        self.flush_ledger().await;
+        result
+    }
+
+    /// Every peer with what the router knows of it, for `GET /peers` and the console.
+    pub fn peers_json(&self) -> Vec<Value> {
+        let now = self.now_ms();
+        let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
+        let selector = self.lock_selector();
+        self.peer_list()
+            .into_iter()
+            .map(|p| {
+                let (state, models, tier, queue, unreachable) = match table.get(&p.pubkey) {
+                    Some(CapacityState::Known { capacity, .. }) => (
+                        "ok",
+                        capacity.models.clone(),
+                        Some(capacity.tier.as_str()),
+                        Some(capacity.queue_depth),
+                        None,
+                    ),
+                    Some(CapacityState::Unreachable { reason, .. }) => ("unreachable", Vec::new(), None, None, Some(reason.clone())),
+                    None => ("unknown", Vec::new(), None, None, None),
+                };
+                let exclusion = selector.exclusions(now).into_iter().find(|x| x.peer == p.pubkey);
+                let health = selector.health(&p.pubkey);
+                json!({
+                    "pubkey": p.pubkey.to_string(),
+                    "url": p.url,
+                    "label": p.label,
+                    "source": p.source,
+                    "state": if exclusion.is_some() { "excluded" } else { state },
+                    "unreachableReason": unreachable,
+                    "models": models,
+                    "tier": tier,
+                    "queueDepth": queue,
+                    "excludedUntilMs": exclusion.as_ref().map(|x| x.until_ms),
+                    "exclusionReason": exclusion.as_ref().map(|x| x.reason.clone()),
+                    "latencyMs": health.as_ref().and_then(|h| h.ewma_latency_ms),
+                    "served": health.as_ref().map(|h| h.served).unwrap_or(0),
+                    "failed": health.as_ref().map(|h| h.failed).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}
+
+async fn models(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
+    r.ensure_capacity().await;
+    let now = r.now_ms();
+    let views = r.peer_views(now);
+    let selector = r.lock_selector();
+    let mut names: Vec<String> = views
+        .into_iter()
+        .filter(|v| v.reachable && !selector.is_excluded(&v.pubkey, now))
+        .flat_map(|v| v.models)
+        .collect();
+    drop(selector);
+    names.sort();
+    names.dedup();
+    let data: Vec<Value> = names
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "lobstah"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data}))
+}
+
+async fn balance(State(r): State<Arc<RouterService>>) -> Result<impl IntoResponse, ApiError> {
+    let b = r
+        .ledger()
+        .balance(&r.pubkey())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ledger_error", e.to_string()))?;
+    Ok(axum::Json(json!({
+        "pubkey": b.pubkey.to_string(),
+        "earned": b.earned,
+        "spent": b.spent,
+        "net": b.net(),
+        "available": b.available(),
+        "receipts": b.receipts,
+    })))
+}
+
+async fn peers(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
+    axum::Json(json!({"peers": r.peers_json(), "rejectedReceipts": r.recent_rejections()}))
+}
+
+async fn pubkey(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
+    axum::Json(json!({"pubkey": r.pubkey().to_string()}))
+}
+
+async fn metrics(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        r.metrics().registry.render(),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint on this lobstah router")
+}

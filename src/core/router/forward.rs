@@ -1,0 +1,287 @@
+//! `POST /v1/chat/completions` on the router: choose candidates, try them in order, fail
+//! over on connect errors, timeouts, 5xx and garbage — but only before the first byte
+//! reached the client — then forward the answer and take its receipt.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::capacity::describe_reqwest_error;
+use super::receipt_filter::ReceiptFilter;
+use super::service::RouterService;
+use crate::core::api_error::ApiError;
+use crate::core::engine::ChatRequest;
+use crate::core::metrics::StreamLabel;
+use crate::core::protocol::{PublicKey, Tier};
+use crate::core::worker::{RECEIPT_HEADER, REQUESTER_HEADER};
+
+pub const SERVED_BY_HEADER: &str = "x-lobstah-served-by";
+
+/// How much of a failing peer's body is read to explain the failure.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+enum Attempt {
+    Done(Response),
+    /// The peer failed; it counts against its health.
+    Failed(String),
+    /// The peer is healthy but full; try the next without holding it against it.
+    Busy(String),
+}
+
+pub async fn chat_completions(State(r): State<Arc<RouterService>>, body: Result<Bytes, BytesRejection>) -> Response {
+    match route(&r, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            r.metrics.outcome(e.kind);
+            e.into_response()
+        }
+    }
+}
+
+async fn route(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(|rej| ApiError::from_body_rejection(rej, r.config.body_limit))?;
+    let request = ChatRequest::parse(&body)?;
+    r.ensure_capacity().await;
+    let now = r.now_ms();
+    let candidates = r.candidates(&request.model, Tier::Interactive, now);
+    if candidates.is_empty() {
+        return Err(no_capable_peer(r, &request.model, now));
+    }
+    let mut attempts = Vec::new();
+    for (i, peer) in candidates.iter().enumerate() {
+        if i > 0 {
+            r.metrics.failovers.inc();
+        }
+        let Some(url) = r.peer_url(peer) else { continue };
+        match attempt(r, *peer, &url, body.clone(), request.stream).await {
+            Attempt::Done(response) => return Ok(response),
+            Attempt::Failed(reason) => {
+                r.record_failure(*peer, reason.clone());
+                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
+            }
+            Attempt::Busy(reason) => {
+                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
+            }
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "all_peers_failed",
+        format!("all {} capable peers failed for model {:?}", attempts.len(), request.model),
+    )
+    .with_extra("attempts", Value::Array(attempts)))
+}
+
+fn no_capable_peer(r: &RouterService, model: &str, now: u64) -> ApiError {
+    let excluded: Vec<Value> = r
+        .lock_selector()
+        .exclusions(now)
+        .into_iter()
+        .map(|x| json!({"peer": x.peer.to_string(), "reason": x.reason, "remainingMs": x.remaining_ms}))
+        .collect();
+    let peers = r.peer_list().len();
+    let message = if peers == 0 {
+        "no peers configured: add one with `lobstah peers add <pubkey> <url>`".to_string()
+    } else {
+        format!("no healthy peer serves model {model:?} ({peers} peers known)")
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_capable_peer", message).with_extra("excluded", Value::Array(excluded))
+}
+
+async fn attempt(r: &Arc<RouterService>, peer: PublicKey, url: &str, body: Bytes, stream: bool) -> Attempt {
+    let in_flight = r.track(peer);
+    let started = Instant::now();
+    let timeout = r.config.first_byte_timeout;
+    let send = r
+        .client
+        .post(format!("{url}/v1/chat/completions"))
+        .header(REQUESTER_HEADER, r.pubkey().to_string())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send();
+    let response = match tokio::time::timeout(timeout, send).await {
+        Err(_) => return Attempt::Failed(format!("no answer within {} s", timeout.as_secs())),
+        Ok(Err(e)) => return Attempt::Failed(describe_reqwest_error(&e)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        let text = read_error_body(response).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE && text.contains("queue_full") {
+            return Attempt::Busy(format!("HTTP 503: queue full"));
+        }
+        return Attempt::Failed(format!("HTTP {}: {}", status.as_u16(), summarize(&text)));
+    }
+    if !status.is_success() {
+        // The peer judged the request itself (a 4xx): the client gets the verdict as is.
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = response.bytes().await.unwrap_or_default();
+        r.metrics.outcome("peer_client_error");
+        let mut out = (status, bytes).into_response();
+        if let Some(ct) = content_type {
+            out.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        served_by(&mut out, &peer);
+        return Attempt::Done(out);
+    }
+    if stream {
+        forward_stream(r, peer, response, started, in_flight).await
+    } else {
+        forward_whole(r, peer, response, started, timeout).await
+    }
+}
+
+async fn forward_whole(r: &Arc<RouterService>, peer: PublicKey, response: reqwest::Response, started: Instant, timeout: Duration) -> Attempt {
+    let receipt = response
+        .headers()
+        .get(RECEIPT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
+        Err(_) => return Attempt::Failed("the answer did not finish in time".into()),
+        Ok(Err(e)) => return Attempt::Failed(describe_reqwest_error(&e)),
+        Ok(Ok(b)) => b,
+    };
+    if !matches!(serde_json::from_slice::<Value>(&bytes), Ok(Value::Object(_))) {
+        return Attempt::Failed(format!(
+            "answered 200 with a body that is not a JSON object: {}",
+            summarize(&String::from_utf8_lossy(&bytes[..bytes.len().min(200)]))
+        ));
+    }
+    r.record_success(peer, started.elapsed());
+    r.take_receipt(peer, receipt.as_deref());
+    r.metrics
+        .latency
+        .get_or_create(&StreamLabel { stream: "false".into() })
+        .observe(started.elapsed().as_secs_f64());
+    r.metrics.outcome("ok");
+    let mut out = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    served_by(&mut out, &peer);
+    Attempt::Done(out)
+}
+
+async fn forward_stream(
+    r: &Arc<RouterService>,
+    peer: PublicKey,
+    response: reqwest::Response,
+    started: Instant,
+    in_flight: super::service::InFlight,
+) -> Attempt {
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if !is_sse {
+        let text = read_error_body(response).await;
+        return Attempt::Failed(format!("answered 200 but not with an event stream: {}", summarize(&text)));
+    }
+    let mut upstream = response.bytes_stream();
+    // Wait for the first bytes before committing to this peer: until then, failing over
+    // is still invisible to the client.
+    let first = match tokio::time::timeout(r.config.first_byte_timeout, upstream.next()).await {
+        Err(_) => return Attempt::Failed("the stream sent nothing in time".into()),
+        Ok(None) => return Attempt::Failed("closed the stream before sending anything".into()),
+        Ok(Some(Err(e))) => return Attempt::Failed(describe_reqwest_error(&e)),
+        Ok(Some(Ok(chunk))) => chunk,
+    };
+    r.record_success(peer, started.elapsed());
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
+    let service = r.clone();
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        let mut filter = ReceiptFilter::new();
+        let mut pending = Some(first);
+        let mut broken = None;
+        loop {
+            let chunk = match pending.take() {
+                Some(c) => c,
+                None => match upstream.next().await {
+                    None => break,
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => {
+                        broken = Some(describe_reqwest_error(&e));
+                        break;
+                    }
+                },
+            };
+            let out = filter.push(&chunk);
+            if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
+                // The client left; dropping the upstream stops the worker too.
+                service.metrics.outcome("client_gone");
+                return;
+            }
+        }
+        let rest = filter.finish();
+        if !rest.is_empty() {
+            let _ = tx.send(Ok(rest)).await;
+        }
+        if let Some(reason) = broken {
+            let event = ApiError::new(StatusCode::BAD_GATEWAY, "peer_stream_broken", format!("the serving peer broke off: {reason}"));
+            let _ = tx.send(Ok(Bytes::from(format!("data: {}\n\n", event.body())))).await;
+            service.record_failure(peer, format!("stream broke: {reason}"));
+            service.metrics.outcome("stream_broken");
+        } else {
+            service.metrics.outcome("ok");
+        }
+        service.take_receipt(peer, filter.receipt());
+        service
+            .metrics
+            .latency
+            .get_or_create(&StreamLabel { stream: "true".into() })
+            .observe(started.elapsed().as_secs_f64());
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut out = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response();
+    served_by(&mut out, &peer);
+    Attempt::Done(out)
+}
+
+fn served_by(response: &mut Response, peer: &PublicKey) {
+    if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
+        response.headers_mut().insert(SERVED_BY_HEADER, v);
+    }
+}
+
+async fn read_error_body(response: reqwest::Response) -> String {
+    let mut out = Vec::new();
+    let mut stream = response.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.extend_from_slice(&chunk);
+            if out.len() >= ERROR_BODY_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+    out.truncate(ERROR_BODY_LIMIT);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One line, at most 200 characters: enough to tell what went wrong.
+fn summarize(text: &str) -> String {
+    let message = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| text.to_string());
+    let one_line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(200).collect()
+}
