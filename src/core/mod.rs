@@ -7,4 +7,5 @@ pub mod keystore;
 pub mod ledger;
 pub mod paths;
 pub mod protocol;
+pub mod router;
 pub mod store;
