@@ -15,6 +15,8 @@ mod health;
 mod order;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
