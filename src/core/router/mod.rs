@@ -2,4 +2,5 @@
 //! `selection` decides which peers a request is offered to and tracks their health (a pure
 //! state machine fed with events and the time), `peers` is the durable peer book.
 
+pub mod peers;
 pub mod selection;
