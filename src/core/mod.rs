@@ -9,5 +9,6 @@ pub mod ledger;
 pub mod metrics;
 pub mod paths;
 pub mod protocol;
+pub mod router;
 pub mod store;
 pub mod worker;

@@ -1,0 +1,218 @@
+//! The peer book: the peers this router may forward to, where they were learned from, kept
+//! in the node's redb database beside the ledger so they survive a restart.
+//!
+//! URLs and labels are validated and normalized on the way in, so everything read back is
+//! safe to dial and to draw.
+
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::core::protocol::PublicKey;
+use crate::core::store::{Db, StoreError};
+
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use validate::{MAX_LABEL_CHARS, MAX_URL_CHARS, normalize_label, normalize_url};
+
+/// pubkey text → JSON of its [`PeerRecord`].
+pub const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
+
+/// Where a peer was learned from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum PeerSource {
+    /// Added by the operator.
+    Manual,
+    /// Pulled from a tracker's `/peers`.
+    Tracker { url: String },
+    /// Seen on Nostr relays.
+    Nostr,
+}
+
+/// One peer in the book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerRecord {
+    pub pubkey: PublicKey,
+    /// Normalized: http or https, no trailing slash.
+    pub url: String,
+    pub label: Option<String>,
+    pub source: PeerSource,
+    pub added_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// What `add` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    /// The peer was known; its URL, label or source changed.
+    Updated,
+    /// The peer was known with exactly these details; nothing was written.
+    Unchanged,
+}
+
+/// Why the peer book refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("peer URL {url:?} is not a valid URL: {reason}")]
+    UrlUnparsable { url: String, reason: String },
+    #[error("peer URL {url:?} has no scheme: write http://{url} (or https://)")]
+    UrlNoScheme { url: String },
+    #[error("peer URL {url:?} must use http or https")]
+    UrlScheme { url: String },
+    #[error("peer URL {url:?} has no host")]
+    UrlNoHost { url: String },
+    #[error("peer URL {url:?} must not carry a user name or password")]
+    UrlUserinfo { url: String },
+    #[error("peer URL {url:?} must not have a query (?…) or fragment (#…)")]
+    UrlQueryOrFragment { url: String },
+    #[error("peer URL is {chars} characters long; the limit is {MAX_URL_CHARS}")]
+    UrlTooLong { chars: usize },
+    #[error("peer label {label:?} is {chars} characters long; the limit is {MAX_LABEL_CHARS}")]
+    LabelTooLong { label: String, chars: usize },
+    #[error("peer label {label:?} contains control characters; use printable text")]
+    LabelNotPrintable { label: String },
+    #[error("cannot encode the peer record for {pubkey}: {reason}")]
+    Encode { pubkey: PublicKey, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The peer book over one database.
+#[derive(Clone)]
+pub struct PeerBook {
+    db: Db,
+}
+
+impl PeerBook {
+    /// Opens the book, creating its table on first use when the database is writable.
+    pub fn new(db: Db) -> Result<Self, StoreError> {
+        if let Db::Writable(_) = db {
+            let tx = db.begin_write()?;
+            tx.open_table(PEERS)?;
+            tx.commit()?;
+        }
+        Ok(PeerBook { db })
+    }
+
+    /// Adds a peer or updates the one with this pubkey. The URL and label are validated
+    /// and normalized first; `added_at_ms` of a known peer is kept.
+    pub fn add(
+        &self,
+        pubkey: PublicKey,
+        url: &str,
+        label: Option<&str>,
+        source: PeerSource,
+        now_ms: u64,
+    ) -> Result<AddOutcome, PeerError> {
+        let url = normalize_url(url)?;
+        let label = normalize_label(label)?;
+        let key = pubkey.to_string();
+        let tx = self.db.begin_write()?;
+        let outcome = {
+            let mut table = tx.open_table(PEERS).map_err(StoreError::from)?;
+            let existing = match table.get(key.as_str()).map_err(StoreError::from)? {
+                Some(bytes) => Some(decode(&key, bytes.value())?),
+                None => None,
+            };
+            let (outcome, added_at_ms) = match existing {
+                None => (AddOutcome::Added, now_ms),
+                Some(old) if old.url == url && old.label == label && old.source == source => {
+                    // Nothing to write: keep updated_at meaningful and skip an fsync.
+                    (AddOutcome::Unchanged, old.added_at_ms)
+                }
+                Some(old) => (AddOutcome::Updated, old.added_at_ms),
+            };
+            if outcome == AddOutcome::Unchanged {
+                drop(table);
+                tx.abort().map_err(StoreError::from)?;
+                return Ok(outcome);
+            }
+            let record = PeerRecord {
+                pubkey,
+                url,
+                label,
+                source,
+                added_at_ms,
+                updated_at_ms: now_ms,
+            };
+            let bytes = serde_json::to_vec(&record).map_err(|e| PeerError::Encode {
+                pubkey,
+                reason: e.to_string(),
+            })?;
+            table
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(StoreError::from)?;
+            outcome
+        };
+        tx.commit().map_err(StoreError::from)?;
+        Ok(outcome)
+    }
+
+    /// Removes a peer; `false` if it was not in the book. Works on damaged records too.
+    pub fn remove(&self, pubkey: &PublicKey) -> Result<bool, PeerError> {
+        let key = pubkey.to_string();
+        let tx = self.db.begin_write()?;
+        let removed = {
+            let mut table = tx.open_table(PEERS).map_err(StoreError::from)?;
+            table
+                .remove(key.as_str())
+                .map_err(StoreError::from)?
+                .is_some()
+        };
+        tx.commit().map_err(StoreError::from)?;
+        Ok(removed)
+    }
+
+    pub fn get(&self, pubkey: &PublicKey) -> Result<Option<PeerRecord>, PeerError> {
+        let tx = self.db.begin_read()?;
+        let Some(table) = open_existing(&tx)? else {
+            return Ok(None);
+        };
+        let key = pubkey.to_string();
+        match table.get(key.as_str()).map_err(StoreError::from)? {
+            Some(bytes) => Ok(Some(decode(&key, bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every peer, oldest first (ties by pubkey), so a list on screen does not reshuffle
+    /// when a peer is updated.
+    pub fn list(&self) -> Result<Vec<PeerRecord>, PeerError> {
+        let tx = self.db.begin_read()?;
+        let Some(table) = open_existing(&tx)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(StoreError::from)? {
+            let (key, bytes) = row.map_err(StoreError::from)?;
+            out.push(decode(key.value(), bytes.value())?);
+        }
+        out.sort_by_key(|r| (r.added_at_ms, r.pubkey));
+        Ok(out)
+    }
+}
+
+/// A read-only database made before the peer book existed has no table: an empty book.
+fn open_existing(
+    tx: &redb::ReadTransaction,
+) -> Result<Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>, StoreError> {
+    match tx.open_table(PEERS) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records are written only by `add`, so one that does not parse was damaged or edited;
+/// it is reported (and can still be removed), not skipped silently.
+fn decode(key: &str, bytes: &[u8]) -> Result<PeerRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "the peer book entry {key} does not parse: {e}; remove the peer and add it again"
+        ))
+    })
+}
