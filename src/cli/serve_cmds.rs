@@ -75,18 +75,18 @@ pub struct RouterArgs {
     pub first_byte_timeout: u64,
 }
 
-pub fn build_engine(args: &WorkerArgs, client: reqwest::Client) -> anyhow::Result<Arc<dyn Engine>> {
+pub fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(match args.engine {
         EngineKind::Ollama => {
             let url = args.engine_url.clone().unwrap_or_else(ollama_default_url);
-            Arc::new(OllamaEngine::new(url, client))
+            Arc::new(OllamaEngine::new(&url).context("cannot set up the Ollama engine")?)
         }
         EngineKind::Openai => {
             let Some(url) = args.engine_url.clone() else {
                 bail!("--engine openai needs --engine-url (e.g. http://127.0.0.1:8080 for llama.cpp's server)");
             };
             let key = std::env::var("LOBSTAH_ENGINE_API_KEY").ok();
-            Arc::new(OpenAiEngine::new(url, key, client))
+            Arc::new(OpenAiEngine::new(&url, key).context("cannot set up the OpenAI-compatible engine")?)
         }
         EngineKind::Synthetic => Arc::new(SyntheticEngine::new(SyntheticConfig {
             models: args.synthetic_models.clone(),
@@ -151,18 +151,9 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .build()
-        .context("cannot build the HTTP client")
-}
-
 pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let identity = identity_or_create(paths)?;
-    let engine = build_engine(&args, http_client()?)?;
+    let engine = build_engine(&args)?;
     let db = store::open(&paths.database())?;
     let ledger = Ledger::new(db)?;
     let (writer, writer_thread) = LedgerWriter::spawn(ledger, None);
@@ -177,7 +168,6 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     tracing::info!(pubkey = %identity.public(), %addr, engine = engine.kind(), ?models, "worker serving");
     println!("worker {} listening on http://{addr} ({} engine)", identity.public(), engine.kind());
     worker.serve(listener, shutdown_on_signals()).await?;
-    drop(worker);
     let _ = writer_thread.join();
     Ok(ExitCode::SUCCESS)
 }
@@ -219,7 +209,7 @@ pub fn peers_add(paths: &Paths, pubkey: &str, url: &str, label: Option<String>) 
     let pubkey = PublicKey::parse(pubkey)?;
     let book = open_book(paths)?;
     let now = system_clock().now_ms();
-    let outcome = book.add(pubkey, url, label, PeerSource::Manual, now)?;
+    let outcome = book.add(pubkey, url, label.as_deref(), PeerSource::Manual, now)?;
     let verb = match outcome {
         AddOutcome::Added => "added",
         AddOutcome::Updated => "updated",

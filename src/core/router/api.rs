@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::capacity::CapacityState;
 use super::forward::chat_completions;
+use super::selection::PeerState;
 use super::service::RouterService;
 use crate::core::api_error::ApiError;
 
@@ -88,11 +89,11 @@ impl RouterService {
 async fn models(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
     r.ensure_capacity().await;
     let now = r.now_ms();
-    let views = r.peer_views(now);
+    let snapshots = r.peer_snapshots();
     let selector = r.lock_selector();
-    let mut names: Vec<String> = views
+    let mut names: Vec<String> = snapshots
         .into_iter()
-        .filter(|v| v.reachable && !selector.is_excluded(&v.pubkey, now))
+        .filter(|v| v.reachable && selector.state(&v.pubkey, now) != PeerState::Excluded)
         .flat_map(|v| v.models)
         .collect();
     drop(selector);

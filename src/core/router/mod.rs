@@ -1,6 +1,18 @@
-//! The router's decision-making and bookkeeping, kept apart from its HTTP shell:
+//! The router: what local clients call. It chooses a capable, healthy peer, fails over to
+//! the next, verifies each receipt and ledgers it.
+//!
 //! `selection` decides which peers a request is offered to and tracks their health (a pure
-//! state machine fed with events and the time), `peers` is the durable peer book.
+//! state machine fed with events and the time); `peers` is the durable peer book;
+//! `capacity` caches what each peer can do; `service` holds the shared state; `forward`
+//! and `api` are the HTTP shell; `receipt_filter` takes receipts out of streams.
 
+mod api;
+pub mod capacity;
+mod forward;
 pub mod peers;
+pub mod receipt_filter;
 pub mod selection;
+mod service;
+
+pub use forward::SERVED_BY_HEADER;
+pub use service::{InFlight, ReceiptRejection, RouterConfig, RouterError, RouterService};

@@ -11,6 +11,28 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::{self, CapacityState, CapacityTable};
 use super::peers::{PeerBook, PeerRecord};
 use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
+
+/// What the router knows of one peer's capacity, owned, for building `PeerView`s.
+#[derive(Debug, Clone)]
+pub struct PeerSnapshot {
+    pub pubkey: PublicKey,
+    pub models: Vec<String>,
+    pub queue_depth: u32,
+    pub tier: Tier,
+    pub reachable: bool,
+}
+
+impl PeerSnapshot {
+    pub fn view(&self) -> PeerView<'_> {
+        PeerView {
+            pubkey: self.pubkey,
+            models: &self.models,
+            queue_depth: self.queue_depth,
+            tier: self.tier,
+            reachable: self.reachable,
+        }
+    }
+}
 use crate::core::clock::SharedClock;
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
@@ -231,22 +253,21 @@ impl RouterService {
         })
     }
 
-    pub(super) fn peer_views(&self, now_ms: u64) -> Vec<PeerView> {
-        let _ = now_ms;
+    pub(super) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
         let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         peers
             .iter()
             .map(|p| match table.get(&p.pubkey) {
-                Some(CapacityState::Known { capacity, .. }) => PeerView {
+                Some(CapacityState::Known { capacity, .. }) => PeerSnapshot {
                     pubkey: p.pubkey,
                     models: capacity.models.clone(),
                     queue_depth: capacity.queue_depth + in_flight.get(&p.pubkey).copied().unwrap_or(0),
                     tier: capacity.tier,
                     reachable: true,
                 },
-                _ => PeerView {
+                _ => PeerSnapshot {
                     pubkey: p.pubkey,
                     models: Vec::new(),
                     queue_depth: 0,
@@ -258,7 +279,8 @@ impl RouterService {
     }
 
     pub(super) fn candidates(&self, model: &str, prefer: Tier, now_ms: u64) -> Vec<PublicKey> {
-        let views = self.peer_views(now_ms);
+        let snapshots = self.peer_snapshots();
+        let views: Vec<PeerView<'_>> = snapshots.iter().map(PeerSnapshot::view).collect();
         self.lock_selector().candidates(model, prefer, &views, now_ms)
     }
 
@@ -279,7 +301,7 @@ impl RouterService {
         let now = self.now_ms();
         let effects = self.lock_selector().handle(SelectionEvent::Succeeded {
             peer,
-            latency_ms: latency.as_secs_f64() * 1000.0,
+            latency_ms: latency.as_millis() as u64,
             now_ms: now,
         });
         self.apply_effects(&effects);
@@ -305,8 +327,12 @@ impl RouterService {
                     tracing::warn!(peer = %peer.short(), %reason, until_ms, "peer excluded");
                 }
                 Effect::Readmitted { peer } => {
-                    tracing::info!(peer = %peer.short(), "peer readmitted after its cooldown");
+                    tracing::info!(peer = %peer.short(), "peer readmitted after its cooldown (on probation)");
                 }
+                Effect::Restored { peer } => {
+                    tracing::info!(peer = %peer.short(), "peer healthy again");
+                }
+                Effect::Forgotten { .. } => {}
             }
         }
         let now = self.now_ms();
@@ -351,7 +377,9 @@ impl RouterService {
         tokio::spawn(async move {
             match done.await {
                 Ok(outcomes) => match outcomes.first() {
-                    Some(AppendOutcome::Appended { .. }) => service.metrics.receipts_accepted.inc(),
+                    Some(AppendOutcome::Appended { .. }) => {
+                        service.metrics.receipts_accepted.inc();
+                    }
                     Some(AppendOutcome::Duplicate { existing_seq }) => service.reject(
                         peer,
                         "replayed-nonce",

@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 pub use admission::{Admission, QueueFull};
+pub use chat::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
 
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
