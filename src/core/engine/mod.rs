@@ -2,7 +2,11 @@
 //! and the synthetic engine for demos and benchmarks. Every engine speaks OpenAI
 //! `chat.completion` / `chat.completion.chunk` objects to the worker.
 
+pub mod estimate;
+mod http;
+pub(crate) mod lines;
 mod request;
+mod shape;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -47,6 +51,17 @@ pub enum EngineError {
     /// The engine answered something that is not its documented wire format.
     #[error("engine spoke an unexpected format: {0}")]
     Protocol(String),
+}
+
+/// Why an engine adapter could not be built from its configuration.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EngineSetupError {
+    #[error("invalid engine URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("the engine API key cannot be sent as an HTTP header")]
+    BadApiKey,
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
 }
 
 impl EngineError {
