@@ -5,6 +5,7 @@
 pub mod estimate;
 mod http;
 pub(crate) mod lines;
+mod ollama;
 mod request;
 mod shape;
 
@@ -12,6 +13,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
 
+pub use ollama::{OllamaEngine, ollama_default_url, ollama_url_from};
 pub use request::{ChatRequest, RequestError};
 
 /// Token counts for one request. `estimated` is set when the engine reported none and
