@@ -6,6 +6,7 @@ pub mod estimate;
 mod http;
 pub(crate) mod lines;
 mod ollama;
+mod openai;
 mod request;
 mod shape;
 
@@ -14,6 +15,7 @@ use futures_util::stream::BoxStream;
 use serde_json::Value;
 
 pub use ollama::{OllamaEngine, ollama_default_url, ollama_url_from};
+pub use openai::OpenAiEngine;
 pub use request::{ChatRequest, RequestError};
 
 /// Token counts for one request. `estimated` is set when the engine reported none and
