@@ -9,6 +9,7 @@ mod ollama;
 mod openai;
 mod request;
 mod shape;
+mod synthetic;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -17,6 +18,7 @@ use serde_json::Value;
 pub use ollama::{OllamaEngine, ollama_default_url, ollama_url_from};
 pub use openai::OpenAiEngine;
 pub use request::{ChatRequest, RequestError};
+pub use synthetic::{SYNTHETIC_MODEL, SyntheticConfig, SyntheticEngine};
 
 /// Token counts for one request. `estimated` is set when the engine reported none and
 /// the worker had to count for itself.
