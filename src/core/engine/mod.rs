@@ -2,13 +2,23 @@
 //! and the synthetic engine for demos and benchmarks. Every engine speaks OpenAI
 //! `chat.completion` / `chat.completion.chunk` objects to the worker.
 
+pub mod estimate;
+mod http;
+pub(crate) mod lines;
+mod ollama;
+mod openai;
 mod request;
+mod shape;
+mod synthetic;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
 
+pub use ollama::{OllamaEngine, ollama_default_url, ollama_url_from};
+pub use openai::OpenAiEngine;
 pub use request::{ChatRequest, RequestError};
+pub use synthetic::{SYNTHETIC_MODEL, SyntheticConfig, SyntheticEngine};
 
 /// Token counts for one request. `estimated` is set when the engine reported none and
 /// the worker had to count for itself.
@@ -47,6 +57,17 @@ pub enum EngineError {
     /// The engine answered something that is not its documented wire format.
     #[error("engine spoke an unexpected format: {0}")]
     Protocol(String),
+}
+
+/// Why an engine adapter could not be built from its configuration.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EngineSetupError {
+    #[error("invalid engine URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("the engine API key cannot be sent as an HTTP header")]
+    BadApiKey,
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
 }
 
 impl EngineError {

@@ -1,0 +1,289 @@
+//! SSE lines of an OpenAI-compatible stream → stream events. The adapter forces
+//! `include_usage` on the wire to meter the answer; this translator hides the
+//! usage-only chunk again from a client that did not ask for it.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::core::engine::estimate::{WarnOnce, estimated_usage};
+use crate::core::engine::http::LineTranslator;
+use crate::core::engine::lines::{SseDecoder, SseItem};
+use crate::core::engine::{EngineError, StreamEvent, Usage};
+
+/// `usage.prompt_tokens` / `usage.completion_tokens` of an OpenAI object, if both are there.
+pub(crate) fn usage_of(v: &Value) -> Option<Usage> {
+    let u = v.get("usage")?;
+    Some(Usage {
+        input_tokens: u.get("prompt_tokens")?.as_u64()?,
+        output_tokens: u.get("completion_tokens")?.as_u64()?,
+        estimated: false,
+    })
+}
+
+/// The human part of an OpenAI-style error object (`{"error":{"message":…}}` or
+/// `{"error":"…"}`).
+pub(crate) fn error_message(v: &Value) -> Option<String> {
+    let e = v.get("error").filter(|e| !e.is_null())?;
+    Some(
+        match e.get("message").and_then(Value::as_str).or(e.as_str()) {
+            Some(m) => m.to_string(),
+            None => e.to_string(),
+        },
+    )
+}
+
+/// Characters of generated text in a chunk's deltas (or a completion's messages, with
+/// `field` = "message"), for estimating usage an engine did not report.
+pub(crate) fn generated_chars(v: &Value, field: &str) -> usize {
+    let Some(Value::Array(choices)) = v.get("choices") else {
+        return 0;
+    };
+    let mut chars = 0;
+    for choice in choices {
+        let Some(part) = choice.get(field) else {
+            continue;
+        };
+        if let Some(Value::String(text)) = part.get("content") {
+            chars += text.chars().count();
+        }
+        if let Some(Value::Array(calls)) = part.get("tool_calls") {
+            for call in calls {
+                if let Some(Value::String(args)) = call.pointer("/function/arguments") {
+                    chars += args.chars().count();
+                }
+            }
+        }
+    }
+    chars
+}
+
+/// Logged once per engine instance when usage has to be estimated.
+pub(crate) struct EstimateWarning {
+    pub flag: Arc<WarnOnce>,
+    pub engine: String,
+}
+
+impl EstimateWarning {
+    pub(crate) fn note(&self, usage: &Usage) {
+        if usage.estimated && self.flag.first() {
+            tracing::warn!(
+                engine = %self.engine,
+                "engine reported no token usage; estimating ~4 chars per token (receipts marked estimated)"
+            );
+        }
+    }
+}
+
+pub(crate) struct SseTranslator {
+    sse: SseDecoder,
+    wants_usage: bool,
+    usage: Option<Usage>,
+    prompt_chars: usize,
+    output_chars: usize,
+    saw_finish: bool,
+    done: bool,
+    warning: EstimateWarning,
+}
+
+impl SseTranslator {
+    pub(crate) fn new(wants_usage: bool, prompt_chars: usize, warning: EstimateWarning) -> Self {
+        SseTranslator {
+            sse: SseDecoder::default(),
+            wants_usage,
+            usage: None,
+            prompt_chars,
+            output_chars: 0,
+            saw_finish: false,
+            done: false,
+            warning,
+        }
+    }
+
+    fn final_usage(&self) -> StreamEvent {
+        let usage = self
+            .usage
+            .unwrap_or_else(|| estimated_usage(self.prompt_chars, self.output_chars));
+        self.warning.note(&usage);
+        StreamEvent::Usage(usage)
+    }
+
+    fn item(&mut self, item: SseItem) -> Result<Vec<StreamEvent>, EngineError> {
+        let SseItem::Event { event, data } = item else {
+            return Ok(Vec::new());
+        };
+        if event.as_deref() == Some("error") {
+            return Err(EngineError::Protocol(format!(
+                "engine error mid-stream: {data}"
+            )));
+        }
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(vec![self.final_usage()]);
+        }
+        let chunk: Value = serde_json::from_str(&data).map_err(|e| {
+            EngineError::Protocol(format!("stream event is not JSON ({e}): {}", short(&data)))
+        })?;
+        if !chunk.is_object() {
+            return Err(EngineError::Protocol(format!(
+                "stream event is not a JSON object: {}",
+                short(&data)
+            )));
+        }
+        if let Some(message) = error_message(&chunk) {
+            return Err(EngineError::Protocol(format!(
+                "engine error mid-stream: {message}"
+            )));
+        }
+        if let Some(usage) = usage_of(&chunk) {
+            self.usage = Some(usage);
+        }
+        self.output_chars += generated_chars(&chunk, "delta");
+        let choices = chunk.get("choices").and_then(Value::as_array);
+        if let Some(choices) = choices {
+            self.saw_finish |= choices
+                .iter()
+                .any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()));
+        }
+        let usage_only = choices.is_some_and(|c| c.is_empty())
+            && chunk.get("usage").is_some_and(Value::is_object);
+        if usage_only && !self.wants_usage {
+            return Ok(Vec::new());
+        }
+        Ok(vec![StreamEvent::Chunk(chunk)])
+    }
+}
+
+fn short(text: &str) -> String {
+    crate::core::engine::http::trim_body(text)
+}
+
+impl LineTranslator for SseTranslator {
+    fn line(&mut self, line: &[u8]) -> Result<Vec<StreamEvent>, EngineError> {
+        match self.sse.line(line)? {
+            Some(item) => self.item(item),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn end(&mut self) -> Result<Vec<StreamEvent>, EngineError> {
+        let mut events = match self.sse.finish() {
+            Some(item) => self.item(item)?,
+            None => Vec::new(),
+        };
+        if self.done {
+            return Ok(events);
+        }
+        // Some servers close after the finishing chunk without `[DONE]`; the answer is
+        // whole. Without a finish_reason it was cut off.
+        if self.saw_finish {
+            self.done = true;
+            events.push(self.final_usage());
+            return Ok(events);
+        }
+        Err(EngineError::Unreachable(
+            "engine closed the stream before it finished".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn translator(wants_usage: bool) -> SseTranslator {
+        let warning = EstimateWarning {
+            flag: Arc::default(),
+            engine: "test".into(),
+        };
+        SseTranslator::new(wants_usage, 8, warning)
+    }
+
+    fn feed(t: &mut SseTranslator, text: &str) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        for line in text.split('\n') {
+            out.extend(t.line(line.as_bytes()).unwrap());
+        }
+        out
+    }
+
+    const STREAM: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}\n\n\
+        data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n\
+        data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n\
+        data: [DONE]\n\n";
+
+    #[test]
+    fn usage_chunk_hidden_unless_asked() {
+        for wants in [false, true] {
+            let mut t = translator(wants);
+            let events = feed(&mut t, STREAM);
+            assert!(t.finished());
+            let chunks = events
+                .iter()
+                .filter(|e| matches!(e, StreamEvent::Chunk(_)))
+                .count();
+            assert_eq!(chunks, if wants { 3 } else { 2 });
+            let usage = Usage {
+                input_tokens: 3,
+                output_tokens: 1,
+                estimated: false,
+            };
+            assert_eq!(events.last(), Some(&StreamEvent::Usage(usage)));
+        }
+    }
+
+    #[test]
+    fn missing_usage_is_estimated() {
+        let mut t = translator(false);
+        let events = feed(&mut t, &STREAM.replace("\"prompt_tokens\":3,", ""));
+        let usage = Usage {
+            input_tokens: 2,
+            output_tokens: 1,
+            estimated: true,
+        };
+        assert_eq!(events.last(), Some(&StreamEvent::Usage(usage)));
+    }
+
+    #[test]
+    fn end_without_done() {
+        let mut t = translator(false);
+        feed(
+            &mut t,
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n",
+        );
+        assert!(matches!(t.end(), Err(EngineError::Unreachable(_))));
+        let mut t = translator(false);
+        feed(
+            &mut t,
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+        );
+        assert!(matches!(t.end().unwrap().last(), Some(StreamEvent::Usage(u)) if u.estimated));
+    }
+
+    #[test]
+    fn garbage_and_errors() {
+        let mut t = translator(false);
+        assert!(matches!(
+            t.item(SseItem::Event {
+                event: None,
+                data: "{nope".into()
+            }),
+            Err(EngineError::Protocol(_))
+        ));
+        let err = t.item(SseItem::Event {
+            event: None,
+            data: json!({"error":{"message":"oom"}}).to_string(),
+        });
+        assert!(matches!(err, Err(EngineError::Protocol(m)) if m.contains("oom")));
+        assert!(
+            t.item(SseItem::Comment("keep-alive".into()))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The synthetic engine: no model, deterministic filler text, for demos and benchmarks.
+//! It is named "synthetic" everywhere it shows (kind, default model,
+//! `system_fingerprint`) so nobody mistakes its output for inference. The same messages
+//! always give the same words; the rate is real (tokio time), or unbounded at 0.
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::estimate::prompt_words;
+use super::shape::{Meta, usage_json};
+use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, StreamEvent, Usage};
+
+/// The model name the synthetic engine serves by default.
+pub const SYNTHETIC_MODEL: &str = "synthetic";
+const FINGERPRINT: &str = "lobstah-synthetic";
+const DEFAULT_TOKENS: u64 = 64;
+/// Upper bound on one answer, so a request for a billion tokens cannot pin a core.
+const MAX_TOKENS: u64 = 32_768;
+
+const WORDS: [&str; 32] = [
+    "the",
+    "lobster",
+    "routes",
+    "tokens",
+    "across",
+    "a",
+    "quiet",
+    "reef",
+    "of",
+    "peers",
+    "while",
+    "each",
+    "worker",
+    "signs",
+    "its",
+    "receipt",
+    "and",
+    "ledgers",
+    "balance",
+    "in",
+    "the",
+    "tide",
+    "synthetic",
+    "text",
+    "flows",
+    "steady",
+    "over",
+    "shells",
+    "nodes",
+    "share",
+    "compute",
+    "freely",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticConfig {
+    /// Model names served; a request for another model is a 404.
+    pub models: Vec<String>,
+    /// Output pace; 0 (or anything not positive and finite) means as fast as possible.
+    pub tokens_per_second: f64,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        SyntheticConfig {
+            models: vec![SYNTHETIC_MODEL.to_string()],
+            tokens_per_second: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyntheticEngine {
+    config: SyntheticConfig,
+}
+
+impl SyntheticEngine {
+    pub fn new(config: SyntheticConfig) -> Self {
+        SyntheticEngine { config }
+    }
+
+    pub fn config(&self) -> &SyntheticConfig {
+        &self.config
+    }
+
+    fn period(&self) -> Option<Duration> {
+        let rate = self.config.tokens_per_second;
+        if !(rate.is_finite() && rate > 0.0) {
+            return None;
+        }
+        Duration::try_from_secs_f64(1.0 / rate)
+            .ok()
+            .filter(|d| !d.is_zero())
+    }
+
+    fn plan(&self, request: &ChatRequest) -> Result<Plan, EngineError> {
+        if !self.config.models.contains(&request.model) {
+            return Err(EngineError::Status {
+                status: 404,
+                body: format!(
+                    "model {:?} is not served by the synthetic engine",
+                    request.model
+                ),
+            });
+        }
+        let limit = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| request.body.get(*k).and_then(Value::as_u64));
+        Ok(Plan {
+            meta: Meta::new(&request.model),
+            words: Words::new(seed(&request.body)),
+            tokens: limit.unwrap_or(DEFAULT_TOKENS).min(MAX_TOKENS),
+            // Stopping at the client's limit is a truncation; at our default it is not.
+            finish: if limit.is_some() { "length" } else { "stop" },
+            input_tokens: prompt_words(&request.body),
+        })
+    }
+}
+
+struct Plan {
+    meta: Meta,
+    words: Words,
+    tokens: u64,
+    finish: &'static str,
+    input_tokens: u64,
+}
+
+impl Plan {
+    fn usage(&self) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens,
+            output_tokens: self.tokens,
+            estimated: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        let mut chunk = self.meta.chunk(&self.meta.model, delta, finish);
+        chunk["system_fingerprint"] = json!(FINGERPRINT);
+        chunk
+    }
+}
+
+/// FNV-1a over the messages' JSON: stable across Rust versions and platforms, unlike
+/// the std hasher, so the same prompt gives the same text everywhere.
+fn seed(body: &Map<String, Value>) -> u64 {
+    let bytes = body
+        .get("messages")
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    bytes.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// splitmix64 over the word list.
+struct Words(u64);
+
+impl Words {
+    fn new(seed: u64) -> Self {
+        Words(seed)
+    }
+
+    fn next_word(&mut self) -> &'static str {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        WORDS[(z % WORDS.len() as u64) as usize]
+    }
+
+    /// Token `i` of the text: words after the first carry their leading space.
+    fn token(&mut self, i: u64) -> String {
+        let word = self.next_word();
+        if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        }
+    }
+}
+
+impl SyntheticEngine {
+    async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, EngineError> {
+        let mut plan = self.plan(&request)?;
+        if let Some(period) = self.period() {
+            tokio::time::sleep(period.saturating_mul(plan.tokens.min(u64::from(u32::MAX)) as u32))
+                .await;
+        }
+        let text: String = (0..plan.tokens).map(|i| plan.words.token(i)).collect();
+        let usage = plan.usage();
+        let body = json!({
+            "id": plan.meta.id, "object": "chat.completion", "created": plan.meta.created,
+            "model": plan.meta.model, "system_fingerprint": FINGERPRINT,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                "finish_reason": plan.finish}],
+            "usage": usage_json(&usage),
+        });
+        Ok(ChatResponse { body, usage })
+    }
+
+    fn stream(&self, request: &ChatRequest) -> Result<ChatStream, EngineError> {
+        let plan = self.plan(request)?;
+        let wants_usage = request.wants_stream_usage();
+        let period = self.period();
+        let start = Instant::now();
+        let stream = stream::unfold((plan, Step::Token(0)), move |(mut plan, step)| async move {
+            let (event, next) = match step {
+                Step::Token(i) => {
+                    if let Some(p) = period.filter(|_| i < plan.tokens) {
+                        // Deadlines from the start, so scheduling delays do not add up.
+                        let nth = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                        tokio::time::sleep_until(start + p.saturating_mul(nth)).await;
+                    }
+                    let mut delta = Map::new();
+                    if i == 0 {
+                        delta.insert("role".into(), json!("assistant"));
+                    }
+                    // With max_tokens 0 the one chunk carries the role and no text.
+                    let content = if i < plan.tokens {
+                        plan.words.token(i)
+                    } else {
+                        String::new()
+                    };
+                    delta.insert("content".into(), Value::String(content));
+                    let next = if i + 1 < plan.tokens {
+                        Step::Token(i + 1)
+                    } else {
+                        Step::Finish
+                    };
+                    (plan.chunk(Value::Object(delta), None), next)
+                }
+                Step::Finish => {
+                    let next = if wants_usage {
+                        Step::UsageChunk
+                    } else {
+                        Step::Usage
+                    };
+                    (plan.chunk(json!({}), Some(plan.finish)), next)
+                }
+                Step::UsageChunk => {
+                    let mut chunk = plan.meta.usage_chunk(&plan.meta.model, &plan.usage());
+                    chunk["system_fingerprint"] = json!(FINGERPRINT);
+                    (chunk, Step::Usage)
+                }
+                Step::Usage => {
+                    return Some((Ok(StreamEvent::Usage(plan.usage())), (plan, Step::Done)));
+                }
+                Step::Done => return None,
+            };
+            Some((Ok(StreamEvent::Chunk(event)), (plan, next)))
+        });
+        Ok(stream.boxed())
+    }
+}
+
+/// Where a synthetic stream is: token chunks, the finishing chunk, the usage chunk (if
+/// the client asked), the usage event.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Token(u64),
+    Finish,
+    UsageChunk,
+    Usage,
+    Done,
+}
+
+impl Engine for SyntheticEngine {
+    fn kind(&self) -> &'static str {
+        "synthetic"
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, EngineError>> {
+        futures_util::future::ready(Ok(self.config.models.clone())).boxed()
+    }
+
+    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, EngineError>> {
+        self.complete(request).boxed()
+    }
+
+    fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
+        futures_util::future::ready(self.stream(&request)).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_a_pure_function_of_the_seed() {
+        let text = |seed| {
+            let mut w = Words::new(seed);
+            (0..8).map(|i| w.token(i)).collect::<String>()
+        };
+        assert_eq!(text(42), text(42));
+        assert_ne!(text(42), text(43));
+        assert!(!text(42).starts_with(' '));
+        assert_eq!(text(42).split(' ').count(), 8);
+    }
+
+    #[test]
+    fn seed_depends_on_messages_only() {
+        let a = serde_json::json!({"model":"a","messages":[{"role":"user","content":"hi"}]});
+        let b =
+            serde_json::json!({"model":"b","messages":[{"role":"user","content":"hi"}],"seed":1});
+        let c = serde_json::json!({"model":"a","messages":[{"role":"user","content":"ho"}]});
+        let s = |v: Value| seed(v.as_object().unwrap());
+        assert_eq!(s(a.clone()), s(b));
+        assert_ne!(s(a), s(c));
+    }
+
+    #[test]
+    fn pace_is_ignored_unless_positive_and_finite() {
+        let engine = |r| {
+            SyntheticEngine::new(SyntheticConfig {
+                tokens_per_second: r,
+                ..Default::default()
+            })
+        };
+        assert_eq!(engine(0.0).period(), None);
+        assert_eq!(engine(-3.0).period(), None);
+        assert_eq!(engine(f64::NAN).period(), None);
+        assert_eq!(engine(f64::INFINITY).period(), None);
+        assert_eq!(engine(1e300).period(), None);
+        assert_eq!(engine(4.0).period(), Some(Duration::from_millis(250)));
+    }
+}
