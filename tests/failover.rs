@@ -122,6 +122,8 @@ async fn a_dead_worker_is_excluded_and_readmitted_after_the_cooldown() {
         assert_eq!(status, 200, "every request succeeds: {body}");
         *served.entry(by.unwrap()).or_default() += 1;
     }
+    assert!(served.get(&a.pubkey).copied().unwrap_or(0) > 0, "A served before it died: {served:?}");
+    assert!(served.get(&b.pubkey).copied().unwrap_or(0) > total / 2, "B took over: {served:?}");
     // Streams after the death are all served by B.
     for _ in 0..5 {
         let (status, by, body) = chat(&client, &router.url, true).await;

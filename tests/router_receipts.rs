@@ -10,7 +10,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use lobstah::core::clock::ManualClock;
 use lobstah::core::protocol::{Identity, PublicKey, Receipt, SignedReceipt, new_nonce};
-use lobstah::core::router::peers::PeerSource;
 use lobstah::core::store;
 use serde_json::Value;
 use support::scripted_peer::{Script, ScriptedPeer, answer_with_receipt, stream_with_receipt};
