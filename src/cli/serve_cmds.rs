@@ -258,7 +258,11 @@ pub fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
             p.label.as_deref().unwrap_or("-"),
             p.pubkey.short(),
             p.url,
-            serde_json::to_value(&p.source).map(|v| v.to_string()).unwrap_or_default()
+            match &p.source {
+                PeerSource::Manual => "manual".to_string(),
+                PeerSource::Tracker { url } => format!("tracker {url}"),
+                PeerSource::Nostr => "nostr".to_string(),
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
