@@ -17,6 +17,9 @@ const MAX_BODY: usize = 32 << 20;
 /// How much of an error answer is read, and how much of it is kept in the error.
 const MAX_ERROR_BODY: usize = 64 << 10;
 const ERROR_BODY_CHARS: usize = 300;
+/// Bounds on reading past the end of a streamed answer (see `Drive::drain`).
+const DRAIN_BYTES: usize = 64 << 10;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Silence allowed between two reads. Generous, because an engine loading a large model
 /// from a slow disk says nothing for minutes before the first token.
@@ -178,11 +181,29 @@ impl<T: LineTranslator> Drive<T> {
         }
     }
 
+    /// Reads what follows the end of the answer (normally just the end of the chunked
+    /// body) so the connection goes back to the pool instead of being closed; bounded,
+    /// so an engine that holds the stream open cannot hold the caller.
+    async fn drain(&mut self) {
+        let body = &mut self.body;
+        let read = async {
+            let mut left = DRAIN_BYTES;
+            while let Some(Ok(bytes)) = body.next().await {
+                left = match left.checked_sub(bytes.len()) {
+                    Some(left) => left,
+                    None => return,
+                };
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+    }
+
     /// Feeds the translator until it has something to say or the body is over.
     async fn advance(&mut self) {
         while self.pending.is_empty() && !self.over {
             if self.translator.finished() {
                 self.over = true;
+                self.drain().await;
                 return;
             }
             match self.splitter.next_line() {
