@@ -122,6 +122,15 @@ impl OpenAiEngine {
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, EngineError> {
         let body = streamed_body(request.body.clone());
         let response = self.post_chat(&body).await?;
+        if is_json(&response) {
+            // A server that ignores `stream`, or reports an error with a 200.
+            let answer = read_json(response).await?;
+            let why = stream::error_message(&answer).map_or_else(
+                || "a whole JSON answer to a streaming request".to_string(),
+                |m| format!("error: {m}"),
+            );
+            return Err(EngineError::Protocol(format!("engine answered {why}")));
+        }
         let translator = SseTranslator::new(
             request.wants_stream_usage(),
             prompt_chars(&request.body),
@@ -129,6 +138,14 @@ impl OpenAiEngine {
         );
         Ok(drive(response, translator))
     }
+}
+
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
 }
 
 /// The body for a whole answer. A body that says `stream: true` would get SSE back, so

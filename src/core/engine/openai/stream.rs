@@ -82,6 +82,10 @@ pub(crate) struct SseTranslator {
     prompt_chars: usize,
     output_chars: usize,
     saw_finish: bool,
+    /// Whether any text line / any SSE event arrived, to tell a cut-off stream from a
+    /// body that was never an event stream.
+    saw_line: bool,
+    saw_event: bool,
     done: bool,
     warning: EstimateWarning,
 }
@@ -95,6 +99,8 @@ impl SseTranslator {
             prompt_chars,
             output_chars: 0,
             saw_finish: false,
+            saw_line: false,
+            saw_event: false,
             done: false,
             warning,
         }
@@ -112,6 +118,7 @@ impl SseTranslator {
         let SseItem::Event { event, data } = item else {
             return Ok(Vec::new());
         };
+        self.saw_event = true;
         if event.as_deref() == Some("error") {
             return Err(EngineError::Protocol(format!(
                 "engine error mid-stream: {data}"
@@ -160,6 +167,7 @@ fn short(text: &str) -> String {
 
 impl LineTranslator for SseTranslator {
     fn line(&mut self, line: &[u8]) -> Result<Vec<StreamEvent>, EngineError> {
+        self.saw_line |= !line.is_empty();
         match self.sse.line(line)? {
             Some(item) => self.item(item),
             None => Ok(Vec::new()),
