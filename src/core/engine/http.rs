@@ -25,15 +25,35 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// from a slow disk says nothing for minutes before the first token.
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(crate) fn build_client() -> Result<reqwest::Client, EngineSetupError> {
+/// The HTTP client for an engine at `base` (already normalised).
+pub(crate) fn build_client(base: &str) -> Result<reqwest::Client, EngineSetupError> {
     // An engine URL may be https; rustls needs a process-wide provider chosen once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("lobstah/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .read_timeout(READ_TIMEOUT);
+    // reqwest sends even loopback traffic through HTTP_PROXY; an operator who set one
+    // for the internet would find their local engine unreachable. Go (and so the
+    // ollama CLI) skips the proxy for loopback too.
+    if is_loopback(base) {
+        builder = builder.no_proxy();
+    }
+    builder
         .build()
         .map_err(|e| EngineSetupError::Client(describe(&e)))
+}
+
+fn is_loopback(base: &str) -> bool {
+    let Some(url) = reqwest::Url::parse(base).ok() else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `http://` added when there is no scheme, trailing slashes removed; the result is a
@@ -272,6 +292,21 @@ mod tests {
         assert!(normalize_base("ftp://h").is_err());
         assert!(normalize_base("http://h/?q=1").is_err());
         assert!(normalize_base("http://").is_err());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for base in [
+            "http://127.0.0.1:1",
+            "http://127.1.2.3",
+            "http://[::1]:8",
+            "http://LocalHost:9",
+        ] {
+            assert!(is_loopback(base), "{base}");
+        }
+        for base in ["http://10.0.0.2", "http://gpu-box:11434", "http://[::2]"] {
+            assert!(!is_loopback(base), "{base}");
+        }
     }
 
     #[test]

@@ -86,9 +86,10 @@ impl OllamaEngine {
     /// An adapter for the Ollama server at `base_url` (`http://host:port`, scheme
     /// optional). Nothing is contacted until the first call.
     pub fn new(base_url: &str) -> Result<Self, EngineSetupError> {
+        let base = normalize_base(base_url)?;
         Ok(OllamaEngine {
-            base: normalize_base(base_url)?,
-            client: build_client()?,
+            client: build_client(&base)?,
+            base,
             estimate_warning: WarnOnce::default(),
         })
     }

@@ -44,8 +44,8 @@ impl OpenAiEngine {
             None => None,
         };
         Ok(OpenAiEngine {
+            client: build_client(&base)?,
             base,
-            client: build_client()?,
             authorization,
             estimate_warning: Arc::default(),
         })
