@@ -90,6 +90,10 @@ async fn stream_forces_usage_on_the_wire_and_hides_it_from_the_client() {
         got.usage_chunks().is_empty(),
         "the client did not ask for the usage chunk"
     );
+    assert!(
+        got.chunks.iter().all(|c| c.get("usage").is_none()),
+        "nor for the usage: null OpenAI adds to every chunk with include_usage"
+    );
     assert_eq!(
         got.usage,
         Some(Usage {
@@ -118,6 +122,8 @@ async fn stream_shows_usage_chunk_when_asked_and_keeps_other_options() {
     let usage_chunks = got.usage_chunks();
     assert_eq!(usage_chunks.len(), 1);
     assert_eq!(usage_chunks[0]["usage"]["prompt_tokens"], WORDS_IN_RICH);
+    let untouched = got.chunks.iter().all(|c| c.get("usage").is_some());
+    assert!(untouched, "chunks as the engine sent them");
     assert_eq!(got.usage.unwrap().output_tokens, 5);
 }
 

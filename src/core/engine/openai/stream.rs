@@ -154,8 +154,17 @@ impl SseTranslator {
         }
         let usage_only = choices.is_some_and(|c| c.is_empty())
             && chunk.get("usage").is_some_and(Value::is_object);
-        if usage_only && !self.wants_usage {
+        if self.wants_usage {
+            return Ok(vec![StreamEvent::Chunk(chunk)]);
+        }
+        if usage_only {
             return Ok(Vec::new());
+        }
+        // With include_usage on, OpenAI puts `"usage": null` on every chunk; a client
+        // that did not ask gets chunks as it would have without our forcing it.
+        let mut chunk = chunk;
+        if let Value::Object(fields) = &mut chunk {
+            fields.shift_remove("usage");
         }
         Ok(vec![StreamEvent::Chunk(chunk)])
     }
@@ -231,11 +240,15 @@ mod tests {
             let mut t = translator(wants);
             let events = feed(&mut t, STREAM);
             assert!(t.finished());
-            let chunks = events
+            let chunks: Vec<&Value> = events
                 .iter()
-                .filter(|e| matches!(e, StreamEvent::Chunk(_)))
-                .count();
-            assert_eq!(chunks, if wants { 3 } else { 2 });
+                .filter_map(|e| match e {
+                    StreamEvent::Chunk(c) => Some(c),
+                    StreamEvent::Usage(_) => None,
+                })
+                .collect();
+            assert_eq!(chunks.len(), if wants { 3 } else { 2 });
+            assert_eq!(chunks.iter().all(|c| c.get("usage").is_some()), wants);
             let usage = Usage {
                 input_tokens: 3,
                 output_tokens: 1,
