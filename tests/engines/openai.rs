@@ -1,6 +1,8 @@
 //! OpenAiEngine against FakeOpenAi: the body passes through, usage is forced on the
 //! wire and hidden again unless asked for, missing usage is estimated.
 
+use std::time::{Duration, Instant};
+
 use lobstah::core::engine::{Engine, OpenAiEngine, Usage};
 use lobstah::testkit::{FakeConfig, FakeOpenAi};
 use serde_json::{Value, json};
@@ -206,6 +208,25 @@ async fn base_url_with_v1_api_key_and_models() {
     );
     let unknown = within(e.chat(request(rich(None)))).await.unwrap_err();
     assert!(unknown.is_client_error(), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn chunks_arrive_paced() {
+    let delay = Duration::from_millis(15);
+    let config = FakeConfig::default()
+        .with_reply("a b c d")
+        .with_chunk_delay(delay);
+    let fake = within(FakeOpenAi::start_with(config)).await.unwrap();
+    let started = Instant::now();
+    let got = collect(
+        within(engine(&fake).chat_stream(request(rich(Some(true)))))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got.text(), "a b c d");
+    // Role chunk, 4 tokens, finish chunk and [DONE]: 6 pauses between 7 writes.
+    assert!(started.elapsed() >= delay * 6, "{:?}", started.elapsed());
 }
 
 #[tokio::test]

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use super::estimate::{WarnOnce, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
+use super::shape::Meta;
 use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError, Usage};
-use response::{ChunkTranslator, Meta};
+use response::ChunkTranslator;
 
 const DEFAULT_PORT: u16 = 11434;
 
