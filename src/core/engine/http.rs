@@ -17,20 +17,43 @@ const MAX_BODY: usize = 32 << 20;
 /// How much of an error answer is read, and how much of it is kept in the error.
 const MAX_ERROR_BODY: usize = 64 << 10;
 const ERROR_BODY_CHARS: usize = 300;
+/// Bounds on reading past the end of a streamed answer (see `Drive::drain`).
+const DRAIN_BYTES: usize = 64 << 10;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Silence allowed between two reads. Generous, because an engine loading a large model
 /// from a slow disk says nothing for minutes before the first token.
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(crate) fn build_client() -> Result<reqwest::Client, EngineSetupError> {
+/// The HTTP client for an engine at `base` (already normalised).
+pub(crate) fn build_client(base: &str) -> Result<reqwest::Client, EngineSetupError> {
     // An engine URL may be https; rustls needs a process-wide provider chosen once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("lobstah/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .read_timeout(READ_TIMEOUT);
+    // reqwest sends even loopback traffic through HTTP_PROXY; an operator who set one
+    // for the internet would find their local engine unreachable. Go (and so the
+    // ollama CLI) skips the proxy for loopback too.
+    if is_loopback(base) {
+        builder = builder.no_proxy();
+    }
+    builder
         .build()
         .map_err(|e| EngineSetupError::Client(describe(&e)))
+}
+
+fn is_loopback(base: &str) -> bool {
+    let Some(url) = reqwest::Url::parse(base).ok() else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `http://` added when there is no scheme, trailing slashes removed; the result is a
@@ -178,11 +201,29 @@ impl<T: LineTranslator> Drive<T> {
         }
     }
 
+    /// Reads what follows the end of the answer (normally just the end of the chunked
+    /// body) so the connection goes back to the pool instead of being closed; bounded,
+    /// so an engine that holds the stream open cannot hold the caller.
+    async fn drain(&mut self) {
+        let body = &mut self.body;
+        let read = async {
+            let mut left = DRAIN_BYTES;
+            while let Some(Ok(bytes)) = body.next().await {
+                left = match left.checked_sub(bytes.len()) {
+                    Some(left) => left,
+                    None => return,
+                };
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+    }
+
     /// Feeds the translator until it has something to say or the body is over.
     async fn advance(&mut self) {
         while self.pending.is_empty() && !self.over {
             if self.translator.finished() {
                 self.over = true;
+                self.drain().await;
                 return;
             }
             match self.splitter.next_line() {
@@ -251,6 +292,21 @@ mod tests {
         assert!(normalize_base("ftp://h").is_err());
         assert!(normalize_base("http://h/?q=1").is_err());
         assert!(normalize_base("http://").is_err());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for base in [
+            "http://127.0.0.1:1",
+            "http://127.1.2.3",
+            "http://[::1]:8",
+            "http://LocalHost:9",
+        ] {
+            assert!(is_loopback(base), "{base}");
+        }
+        for base in ["http://10.0.0.2", "http://gpu-box:11434", "http://[::2]"] {
+            assert!(!is_loopback(base), "{base}");
+        }
     }
 
     #[test]

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use super::estimate::{WarnOnce, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
+use super::shape::Meta;
 use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError, Usage};
-use response::{ChunkTranslator, Meta};
+use response::ChunkTranslator;
 
 const DEFAULT_PORT: u16 = 11434;
 
@@ -86,9 +87,10 @@ impl OllamaEngine {
     /// An adapter for the Ollama server at `base_url` (`http://host:port`, scheme
     /// optional). Nothing is contacted until the first call.
     pub fn new(base_url: &str) -> Result<Self, EngineSetupError> {
+        let base = normalize_base(base_url)?;
         Ok(OllamaEngine {
-            base: normalize_base(base_url)?,
-            client: build_client()?,
+            client: build_client(&base)?,
+            base,
             estimate_warning: WarnOnce::default(),
         })
     }

@@ -44,8 +44,8 @@ impl OpenAiEngine {
             None => None,
         };
         Ok(OpenAiEngine {
+            client: build_client(&base)?,
             base,
-            client: build_client()?,
             authorization,
             estimate_warning: Arc::default(),
         })
@@ -98,7 +98,7 @@ impl OpenAiEngine {
     }
 
     async fn complete(&self, request: ChatRequest) -> Result<ChatResponse, EngineError> {
-        let body = whole_body(request.body.clone());
+        let body = whole_body(outgoing(&request));
         let answer = read_json(self.post_chat(&body).await?).await?;
         if !answer.is_object() {
             return Err(EngineError::Protocol("answer is not a JSON object".into()));
@@ -120,8 +120,17 @@ impl OpenAiEngine {
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, EngineError> {
-        let body = streamed_body(request.body.clone());
+        let body = streamed_body(outgoing(&request));
         let response = self.post_chat(&body).await?;
+        if is_json(&response) {
+            // A server that ignores `stream`, or reports an error with a 200.
+            let answer = read_json(response).await?;
+            let why = stream::error_message(&answer).map_or_else(
+                || "a whole JSON answer to a streaming request".to_string(),
+                |m| format!("error: {m}"),
+            );
+            return Err(EngineError::Protocol(format!("engine answered {why}")));
+        }
         let translator = SseTranslator::new(
             request.wants_stream_usage(),
             prompt_chars(&request.body),
@@ -129,6 +138,24 @@ impl OpenAiEngine {
         );
         Ok(drive(response, translator))
     }
+}
+
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// The client's body, with `model` set to the request's in case the worker chose
+/// another name for it (a no-op otherwise: the key keeps its place).
+fn outgoing(request: &ChatRequest) -> Map<String, Value> {
+    let mut body = request.body.clone();
+    if body.get("model").and_then(Value::as_str) != Some(request.model.as_str()) {
+        body.insert("model".into(), Value::String(request.model.clone()));
+    }
+    body
 }
 
 /// The body for a whole answer. A body that says `stream: true` would get SSE back, so
@@ -230,6 +257,20 @@ mod tests {
             json!({"model":"m","stream":true,"stream_options":null}),
         ));
         assert_eq!(b["stream_options"], json!({"include_usage":true}));
+    }
+
+    #[test]
+    fn model_follows_the_request() {
+        let mut r = ChatRequest::from_value(json!({"model":"a","messages":[{}],"x":1})).unwrap();
+        assert_eq!(
+            Value::Object(outgoing(&r)),
+            json!({"model":"a","messages":[{}],"x":1})
+        );
+        r.model = "b".into();
+        assert_eq!(
+            Value::Object(outgoing(&r)),
+            json!({"model":"b","messages":[{}],"x":1})
+        );
     }
 
     #[test]

@@ -22,39 +22,12 @@ const DEFAULT_TOKENS: u64 = 64;
 /// Upper bound on one answer, so a request for a billion tokens cannot pin a core.
 const MAX_TOKENS: u64 = 32_768;
 
+#[rustfmt::skip]
 const WORDS: [&str; 32] = [
-    "the",
-    "lobster",
-    "routes",
-    "tokens",
-    "across",
-    "a",
-    "quiet",
-    "reef",
-    "of",
-    "peers",
-    "while",
-    "each",
-    "worker",
-    "signs",
-    "its",
-    "receipt",
-    "and",
-    "ledgers",
-    "balance",
-    "in",
-    "the",
-    "tide",
-    "synthetic",
-    "text",
-    "flows",
-    "steady",
-    "over",
-    "shells",
-    "nodes",
-    "share",
-    "compute",
-    "freely",
+    "the", "lobster", "routes", "tokens", "across", "a", "quiet", "reef", "of", "peers",
+    "while", "each", "worker", "signs", "its", "receipt", "and", "ledgers", "balance", "in",
+    "harbor", "tide", "synthetic", "text", "flows", "steady", "over", "shells", "nodes",
+    "share", "compute", "freely",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,10 +113,19 @@ impl Plan {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        let mut chunk = self.meta.chunk(&self.meta.model, delta, finish);
-        chunk["system_fingerprint"] = json!(FINGERPRINT);
-        chunk
+        fingerprinted(self.meta.chunk(&self.meta.model, delta, finish))
     }
+}
+
+/// Marks a chunk as the synthetic engine's, like a real server's build fingerprint.
+fn fingerprinted(mut chunk: Value) -> Value {
+    if let Value::Object(fields) = &mut chunk {
+        fields.insert(
+            "system_fingerprint".into(),
+            Value::String(FINGERPRINT.into()),
+        );
+    }
+    chunk
 }
 
 /// FNV-1a over the messages' JSON: stable across Rust versions and platforms, unlike
@@ -245,9 +227,8 @@ impl SyntheticEngine {
                     (plan.chunk(json!({}), Some(plan.finish)), next)
                 }
                 Step::UsageChunk => {
-                    let mut chunk = plan.meta.usage_chunk(&plan.meta.model, &plan.usage());
-                    chunk["system_fingerprint"] = json!(FINGERPRINT);
-                    (chunk, Step::Usage)
+                    let chunk = plan.meta.usage_chunk(&plan.meta.model, &plan.usage());
+                    (fingerprinted(chunk), Step::Usage)
                 }
                 Step::Usage => {
                     return Some((Ok(StreamEvent::Usage(plan.usage())), (plan, Step::Done)));

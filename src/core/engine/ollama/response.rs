@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::core::engine::estimate::estimate_tokens;
 use crate::core::engine::http::LineTranslator;
-pub(crate) use crate::core::engine::shape::{Meta, usage_json};
+use crate::core::engine::shape::{Meta, usage_json};
 use crate::core::engine::{EngineError, StreamEvent, Usage};
 
 /// Usage from a final Ollama object. Ollama leaves `prompt_eval_count` out when the
@@ -23,6 +23,7 @@ pub(crate) fn usage(done: &Value, prompt_chars: usize, output_chars: usize) -> U
 
 fn error_of(v: &Value) -> Option<String> {
     match v.get("error")? {
+        Value::Null => None,
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }

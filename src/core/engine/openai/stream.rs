@@ -82,6 +82,10 @@ pub(crate) struct SseTranslator {
     prompt_chars: usize,
     output_chars: usize,
     saw_finish: bool,
+    /// Whether any text line / any SSE event arrived, to tell a cut-off stream from a
+    /// body that was never an event stream.
+    saw_line: bool,
+    saw_event: bool,
     done: bool,
     warning: EstimateWarning,
 }
@@ -95,6 +99,8 @@ impl SseTranslator {
             prompt_chars,
             output_chars: 0,
             saw_finish: false,
+            saw_line: false,
+            saw_event: false,
             done: false,
             warning,
         }
@@ -112,6 +118,7 @@ impl SseTranslator {
         let SseItem::Event { event, data } = item else {
             return Ok(Vec::new());
         };
+        self.saw_event = true;
         if event.as_deref() == Some("error") {
             return Err(EngineError::Protocol(format!(
                 "engine error mid-stream: {data}"
@@ -147,8 +154,17 @@ impl SseTranslator {
         }
         let usage_only = choices.is_some_and(|c| c.is_empty())
             && chunk.get("usage").is_some_and(Value::is_object);
-        if usage_only && !self.wants_usage {
+        if self.wants_usage {
+            return Ok(vec![StreamEvent::Chunk(chunk)]);
+        }
+        if usage_only {
             return Ok(Vec::new());
+        }
+        // With include_usage on, OpenAI puts `"usage": null` on every chunk; a client
+        // that did not ask gets chunks as it would have without our forcing it.
+        let mut chunk = chunk;
+        if let Value::Object(fields) = &mut chunk {
+            fields.shift_remove("usage");
         }
         Ok(vec![StreamEvent::Chunk(chunk)])
     }
@@ -160,6 +176,7 @@ fn short(text: &str) -> String {
 
 impl LineTranslator for SseTranslator {
     fn line(&mut self, line: &[u8]) -> Result<Vec<StreamEvent>, EngineError> {
+        self.saw_line |= !line.is_empty();
         match self.sse.line(line)? {
             Some(item) => self.item(item),
             None => Ok(Vec::new()),
@@ -223,11 +240,15 @@ mod tests {
             let mut t = translator(wants);
             let events = feed(&mut t, STREAM);
             assert!(t.finished());
-            let chunks = events
+            let chunks: Vec<&Value> = events
                 .iter()
-                .filter(|e| matches!(e, StreamEvent::Chunk(_)))
-                .count();
-            assert_eq!(chunks, if wants { 3 } else { 2 });
+                .filter_map(|e| match e {
+                    StreamEvent::Chunk(c) => Some(c),
+                    StreamEvent::Usage(_) => None,
+                })
+                .collect();
+            assert_eq!(chunks.len(), if wants { 3 } else { 2 });
+            assert_eq!(chunks.iter().all(|c| c.get("usage").is_some()), wants);
             let usage = Usage {
                 input_tokens: 3,
                 output_tokens: 1,
