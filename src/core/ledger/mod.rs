@@ -51,12 +51,15 @@ impl Balance {
         }
     }
 
+    /// Earned minus spent, clamped to the i64 range (hostile receipts can carry huge
+    /// counts; the sign must never wrap).
     pub fn net(&self) -> i64 {
-        self.earned as i64 - self.spent as i64
+        let net = i128::from(self.earned) - i128::from(self.spent);
+        net.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
     pub fn available(&self) -> i64 {
-        ALLOWANCE_TOKENS + self.net()
+        ALLOWANCE_TOKENS.saturating_add(self.net())
     }
 }
 
@@ -112,6 +115,10 @@ impl Ledger {
 
     /// Appends verified receipts in one durable transaction; a nonce already present
     /// (or repeated within the batch) is reported as a duplicate and changes nothing.
+    ///
+    /// Token sums saturate at `u64::MAX`: each receipt may carry up to 2^54 tokens, so about
+    /// a thousand hostile receipts could otherwise overflow a total (a panic in debug builds,
+    /// a wrap to a small number in release). `verify_ledger` sums the same way.
     pub fn append(&self, receipts: &[Verified]) -> Result<Vec<AppendOutcome>, StoreError> {
         let tx = self.db.begin_write()?;
         let mut outcomes = Vec::with_capacity(receipts.len());
@@ -150,7 +157,14 @@ impl Ledger {
                             .map(|g| g.value())
                             .unwrap_or((0, 0, 0)),
                     };
-                    touched.insert(key, (entry.0 + earned, entry.1 + spent, entry.2 + 1));
+                    touched.insert(
+                        key,
+                        (
+                            entry.0.saturating_add(earned),
+                            entry.1.saturating_add(spent),
+                            entry.2 + 1,
+                        ),
+                    );
                     Ok(())
                 };
                 if worker == requester {
@@ -160,7 +174,7 @@ impl Ledger {
                     bump(requester, 0, tokens)?;
                 }
                 totals.receipts += 1;
-                totals.tokens += tokens;
+                totals.tokens = totals.tokens.saturating_add(tokens);
                 outcomes.push(AppendOutcome::Appended { seq });
             }
             for (key, value) in &touched {

@@ -61,14 +61,14 @@ pub fn verify_ledger(ledger: &Ledger) -> Result<VerifyReport, StoreError> {
                 ));
             }
             let tokens = r.total_tokens();
-            tokens_total += tokens;
+            tokens_total = tokens_total.saturating_add(tokens);
             let worker = r.worker_pubkey.to_string();
             let requester = r.requester_pubkey.to_string();
             let w = expected.entry(worker.clone()).or_default();
-            w.0 += tokens;
+            w.0 = w.0.saturating_add(tokens);
             w.2 += 1;
             let q = expected.entry(requester.clone()).or_default();
-            q.1 += tokens;
+            q.1 = q.1.saturating_add(tokens);
             if requester != worker {
                 q.2 += 1;
             }

@@ -7,7 +7,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json};
+use super::{
+    Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json,
+    check_safe_integer,
+};
 
 /// How far ahead of the verifier's clock an announcement may be dated.
 pub const ANNOUNCE_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -84,6 +87,7 @@ impl SignedAnnouncement {
                 expected: announcement.pubkey.to_string(),
             });
         }
+        check_fields(&announcement)?;
         let Value::Object(body) = serde_json::to_value(&announcement)
             .map_err(|e| ProtocolError::malformed("announcement", e.to_string()))?
         else {
@@ -123,12 +127,7 @@ impl SignedAnnouncement {
         let signature = Signature::parse_hex(&sig)?;
         let announcement: Announcement = serde_json::from_value(Value::Object(body.clone()))
             .map_err(|e| ProtocolError::malformed("announcement", e.to_string()))?;
-        if announcement.version != PROTOCOL_VERSION {
-            return Err(ProtocolError::UnsupportedVersion {
-                what: "announcement",
-                version: announcement.version,
-            });
-        }
+        check_fields(&announcement)?;
         Ok(SignedAnnouncement {
             body,
             announcement,
@@ -195,6 +194,18 @@ impl<'de> Deserialize<'de> for SignedAnnouncement {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         SignedAnnouncement::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
     }
+}
+
+/// The rules a v1 announcement obeys beyond its JSON shape, for signing and parsing alike.
+fn check_fields(announcement: &Announcement) -> Result<(), ProtocolError> {
+    if announcement.version != PROTOCOL_VERSION {
+        return Err(ProtocolError::UnsupportedVersion {
+            what: "announcement",
+            version: announcement.version,
+        });
+    }
+    check_safe_integer("announcement", "ttlSeconds", announcement.ttl_seconds)?;
+    check_safe_integer("announcement", "announcedAt", announcement.announced_at)
 }
 
 /// The text an unannounce request signs: `unannounce:<pubkey>:<timestamp>`.

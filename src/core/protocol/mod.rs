@@ -18,3 +18,26 @@ pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};
 /// The only protocol version this implementation speaks; new optional fields, not new
 /// versions, are how v1 grows.
 pub const PROTOCOL_VERSION: u64 = 1;
+
+/// JavaScript's `Number.MAX_SAFE_INTEGER` (2^53 - 1). JCS writes every number as an IEEE
+/// double, so larger integers lose digits in canonical form: 2^60 and 2^60 + 1 would share
+/// one signature. Integer fields above this are refused, as the TypeScript network cannot
+/// carry them exactly either.
+pub(crate) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Refuses an integer field that canonical JSON cannot carry exactly.
+pub(crate) fn check_safe_integer(
+    what: &'static str,
+    field: &str,
+    value: u64,
+) -> Result<(), ProtocolError> {
+    if value > MAX_SAFE_INTEGER {
+        return Err(ProtocolError::Malformed {
+            what,
+            detail: format!(
+                "{field} is {value}, above 2^53 - 1: canonical JSON cannot carry it exactly"
+            ),
+        });
+    }
+    Ok(())
+}

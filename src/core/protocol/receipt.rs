@@ -9,7 +9,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json};
+use super::{
+    Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json,
+    check_safe_integer,
+};
 
 /// A receipt is fresh when `completedAt` is within this many ms of the verifier's clock.
 pub const RECEIPT_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -216,6 +219,14 @@ fn parse_fields(body: &Map<String, Value>) -> Result<Receipt, ProtocolError> {
     }
     if receipt.job_id.is_empty() {
         return Err(ProtocolError::malformed("receipt", "jobId is empty"));
+    }
+    for (field, value) in [
+        ("inputTokens", receipt.input_tokens),
+        ("outputTokens", receipt.output_tokens),
+        ("startedAt", receipt.started_at),
+        ("completedAt", receipt.completed_at),
+    ] {
+        check_safe_integer("receipt", field, value)?;
     }
     if receipt.completed_at < receipt.started_at {
         return Err(ProtocolError::malformed(
