@@ -89,21 +89,25 @@ impl Default for FakeConfig {
 }
 
 impl FakeConfig {
+    /// Models listed by the models endpoint and accepted by chat.
     pub fn with_models<S: Into<String>>(mut self, models: impl IntoIterator<Item = S>) -> Self {
         self.models = models.into_iter().map(Into::into).collect();
         self
     }
 
+    /// The reply text (tokens are its words).
     pub fn with_reply(mut self, reply: impl Into<String>) -> Self {
         self.reply = reply.into();
         self
     }
 
+    /// Pause between streamed chunks.
     pub fn with_chunk_delay(mut self, delay: Duration) -> Self {
         self.chunk_delay = delay;
         self
     }
 
+    /// Misbehave as `failure` on chat requests.
     pub fn with_failure(mut self, failure: Failure) -> Self {
         self.failure = failure;
         self
@@ -122,11 +126,13 @@ impl FakeConfig {
         self
     }
 
+    /// Cut streamed bytes into writes of `bytes` bytes (at least 1).
     pub fn with_write_size(mut self, bytes: usize) -> Self {
         self.write_size = Some(bytes.max(1));
         self
     }
 
+    /// Count chat requests but keep no bodies (for long benchmarks).
     pub fn without_recording(mut self) -> Self {
         self.record = false;
         self

@@ -29,6 +29,7 @@ impl FakeOllama {
         Self::start_with(FakeConfig::default()).await
     }
 
+    /// A fake serving `config`, listening on 127.0.0.1 on a free port.
     pub async fn start_with(config: FakeConfig) -> io::Result<Self> {
         let routes = Router::new()
             .route("/api/tags", get(tags))
