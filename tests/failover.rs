@@ -44,8 +44,22 @@ impl Drop for WorkerProcess {
 /// line it prints once listening.
 fn spawn_worker(home: &Path, port: u16) -> WorkerProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lobstah"))
-        .args(["--home", home.to_str().unwrap(), "worker", "start", "--engine", "synthetic"])
-        .args(["--synthetic-rate", "0", "--port", &port.to_string(), "--concurrency", "8"])
+        .args([
+            "--home",
+            home.to_str().unwrap(),
+            "worker",
+            "start",
+            "--engine",
+            "synthetic",
+        ])
+        .args([
+            "--synthetic-rate",
+            "0",
+            "--port",
+            &port.to_string(),
+            "--concurrency",
+            "8",
+        ])
         .env("LOBSTAH_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -53,10 +67,15 @@ fn spawn_worker(home: &Path, port: u16) -> WorkerProcess {
         .expect("start the lobstah binary");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("worker prints its address");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("worker prints its address");
     // "worker lob1… listening on http://127.0.0.1:PORT (synthetic engine)"
     let words: Vec<&str> = line.split_whitespace().collect();
-    assert!(words.len() >= 5 && words[0] == "worker", "unexpected first line: {line:?}");
+    assert!(
+        words.len() >= 5 && words[0] == "worker",
+        "unexpected first line: {line:?}"
+    );
     WorkerProcess {
         pubkey: PublicKey::parse(words[1]).unwrap(),
         url: words[4].to_string(),
@@ -64,7 +83,11 @@ fn spawn_worker(home: &Path, port: u16) -> WorkerProcess {
     }
 }
 
-async fn chat(client: &reqwest::Client, router: &str, stream: bool) -> (u16, Option<PublicKey>, String) {
+async fn chat(
+    client: &reqwest::Client,
+    router: &str,
+    stream: bool,
+) -> (u16, Option<PublicKey>, String) {
     let r = client
         .post(format!("{router}/v1/chat/completions"))
         .json(&support::chat_body("synthetic", stream))
@@ -122,18 +145,33 @@ async fn a_dead_worker_is_excluded_and_readmitted_after_the_cooldown() {
         assert_eq!(status, 200, "every request succeeds: {body}");
         *served.entry(by.unwrap()).or_default() += 1;
     }
-    assert!(served.get(&a.pubkey).copied().unwrap_or(0) > 0, "A served before it died: {served:?}");
-    assert!(served.get(&b.pubkey).copied().unwrap_or(0) > total / 2, "B took over: {served:?}");
+    assert!(
+        served.get(&a.pubkey).copied().unwrap_or(0) > 0,
+        "A served before it died: {served:?}"
+    );
+    assert!(
+        served.get(&b.pubkey).copied().unwrap_or(0) > total / 2,
+        "B took over: {served:?}"
+    );
     // Streams after the death are all served by B.
     for _ in 0..5 {
         let (status, by, body) = chat(&client, &router.url, true).await;
         assert_eq!((status, by), (200, Some(b.pubkey)), "{body}");
-        assert!(body.contains("data: [DONE]") && !body.contains("lobstah-receipt"), "{body}");
+        assert!(
+            body.contains("data: [DONE]") && !body.contains("lobstah-receipt"),
+            "{body}"
+        );
     }
     let peers = router.service.peers_json();
-    let dead = peers.iter().find(|p| p["pubkey"] == a.pubkey.to_string()).unwrap();
+    let dead = peers
+        .iter()
+        .find(|p| p["pubkey"] == a.pubkey.to_string())
+        .unwrap();
     assert_eq!(dead["state"], "excluded", "{dead}");
-    assert!(!dead["exclusionReason"].as_str().unwrap().is_empty(), "{dead}");
+    assert!(
+        !dead["exclusionReason"].as_str().unwrap().is_empty(),
+        "{dead}"
+    );
 
     // A comes back on the same port; it stays out until the cooldown ends.
     let port: u16 = a.url.rsplit(':').next().unwrap().parse().unwrap();
@@ -170,10 +208,12 @@ async fn a_dead_worker_is_excluded_and_readmitted_after_the_cooldown() {
     drop(a);
     let b_ledger = (0..200)
         .find_map(|_| {
-            store::open(&homes.1.path().join("lobstah.redb")).ok().or_else(|| {
-                std::thread::sleep(Duration::from_millis(10));
-                None
-            })
+            store::open(&homes.1.path().join("lobstah.redb"))
+                .ok()
+                .or_else(|| {
+                    std::thread::sleep(Duration::from_millis(10));
+                    None
+                })
         })
         .map(|db| Ledger::new(db).unwrap())
         .expect("B's ledger opens after it stopped");

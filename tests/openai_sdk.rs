@@ -73,7 +73,10 @@ async fn openai_sdk_through_router_and_workers() {
         let seen: Value = serde_json::from_slice(&out.stdout).expect("client prints JSON");
         assert_eq!(seen["whole"]["content"], reply, "{seen}");
         assert_eq!(seen["whole"]["served_by"], worker.pubkey.to_string());
-        assert!(seen["whole"]["completion_tokens"].as_u64().unwrap() > 0, "{seen}");
+        assert!(
+            seen["whole"]["completion_tokens"].as_u64().unwrap() > 0,
+            "{seen}"
+        );
         assert_eq!(seen["stream"]["content"], reply, "{seen}");
         assert_eq!(seen["stream"]["finish_reason"], "stop", "{seen}");
         assert_eq!(seen["tools"]["name"], "get_weather", "{seen}");
@@ -91,12 +94,23 @@ async fn openai_sdk_through_router_and_workers() {
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
         },
     }]);
-    let at_openai = openai.bodies().into_iter().find(|b| b.get("tools").is_some()).expect("tools request recorded");
+    let at_openai = openai
+        .bodies()
+        .into_iter()
+        .find(|b| b.get("tools").is_some())
+        .expect("tools request recorded");
     assert_eq!(at_openai["tools"], tools_sent);
     assert_eq!(at_openai["tool_choice"], "auto");
     assert_eq!(at_openai["seed"], 7);
-    assert_eq!(at_openai["x_lobstah_test"], json!({"passes": ["through", 1]}));
-    let at_ollama = ollama.bodies().into_iter().find(|b| b.get("tools").is_some()).expect("tools request recorded");
+    assert_eq!(
+        at_openai["x_lobstah_test"],
+        json!({"passes": ["through", 1]})
+    );
+    let at_ollama = ollama
+        .bodies()
+        .into_iter()
+        .find(|b| b.get("tools").is_some())
+        .expect("tools request recorded");
     assert_eq!(at_ollama["tools"], tools_sent);
     assert_eq!(at_ollama["options"]["seed"], 7);
 
@@ -111,18 +125,28 @@ async fn openai_sdk_through_router_and_workers() {
             .map(|r| r.receipt.receipt().nonce.clone())
             .collect()
     };
-    support::eventually("router ledgered all six", std::time::Duration::from_secs(5), || {
-        router.ledger.totals().unwrap().receipts == 6
-    })
+    support::eventually(
+        "router ledgered all six",
+        std::time::Duration::from_secs(5),
+        || router.ledger.totals().unwrap().receipts == 6,
+    )
     .await;
     let at_router = nonces(&router.ledger);
-    let at_workers: BTreeSet<String> = nonces(&w1.ledger).union(&nonces(&w2.ledger)).cloned().collect();
+    let at_workers: BTreeSet<String> = nonces(&w1.ledger)
+        .union(&nonces(&w2.ledger))
+        .cloned()
+        .collect();
     assert_eq!(at_router.len(), 6, "three requests per model");
     assert_eq!(at_router, at_workers);
     let spent = router.ledger.balance(&me.public()).unwrap().spent;
-    let earned = w1.ledger.balance(&w1.pubkey).unwrap().earned + w2.ledger.balance(&w2.pubkey).unwrap().earned;
+    let earned = w1.ledger.balance(&w1.pubkey).unwrap().earned
+        + w2.ledger.balance(&w2.pubkey).unwrap().earned;
     assert!(spent > 0);
     assert_eq!(spent, earned);
-    assert_eq!(w1.ledger.balance(&me.public()).unwrap().spent + w2.ledger.balance(&me.public()).unwrap().spent, spent);
+    assert_eq!(
+        w1.ledger.balance(&me.public()).unwrap().spent
+            + w2.ledger.balance(&me.public()).unwrap().spent,
+        spent
+    );
     router.stop().await;
 }

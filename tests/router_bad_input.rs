@@ -36,7 +36,8 @@ fn error_of(v: &Value) -> (&str, &str) {
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let me = Identity::from_seed([2; 32]);
-    let garbage: Script = Arc::new(|_, _| (StatusCode::OK, "<html>surprise</html>").into_response());
+    let garbage: Script =
+        Arc::new(|_, _| (StatusCode::OK, "<html>surprise</html>").into_response());
     let peer = ScriptedPeer::start(Identity::from_seed([1; 32]).public(), &["m"], garbage).await;
     let router = support::start_router(
         me,
@@ -52,28 +53,88 @@ async fn bad_requests_get_clear_errors() {
         "x".repeat(4096)
     );
     let cases: Vec<(&str, String, u16, &str, &str)> = vec![
-        ("malformed JSON", "{\"model\":".into(), 400, "invalid_request_error", "not valid JSON"),
-        ("not an object", "[1,2]".into(), 400, "invalid_request_error", "JSON object"),
-        ("missing model", r#"{"messages":[{"role":"user","content":"x"}]}"#.into(), 400, "invalid_request_error", "\"model\""),
-        ("missing messages", r#"{"model":"m"}"#.into(), 400, "invalid_request_error", "\"messages\""),
-        ("bad stream flag", r#"{"model":"m","messages":[{}],"stream":1}"#.into(), 400, "invalid_request_error", "stream"),
-        ("unknown model", r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#.into(), 503, "no_capable_peer", "\"nope\""),
+        (
+            "malformed JSON",
+            "{\"model\":".into(),
+            400,
+            "invalid_request_error",
+            "not valid JSON",
+        ),
+        (
+            "not an object",
+            "[1,2]".into(),
+            400,
+            "invalid_request_error",
+            "JSON object",
+        ),
+        (
+            "missing model",
+            r#"{"messages":[{"role":"user","content":"x"}]}"#.into(),
+            400,
+            "invalid_request_error",
+            "\"model\"",
+        ),
+        (
+            "missing messages",
+            r#"{"model":"m"}"#.into(),
+            400,
+            "invalid_request_error",
+            "\"messages\"",
+        ),
+        (
+            "bad stream flag",
+            r#"{"model":"m","messages":[{}],"stream":1}"#.into(),
+            400,
+            "invalid_request_error",
+            "stream",
+        ),
+        (
+            "unknown model",
+            r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#.into(),
+            503,
+            "no_capable_peer",
+            "\"nope\"",
+        ),
         ("over the limit", big, 413, "request_too_large", "2048"),
-        ("garbage answer", r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#.into(), 502, "all_peers_failed", "all 1 capable peers failed"),
+        (
+            "garbage answer",
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#.into(),
+            502,
+            "all_peers_failed",
+            "all 1 capable peers failed",
+        ),
     ];
     for (name, body, status, kind, needle) in cases {
         let (got_status, json) = post(&client, &router.url, body).await;
         let (got_kind, message) = error_of(&json);
         assert_eq!((got_status, got_kind), (status, kind), "{name}: {json}");
-        assert!(message.contains(needle), "{name}: {message:?} should mention {needle:?}");
+        assert!(
+            message.contains(needle),
+            "{name}: {message:?} should mention {needle:?}"
+        );
     }
     // The garbage answer is explained per attempt.
-    let (_, json) = post(&client, &router.url, r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#).await;
-    let attempts = json["error"]["attempts"].as_array().expect("attempts listed");
-    assert!(attempts[0]["error"].as_str().unwrap().contains("not a JSON object"), "{json}");
+    let (_, json) = post(
+        &client,
+        &router.url,
+        r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+    )
+    .await;
+    let attempts = json["error"]["attempts"]
+        .as_array()
+        .expect("attempts listed");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{json}"
+    );
 
     // A peer answering 500 is a failure too; streaming requests get the same treatment.
-    peer.set_script(Arc::new(|_, _| (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()));
+    peer.set_script(Arc::new(|_, _| {
+        (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()
+    }));
     router.service.reload_peers().unwrap();
     let (status, json) = post(
         &client,
@@ -88,7 +149,11 @@ async fn bad_requests_get_clear_errors() {
         "{status} {json}"
     );
     router.service.flush_ledger().await;
-    assert_eq!(router.ledger.totals().unwrap().receipts, 0, "nothing ledgered");
+    assert_eq!(
+        router.ledger.totals().unwrap().receipts,
+        0,
+        "nothing ledgered"
+    );
     router.stop().await;
 }
 

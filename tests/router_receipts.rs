@@ -47,7 +47,9 @@ fn forge(case: &str, requester: PublicKey) -> Option<String> {
     match case {
         "honest" => Some(signed(&w, requester, NOW)),
         "bad-signature" => {
-            let mut v = SignedReceipt::sign(receipt(&w, requester, NOW), &w).unwrap().to_value();
+            let mut v = SignedReceipt::sign(receipt(&w, requester, NOW), &w)
+                .unwrap()
+                .to_value();
             v["receipt"]["outputTokens"] = Value::from(2_000);
             Some(base64::engine::general_purpose::STANDARD.encode(v.to_string()))
         }
@@ -64,7 +66,11 @@ fn forge(case: &str, requester: PublicKey) -> Option<String> {
 fn script_for(case: &'static str) -> Script {
     Arc::new(move |requester, stream| {
         let r = requester.and_then(|req| forge(case, req));
-        if stream { stream_with_receipt(r) } else { answer_with_receipt(r) }
+        if stream {
+            stream_with_receipt(r)
+        } else {
+            answer_with_receipt(r)
+        }
     })
 }
 
@@ -88,8 +94,14 @@ async fn ask(client: &reqwest::Client, router: &str, stream: bool) -> String {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "the client is still served");
     let text = r.text().await.unwrap();
-    assert!(text.contains("hi") && text.contains("there"), "content reached the client: {text}");
-    assert!(!text.contains("lobstah-receipt"), "the receipt comment is never forwarded: {text}");
+    assert!(
+        text.contains("hi") && text.contains("there"),
+        "content reached the client: {text}"
+    );
+    assert!(
+        !text.contains("lobstah-receipt"),
+        "the receipt comment is never forwarded: {text}"
+    );
     text
 }
 
@@ -132,12 +144,26 @@ async fn forged_receipts_are_refused_and_not_ledgered() {
             let before = router.ledger.totals().unwrap();
             let seen = rejection_count(&router, case).await;
             ask(&client, &router.url, stream).await;
-            support::eventually(&format!("{case} refusal recorded (stream={stream})"), Duration::from_secs(5), || {
-                router.service.recent_rejections().iter().filter(|r| r.reason == case).count() > seen
-            })
+            support::eventually(
+                &format!("{case} refusal recorded (stream={stream})"),
+                Duration::from_secs(5),
+                || {
+                    router
+                        .service
+                        .recent_rejections()
+                        .iter()
+                        .filter(|r| r.reason == case)
+                        .count()
+                        > seen
+                },
+            )
             .await;
             router.service.flush_ledger().await;
-            assert_eq!(router.ledger.totals().unwrap(), before, "{case} (stream={stream}) changed the ledger");
+            assert_eq!(
+                router.ledger.totals().unwrap(),
+                before,
+                "{case} (stream={stream}) changed the ledger"
+            );
         }
         // The honest receipt is ledgered, once.
         peer.set_script(script_for("honest"));
@@ -158,8 +184,14 @@ async fn forged_receipts_are_refused_and_not_ledgered() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("lobstah_router_receipts_rejected_total{reason=\"bad-signature\"} 2"), "{metrics}");
-    assert!(metrics.contains("lobstah_router_receipts_accepted_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("lobstah_router_receipts_rejected_total{reason=\"bad-signature\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lobstah_router_receipts_accepted_total 2"),
+        "{metrics}"
+    );
     router.stop().await;
 }
 
@@ -188,7 +220,11 @@ async fn a_replayed_nonce_is_refused_also_after_a_router_restart() {
     .await;
     ask(&client, &router.url, true).await;
     support::eventually("replay refused", Duration::from_secs(5), || {
-        router.service.recent_rejections().iter().any(|r| r.reason == "replayed-nonce")
+        router
+            .service
+            .recent_rejections()
+            .iter()
+            .any(|r| r.reason == "replayed-nonce")
     })
     .await;
     router.stop().await;
@@ -204,9 +240,17 @@ async fn a_replayed_nonce_is_refused_also_after_a_router_restart() {
         .expect("database reopens once the old router let go of it");
     let router = support::start_router(me.clone(), db, &[], Arc::new(clock.clone()), |_| {}).await;
     ask(&client, &router.url, false).await;
-    support::eventually("replay after restart refused", Duration::from_secs(5), || {
-        router.service.recent_rejections().iter().any(|r| r.reason == "replayed-nonce")
-    })
+    support::eventually(
+        "replay after restart refused",
+        Duration::from_secs(5),
+        || {
+            router
+                .service
+                .recent_rejections()
+                .iter()
+                .any(|r| r.reason == "replayed-nonce")
+        },
+    )
     .await;
     router.service.flush_ledger().await;
     assert_eq!(router.ledger.totals().unwrap().receipts, 1);

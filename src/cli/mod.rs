@@ -140,7 +140,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: RouterCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),
         Command::Peers { command } => match command {
-            PeersCommand::Add { pubkey, url, label } => serve_cmds::peers_add(&paths, &pubkey, &url, label),
+            PeersCommand::Add { pubkey, url, label } => {
+                serve_cmds::peers_add(&paths, &pubkey, &url, label)
+            }
             PeersCommand::Remove { pubkey } => serve_cmds::peers_remove(&paths, &pubkey),
             PeersCommand::List { json } => serve_cmds::peers_list(&paths, json),
         },

@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::clock::system_clock;
-use crate::core::engine::{Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url};
+use crate::core::engine::{
+    Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url,
+};
 use crate::core::keystore;
 use crate::core::ledger::{Ledger, LedgerWriter};
 use crate::core::paths::Paths;
@@ -83,15 +85,19 @@ pub fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
         }
         EngineKind::Openai => {
             let Some(url) = args.engine_url.clone() else {
-                bail!("--engine openai needs --engine-url (e.g. http://127.0.0.1:8080 for llama.cpp's server)");
+                bail!(
+                    "--engine openai needs --engine-url (e.g. http://127.0.0.1:8080 for llama.cpp's server)"
+                );
             };
             let key = std::env::var("LOBSTAH_ENGINE_API_KEY").ok();
-            Arc::new(OpenAiEngine::new(&url, key).context("cannot set up the OpenAI-compatible engine")?)
+            Arc::new(
+                OpenAiEngine::new(&url, key)
+                    .context("cannot set up the OpenAI-compatible engine")?,
+            )
         }
         EngineKind::Synthetic => Arc::new(SyntheticEngine::new(SyntheticConfig {
             models: args.synthetic_models.clone(),
             tokens_per_second: args.synthetic_rate,
-            ..SyntheticConfig::default()
         })),
     })
 }
@@ -130,14 +136,15 @@ pub fn shutdown_on_signals() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    t.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -166,7 +173,11 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     let addr = listener.local_addr()?;
     let models = worker.models().await;
     tracing::info!(pubkey = %identity.public(), %addr, engine = engine.kind(), ?models, "worker serving");
-    println!("worker {} listening on http://{addr} ({} engine)", identity.public(), engine.kind());
+    println!(
+        "worker {} listening on http://{addr} ({} engine)",
+        identity.public(),
+        engine.kind()
+    );
     worker.serve(listener, shutdown_on_signals()).await?;
     let _ = writer_thread.join();
     Ok(ExitCode::SUCCESS)
@@ -190,22 +201,36 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
     let addr = listener.local_addr()?;
     let peers = router.peer_list().len();
     if peers == 0 {
-        tracing::warn!("no peers yet: add one with `lobstah peers add <pubkey> <url>` (with the router stopped)");
+        tracing::warn!(
+            "no peers yet: add one with `lobstah peers add <pubkey> <url>` (with the router stopped)"
+        );
     }
     tracing::info!(pubkey = %identity.public(), %addr, peers, "router serving");
-    println!("router {} listening on http://{addr} (OpenAI base URL: http://{addr}/v1)", identity.public());
-    router.clone().serve(listener, shutdown_on_signals()).await?;
+    println!(
+        "router {} listening on http://{addr} (OpenAI base URL: http://{addr}/v1)",
+        identity.public()
+    );
+    router
+        .clone()
+        .serve(listener, shutdown_on_signals())
+        .await?;
     drop(router);
     let _ = writer_thread.join();
     Ok(ExitCode::SUCCESS)
 }
 
 fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
-    let db = store::open(&paths.database()).context("cannot open the peer book (is a router running on this home? stop it first)")?;
+    let db = store::open(&paths.database())
+        .context("cannot open the peer book (is a router running on this home? stop it first)")?;
     Ok(PeerBook::new(db)?)
 }
 
-pub fn peers_add(paths: &Paths, pubkey: &str, url: &str, label: Option<String>) -> anyhow::Result<ExitCode> {
+pub fn peers_add(
+    paths: &Paths,
+    pubkey: &str,
+    url: &str,
+    label: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let pubkey = PublicKey::parse(pubkey)?;
     let book = open_book(paths)?;
     let now = system_clock().now_ms();
@@ -217,7 +242,10 @@ pub fn peers_add(paths: &Paths, pubkey: &str, url: &str, label: Option<String>) 
     };
     if let Ok(parsed) = reqwest::Url::parse(url)
         && let Some(host) = parsed.host_str()
-        && (host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+        && (host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()))
     {
         eprintln!("note: {url} is on this machine (loopback)");
     }
@@ -251,7 +279,7 @@ pub fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
         println!("no peers yet: lobstah peers add <pubkey> <url> [label]");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<16} {:<14} {:<32} {}", "label", "pubkey", "url", "source");
+    println!("{:<16} {:<14} {:<32} source", "label", "pubkey", "url");
     for p in peers {
         println!(
             "{:<16} {:<14} {:<32} {}",

@@ -14,7 +14,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub message: String,
-    pub extra: Option<serde_json::Map<String, Value>>,
+    pub extra: Option<Box<serde_json::Map<String, Value>>>,
     pub retry_after_s: Option<u64>,
 }
 
@@ -34,7 +34,9 @@ impl ApiError {
     }
 
     pub fn with_extra(mut self, key: &str, value: Value) -> Self {
-        self.extra.get_or_insert_with(Default::default).insert(key.into(), value);
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.into(), value);
         self
     }
 
@@ -49,7 +51,7 @@ impl ApiError {
         error.insert("type".into(), Value::String(self.kind.into()));
         error.insert("message".into(), Value::String(self.message.clone()));
         if let Some(extra) = &self.extra {
-            for (k, v) in extra {
+            for (k, v) in extra.iter() {
                 error.insert(k.clone(), v.clone());
             }
         }
@@ -75,7 +77,11 @@ impl ApiError {
         match e {
             EngineError::Status { status, body } if (400..500).contains(status) => ApiError::new(
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
-                if *status == 404 { "model_not_found" } else { "invalid_request_error" },
+                if *status == 404 {
+                    "model_not_found"
+                } else {
+                    "invalid_request_error"
+                },
                 format!("the engine refused the request: {body}"),
             ),
             other => ApiError::new(StatusCode::BAD_GATEWAY, "engine_error", other.to_string()),

@@ -65,19 +65,41 @@ impl WorkerMetrics {
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("lobstah_worker");
         let requests = Family::<OutcomeLabel, Counter>::default();
-        let latency = Family::<StreamLabel, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let latency = Family::<StreamLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let queue_depth = Gauge::default();
         let in_flight = Gauge::default();
         let queue_rejections = Counter::default();
         let tokens = Family::<DirectionLabel, Counter>::default();
         let receipts_signed = Counter::default();
         r.register("requests", "Chat requests by outcome", requests.clone());
-        r.register("request_duration_seconds", "Time from admission to the last byte", latency.clone());
-        r.register("queue_depth", "Requests waiting for an engine slot", queue_depth.clone());
-        r.register("in_flight", "Requests running on the engine", in_flight.clone());
-        r.register("queue_rejections", "Requests refused because the queue was full", queue_rejections.clone());
+        r.register(
+            "request_duration_seconds",
+            "Time from admission to the last byte",
+            latency.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "Requests waiting for an engine slot",
+            queue_depth.clone(),
+        );
+        r.register(
+            "in_flight",
+            "Requests running on the engine",
+            in_flight.clone(),
+        );
+        r.register(
+            "queue_rejections",
+            "Requests refused because the queue was full",
+            queue_rejections.clone(),
+        );
         r.register("tokens", "Tokens served, by direction", tokens.clone());
-        r.register("receipts_signed", "Receipts signed and sent", receipts_signed.clone());
+        r.register(
+            "receipts_signed",
+            "Receipts signed and sent",
+            receipts_signed.clone(),
+        );
         WorkerMetrics {
             requests,
             latency,
@@ -123,7 +145,9 @@ impl RouterMetrics {
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("lobstah_router");
         let requests = Family::<OutcomeLabel, Counter>::default();
-        let latency = Family::<StreamLabel, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let latency = Family::<StreamLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let peer_failures = Counter::default();
         let failovers = Counter::default();
         let exclusions = Counter::default();
@@ -131,13 +155,41 @@ impl RouterMetrics {
         let receipts_accepted = Counter::default();
         let receipts_rejected = Family::<ReasonLabel, Counter>::default();
         r.register("requests", "Client requests by outcome", requests.clone());
-        r.register("request_duration_seconds", "Time from request to the last byte", latency.clone());
-        r.register("peer_failures", "Attempts on a peer that failed", peer_failures.clone());
-        r.register("failovers", "Requests retried on another peer", failovers.clone());
-        r.register("exclusions", "Times a peer was excluded", exclusions.clone());
-        r.register("excluded_peers", "Peers excluded right now", excluded_peers.clone());
-        r.register("receipts_accepted", "Receipts verified and ledgered", receipts_accepted.clone());
-        r.register("receipts_rejected", "Receipts refused, by reason", receipts_rejected.clone());
+        r.register(
+            "request_duration_seconds",
+            "Time from request to the last byte",
+            latency.clone(),
+        );
+        r.register(
+            "peer_failures",
+            "Attempts on a peer that failed",
+            peer_failures.clone(),
+        );
+        r.register(
+            "failovers",
+            "Requests retried on another peer",
+            failovers.clone(),
+        );
+        r.register(
+            "exclusions",
+            "Times a peer was excluded",
+            exclusions.clone(),
+        );
+        r.register(
+            "excluded_peers",
+            "Peers excluded right now",
+            excluded_peers.clone(),
+        );
+        r.register(
+            "receipts_accepted",
+            "Receipts verified and ledgered",
+            receipts_accepted.clone(),
+        );
+        r.register(
+            "receipts_rejected",
+            "Receipts refused, by reason",
+            receipts_rejected.clone(),
+        );
         RouterMetrics {
             requests,
             latency,
@@ -161,7 +213,9 @@ impl RouterMetrics {
 
     pub fn rejected(&self, reason: &str) {
         self.receipts_rejected
-            .get_or_create(&ReasonLabel { reason: reason.into() })
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
             .inc();
     }
 }

@@ -26,7 +26,9 @@ pub fn install_crypto() {
 }
 
 pub async fn listener() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = l.local_addr().expect("local addr");
     (l, addr)
 }
@@ -35,7 +37,10 @@ pub async fn listener() -> (TcpListener, SocketAddr) {
 pub async fn eventually<F: FnMut() -> bool>(what: &str, deadline: Duration, mut check: F) {
     let until = tokio::time::Instant::now() + deadline;
     while !check() {
-        assert!(tokio::time::Instant::now() < until, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -94,7 +99,12 @@ pub struct TestWorker {
     pub shutdown: CancellationToken,
 }
 
-pub async fn start_worker(identity: Identity, engine: Arc<dyn Engine>, db: Db, clock: SharedClock) -> TestWorker {
+pub async fn start_worker(
+    identity: Identity,
+    engine: Arc<dyn Engine>,
+    db: Db,
+    clock: SharedClock,
+) -> TestWorker {
     install_crypto();
     let ledger = Ledger::new(db).expect("ledger");
     let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);

@@ -10,7 +10,9 @@ pub fn python() -> String {
 }
 
 pub fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(name)
 }
 
 /// Fails the test, with the fix, when `module` cannot be imported.
@@ -18,7 +20,12 @@ pub fn require_module(module: &str) {
     let out = Command::new(python())
         .args(["-c", &format!("import {module}")])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; install Python 3 or set LOBSTAH_PYTHON", python()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; install Python 3 or set LOBSTAH_PYTHON",
+                python()
+            )
+        });
     assert!(
         out.status.success(),
         "Python package `{module}` is missing for {}: run `python3 -m pip install -r tests/py/requirements.txt`\n{}",

@@ -121,5 +121,10 @@ pub fn stream_with_receipt(receipt: Option<String>) -> Response {
         body.push_str(&format!(":lobstah-receipt:{r}\n\n"));
     }
     body.push_str("data: [DONE]\n\n");
-    (StatusCode::OK, [("content-type", "text/event-stream")], body).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        body,
+    )
+        .into_response()
 }

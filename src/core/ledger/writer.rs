@@ -49,7 +49,10 @@ impl LedgerWriter {
     }
 
     /// Appends and waits until the transaction holding these receipts is durable.
-    pub async fn append(&self, receipts: Vec<Verified>) -> Result<Vec<AppendOutcome>, WriterClosed> {
+    pub async fn append(
+        &self,
+        receipts: Vec<Verified>,
+    ) -> Result<Vec<AppendOutcome>, WriterClosed> {
         self.enqueue(receipts)?.await
     }
 
@@ -58,7 +61,10 @@ impl LedgerWriter {
     pub fn enqueue(
         &self,
         receipts: Vec<Verified>,
-    ) -> Result<impl Future<Output = Result<Vec<AppendOutcome>, WriterClosed>> + Send + 'static, WriterClosed> {
+    ) -> Result<
+        impl Future<Output = Result<Vec<AppendOutcome>, WriterClosed>> + Send + 'static,
+        WriterClosed,
+    > {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Append(receipts, reply))

@@ -33,7 +33,11 @@ impl RouterService {
 
     /// Serves on an already-bound listener until `shutdown`, then lets in-flight
     /// requests finish.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance(shutdown.clone());
         let app = self.app();
         let result = axum::serve(listener, app)
@@ -60,10 +64,15 @@ impl RouterService {
                         Some(capacity.queue_depth),
                         None,
                     ),
-                    Some(CapacityState::Unreachable { reason, .. }) => ("unreachable", Vec::new(), None, None, Some(reason.clone())),
+                    Some(CapacityState::Unreachable { reason, .. }) => {
+                        ("unreachable", Vec::new(), None, None, Some(reason.clone()))
+                    }
                     None => ("unknown", Vec::new(), None, None, None),
                 };
-                let exclusion = selector.exclusions(now).into_iter().find(|x| x.peer == p.pubkey);
+                let exclusion = selector
+                    .exclusions(now)
+                    .into_iter()
+                    .find(|x| x.peer == p.pubkey);
                 let health = selector.health(&p.pubkey);
                 json!({
                     "pubkey": p.pubkey.to_string(),
@@ -107,10 +116,13 @@ async fn models(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
 }
 
 async fn balance(State(r): State<Arc<RouterService>>) -> Result<impl IntoResponse, ApiError> {
-    let b = r
-        .ledger()
-        .balance(&r.pubkey())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ledger_error", e.to_string()))?;
+    let b = r.ledger().balance(&r.pubkey()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ledger_error",
+            e.to_string(),
+        )
+    })?;
     Ok(axum::Json(json!({
         "pubkey": b.pubkey.to_string(),
         "earned": b.earned,
@@ -131,11 +143,18 @@ async fn pubkey(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
 
 async fn metrics(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         r.metrics().registry.render(),
     )
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint on this lobstah router")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint on this lobstah router",
+    )
 }

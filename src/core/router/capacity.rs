@@ -23,8 +23,14 @@ pub struct Capacity {
 /// The last thing we learned about a peer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CapacityState {
-    Known { capacity: Capacity, fetched_at_ms: u64 },
-    Unreachable { reason: String, checked_at_ms: u64 },
+    Known {
+        capacity: Capacity,
+        fetched_at_ms: u64,
+    },
+    Unreachable {
+        reason: String,
+        checked_at_ms: u64,
+    },
 }
 
 impl CapacityState {
@@ -51,21 +57,39 @@ struct CapacityWire {
 }
 
 /// Asks one peer. Never fails: the answer is a state, reachable or not.
-pub async fn fetch(client: &reqwest::Client, url: &str, expected: &PublicKey, now_ms: u64, timeout: Duration) -> CapacityState {
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    expected: &PublicKey,
+    now_ms: u64,
+    timeout: Duration,
+) -> CapacityState {
     let unreachable = |reason: String| CapacityState::Unreachable {
         reason,
         checked_at_ms: now_ms,
     };
-    let response = match client.get(format!("{url}/capacity")).timeout(timeout).send().await {
+    let response = match client
+        .get(format!("{url}/capacity"))
+        .timeout(timeout)
+        .send()
+        .await
+    {
         Ok(r) => r,
         Err(e) => return unreachable(describe_reqwest_error(&e)),
     };
     if !response.status().is_success() {
-        return unreachable(format!("/capacity answered HTTP {}", response.status().as_u16()));
+        return unreachable(format!(
+            "/capacity answered HTTP {}",
+            response.status().as_u16()
+        ));
     }
     let wire: CapacityWire = match response.json().await {
         Ok(w) => w,
-        Err(e) => return unreachable(format!("/capacity answered something that is not capacity JSON: {e}")),
+        Err(e) => {
+            return unreachable(format!(
+                "/capacity answered something that is not capacity JSON: {e}"
+            ));
+        }
     };
     match PublicKey::parse(&wire.pubkey) {
         Ok(pk) if pk == *expected => {}
@@ -127,7 +151,11 @@ impl CapacityTable {
     }
 
     /// Peers whose last check is older than the TTL (or that were never checked).
-    pub fn stale<'a>(&self, peers: impl Iterator<Item = &'a PublicKey>, now_ms: u64) -> Vec<PublicKey> {
+    pub fn stale<'a>(
+        &self,
+        peers: impl Iterator<Item = &'a PublicKey>,
+        now_ms: u64,
+    ) -> Vec<PublicKey> {
         peers
             .filter(|pk| match self.entries.get(pk) {
                 None => true,

@@ -37,7 +37,10 @@ enum Attempt {
     Busy(String),
 }
 
-pub async fn chat_completions(State(r): State<Arc<RouterService>>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn chat_completions(
+    State(r): State<Arc<RouterService>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     match route(&r, body).await {
         Ok(response) => response,
         Err(e) => {
@@ -47,7 +50,10 @@ pub async fn chat_completions(State(r): State<Arc<RouterService>>, body: Result<
     }
 }
 
-async fn route(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn route(
+    r: &Arc<RouterService>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(|rej| ApiError::from_body_rejection(rej, r.config.body_limit))?;
     let request = ChatRequest::parse(&body)?;
     r.ensure_capacity().await;
@@ -61,7 +67,9 @@ async fn route(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> R
         if i > 0 {
             r.metrics.failovers.inc();
         }
-        let Some(url) = r.peer_url(peer) else { continue };
+        let Some(url) = r.peer_url(peer) else {
+            continue;
+        };
         match attempt(r, *peer, &url, body.clone(), request.stream).await {
             Attempt::Done(response) => return Ok(response),
             Attempt::Failed(reason) => {
@@ -76,7 +84,11 @@ async fn route(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> R
     Err(ApiError::new(
         StatusCode::BAD_GATEWAY,
         "all_peers_failed",
-        format!("all {} capable peers failed for model {:?}", attempts.len(), request.model),
+        format!(
+            "all {} capable peers failed for model {:?}",
+            attempts.len(),
+            request.model
+        ),
     )
     .with_extra("attempts", Value::Array(attempts)))
 }
@@ -94,10 +106,17 @@ fn no_capable_peer(r: &RouterService, model: &str, now: u64) -> ApiError {
     } else {
         format!("no healthy peer serves model {model:?} ({peers} peers known)")
     };
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_capable_peer", message).with_extra("excluded", Value::Array(excluded))
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_capable_peer", message)
+        .with_extra("excluded", Value::Array(excluded))
 }
 
-async fn attempt(r: &Arc<RouterService>, peer: PublicKey, url: &str, body: Bytes, stream: bool) -> Attempt {
+async fn attempt(
+    r: &Arc<RouterService>,
+    peer: PublicKey,
+    url: &str,
+    body: Bytes,
+    stream: bool,
+) -> Attempt {
     let in_flight = r.track(peer);
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
@@ -117,7 +136,7 @@ async fn attempt(r: &Arc<RouterService>, peer: PublicKey, url: &str, body: Bytes
     if status.is_server_error() {
         let text = read_error_body(response).await;
         if status == StatusCode::SERVICE_UNAVAILABLE && text.contains("queue_full") {
-            return Attempt::Busy(format!("HTTP 503: queue full"));
+            return Attempt::Busy("HTTP 503: queue full".to_string());
         }
         return Attempt::Failed(format!("HTTP {}: {}", status.as_u16(), summarize(&text)));
     }
@@ -140,7 +159,13 @@ async fn attempt(r: &Arc<RouterService>, peer: PublicKey, url: &str, body: Bytes
     }
 }
 
-async fn forward_whole(r: &Arc<RouterService>, peer: PublicKey, response: reqwest::Response, started: Instant, timeout: Duration) -> Attempt {
+async fn forward_whole(
+    r: &Arc<RouterService>,
+    peer: PublicKey,
+    response: reqwest::Response,
+    started: Instant,
+    timeout: Duration,
+) -> Attempt {
     let receipt = response
         .headers()
         .get(RECEIPT_HEADER)
@@ -151,7 +176,10 @@ async fn forward_whole(r: &Arc<RouterService>, peer: PublicKey, response: reqwes
         Ok(Err(e)) => return Attempt::Failed(describe_reqwest_error(&e)),
         Ok(Ok(b)) => b,
     };
-    if !matches!(serde_json::from_slice::<Value>(&bytes), Ok(Value::Object(_))) {
+    if !matches!(
+        serde_json::from_slice::<Value>(&bytes),
+        Ok(Value::Object(_))
+    ) {
         return Attempt::Failed(format!(
             "answered 200 with a body that is not a JSON object: {}",
             summarize(&String::from_utf8_lossy(&bytes[..bytes.len().min(200)]))
@@ -161,10 +189,17 @@ async fn forward_whole(r: &Arc<RouterService>, peer: PublicKey, response: reqwes
     r.take_receipt(peer, receipt.as_deref());
     r.metrics
         .latency
-        .get_or_create(&StreamLabel { stream: "false".into() })
+        .get_or_create(&StreamLabel {
+            stream: "false".into(),
+        })
         .observe(started.elapsed().as_secs_f64());
     r.metrics.outcome("ok");
-    let mut out = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    let mut out = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response();
     served_by(&mut out, &peer);
     Attempt::Done(out)
 }
@@ -183,7 +218,10 @@ async fn forward_stream(
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     if !is_sse {
         let text = read_error_body(response).await;
-        return Attempt::Failed(format!("answered 200 but not with an event stream: {}", summarize(&text)));
+        return Attempt::Failed(format!(
+            "answered 200 but not with an event stream: {}",
+            summarize(&text)
+        ));
     }
     let mut upstream = response.bytes_stream();
     // Wait for the first bytes before committing to this peer: until then, failing over
@@ -226,8 +264,14 @@ async fn forward_stream(
             let _ = tx.send(Ok(rest)).await;
         }
         if let Some(reason) = broken {
-            let event = ApiError::new(StatusCode::BAD_GATEWAY, "peer_stream_broken", format!("the serving peer broke off: {reason}"));
-            let _ = tx.send(Ok(Bytes::from(format!("data: {}\n\n", event.body())))).await;
+            let event = ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "peer_stream_broken",
+                format!("the serving peer broke off: {reason}"),
+            );
+            let _ = tx
+                .send(Ok(Bytes::from(format!("data: {}\n\n", event.body()))))
+                .await;
             service.record_failure(peer, format!("stream broke: {reason}"));
             service.metrics.outcome("stream_broken");
         } else {
@@ -237,10 +281,14 @@ async fn forward_stream(
         service
             .metrics
             .latency
-            .get_or_create(&StreamLabel { stream: "true".into() })
+            .get_or_create(&StreamLabel {
+                stream: "true".into(),
+            })
             .observe(started.elapsed().as_secs_f64());
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let mut out = (
         StatusCode::OK,
         [
@@ -280,7 +328,11 @@ async fn read_error_body(response: reqwest::Response) -> String {
 fn summarize(text: &str) -> String {
     let message = serde_json::from_str::<Value>(text)
         .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| text.to_string());
     let one_line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
     one_line.chars().take(200).collect()

@@ -77,7 +77,10 @@ impl ReceiptFilter {
 }
 
 fn contains_marker(block: &[u8]) -> bool {
-    block.starts_with(MARKER) || block.windows(MARKER.len() + 1).any(|w| w[0] == b'\n' && &w[1..] == MARKER)
+    block.starts_with(MARKER)
+        || block
+            .windows(MARKER.len() + 1)
+            .any(|w| w[0] == b'\n' && &w[1..] == MARKER)
 }
 
 fn trim_eol(line: &[u8]) -> &[u8] {
@@ -96,17 +99,25 @@ mod tests {
             out.extend_from_slice(&f.push(c.as_bytes()));
         }
         out.extend_from_slice(&f.finish());
-        (String::from_utf8(out).unwrap(), f.receipt().map(str::to_string))
+        (
+            String::from_utf8(out).unwrap(),
+            f.receipt().map(str::to_string),
+        )
     }
 
     #[test]
     fn filter_table() {
-        let stream = "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n:lobstah-receipt:QUJD\n\ndata: [DONE]\n\n";
+        let stream =
+            "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n:lobstah-receipt:QUJD\n\ndata: [DONE]\n\n";
         let clean = "data: {\"a\":1}\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n";
         // The same stream cut at every possible point must give the same result.
         for cut in 0..stream.len() {
             let (a, b) = stream.split_at(cut);
-            assert_eq!(run(&[a, b]), (clean.to_string(), Some("QUJD".to_string())), "cut at {cut}");
+            assert_eq!(
+                run(&[a, b]),
+                (clean.to_string(), Some("QUJD".to_string())),
+                "cut at {cut}"
+            );
         }
         let byte_by_byte: Vec<String> = stream.chars().map(|c| c.to_string()).collect();
         let refs: Vec<&str> = byte_by_byte.iter().map(String::as_str).collect();
@@ -116,17 +127,29 @@ mod tests {
     #[test]
     fn other_comments_and_crlf() {
         let cases = [
-            (": keep-alive\n\ndata: x\n\n", ": keep-alive\n\ndata: x\n\n", None),
+            (
+                ": keep-alive\n\ndata: x\n\n",
+                ": keep-alive\n\ndata: x\n\n",
+                None,
+            ),
             (
                 "data: x\r\n\r\n:lobstah-receipt:Zm9v\r\n\r\ndata: [DONE]\r\n\r\n",
                 "data: x\r\n\r\ndata: [DONE]\r\n\r\n",
                 Some("Zm9v"),
             ),
-            ("data: x\n\n:lobstah-receipt:Zm9v", "data: x\n\n", Some("Zm9v")),
+            (
+                "data: x\n\n:lobstah-receipt:Zm9v",
+                "data: x\n\n",
+                Some("Zm9v"),
+            ),
             ("data: x", "data: x", None),
         ];
         for (input, want, receipt) in cases {
-            assert_eq!(run(&[input]), (want.to_string(), receipt.map(str::to_string)), "{input:?}");
+            assert_eq!(
+                run(&[input]),
+                (want.to_string(), receipt.map(str::to_string)),
+                "{input:?}"
+            );
         }
     }
 

@@ -118,7 +118,12 @@ pub enum RouterError {
 }
 
 impl RouterService {
-    pub fn new(config: RouterConfig, ledger: Ledger, writer: LedgerWriter, book: PeerBook) -> Result<Arc<Self>, RouterError> {
+    pub fn new(
+        config: RouterConfig,
+        ledger: Ledger,
+        writer: LedgerWriter,
+        book: PeerBook,
+    ) -> Result<Arc<Self>, RouterError> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(256)
@@ -165,9 +170,16 @@ impl RouterService {
     pub fn reload_peers(&self) -> Result<(), RouterError> {
         let fresh = self.book.list()?;
         let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
-        for gone in peers.iter().filter(|old| !fresh.iter().any(|p| p.pubkey == old.pubkey)) {
-            self.lock_selector().handle(SelectionEvent::Forget { peer: gone.pubkey });
-            self.capacity.write().unwrap_or_else(|p| p.into_inner()).remove(&gone.pubkey);
+        for gone in peers
+            .iter()
+            .filter(|old| !fresh.iter().any(|p| p.pubkey == old.pubkey))
+        {
+            self.lock_selector()
+                .handle(SelectionEvent::Forget { peer: gone.pubkey });
+            self.capacity
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&gone.pubkey);
         }
         *peers = fresh;
         Ok(())
@@ -203,10 +215,19 @@ impl RouterService {
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .stale(peers.iter().map(|p| &p.pubkey), now);
-            peers.into_iter().filter(|p| stale.contains(&p.pubkey)).collect()
+            peers
+                .into_iter()
+                .filter(|p| stale.contains(&p.pubkey))
+                .collect()
         };
         let fetches = due.iter().map(|p| {
-            capacity::fetch(&self.client, &p.url, &p.pubkey, now, self.config.capacity_timeout)
+            capacity::fetch(
+                &self.client,
+                &p.url,
+                &p.pubkey,
+                now,
+                self.config.capacity_timeout,
+            )
         });
         let results = futures_util::future::join_all(fetches).await;
         let mut table = self.capacity.write().unwrap_or_else(|p| p.into_inner());
@@ -235,7 +256,10 @@ impl RouterService {
     }
 
     /// Keeps capacity fresh and expires exclusions until `shutdown`.
-    pub fn spawn_maintenance(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_maintenance(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -246,7 +270,9 @@ impl RouterService {
                     _ = tick.tick() => {}
                 }
                 let now = service.now_ms();
-                let effects = service.lock_selector().handle(SelectionEvent::Tick { now_ms: now });
+                let effects = service
+                    .lock_selector()
+                    .handle(SelectionEvent::Tick { now_ms: now });
                 service.apply_effects(&effects);
                 service.refresh_capacity(false).await;
             }
@@ -263,7 +289,8 @@ impl RouterService {
                 Some(CapacityState::Known { capacity, .. }) => PeerSnapshot {
                     pubkey: p.pubkey,
                     models: capacity.models.clone(),
-                    queue_depth: capacity.queue_depth + in_flight.get(&p.pubkey).copied().unwrap_or(0),
+                    queue_depth: capacity.queue_depth
+                        + in_flight.get(&p.pubkey).copied().unwrap_or(0),
                     tier: capacity.tier,
                     reachable: true,
                 },
@@ -281,7 +308,8 @@ impl RouterService {
     pub(super) fn candidates(&self, model: &str, prefer: Tier, now_ms: u64) -> Vec<PublicKey> {
         let snapshots = self.peer_snapshots();
         let views: Vec<PeerView<'_>> = snapshots.iter().map(PeerSnapshot::view).collect();
-        self.lock_selector().candidates(model, prefer, &views, now_ms)
+        self.lock_selector()
+            .candidates(model, prefer, &views, now_ms)
     }
 
     pub(super) fn track(self: &Arc<Self>, peer: PublicKey) -> InFlight {
@@ -322,7 +350,11 @@ impl RouterService {
     fn apply_effects(&self, effects: &[Effect]) {
         for effect in effects {
             match effect {
-                Effect::Excluded { peer, until_ms, reason } => {
+                Effect::Excluded {
+                    peer,
+                    until_ms,
+                    reason,
+                } => {
                     self.metrics.exclusions.inc();
                     tracing::warn!(peer = %peer.short(), %reason, until_ms, "peer excluded");
                 }
@@ -355,7 +387,10 @@ impl RouterService {
             return self.reject(
                 peer,
                 "wrong-worker",
-                format!("receipt is signed for worker {}", signed.receipt().worker_pubkey.short()),
+                format!(
+                    "receipt is signed for worker {}",
+                    signed.receipt().worker_pubkey.short()
+                ),
             );
         }
         let rules = AcceptRules {
@@ -364,7 +399,9 @@ impl RouterService {
         };
         let verified = match accept(signed, &rules) {
             Ok(v) => v,
-            Err(rejection) => return self.reject(peer, rejection.reason.as_str(), rejection.detail),
+            Err(rejection) => {
+                return self.reject(peer, rejection.reason.as_str(), rejection.detail);
+            }
         };
         let done = match self.writer.enqueue(vec![verified]) {
             Ok(done) => done,

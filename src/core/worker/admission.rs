@@ -70,10 +70,15 @@ impl Admission {
             });
         }
         // The semaphore is never closed, so acquiring can only succeed.
-        let permit = self.slots.clone().acquire_owned().await.map_err(|_| QueueFull {
-            waiting: before,
-            concurrency: self.concurrency,
-        })?;
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| QueueFull {
+                waiting: before,
+                concurrency: self.concurrency,
+            })?;
         drop(guard);
         Ok(self.slot(permit))
     }

@@ -38,37 +38,66 @@ pub async fn chat_completions(
     }
 }
 
-async fn handle(w: Arc<Worker>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn handle(
+    w: Arc<Worker>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
     let request = ChatRequest::parse(&body)?;
     let requester = requester(&headers)?;
     let slot = w.admission.admit().await.map_err(|full| {
         w.metrics.queue_rejections.inc();
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", full.to_string()).with_retry_after(1)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_full",
+            full.to_string(),
+        )
+        .with_retry_after(1)
     })?;
     let started_at = w.clock.now_ms();
     let timer = Instant::now();
     if !request.stream {
         let model = request.model.clone();
-        let answer = w.engine.chat(request).await.map_err(|e| ApiError::from_engine(&e))?;
+        let answer = w
+            .engine
+            .chat(request)
+            .await
+            .map_err(|e| ApiError::from_engine(&e))?;
         drop(slot);
         let signed = sign(&w, requester, &model, answer.usage, started_at)?;
-        let header_value = HeaderValue::from_str(&signed.to_base64())
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+        let header_value = HeaderValue::from_str(&signed.to_base64()).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )
+        })?;
         w.ledger_receipt(signed);
         w.metrics
             .latency
-            .get_or_create(&StreamLabel { stream: "false".into() })
+            .get_or_create(&StreamLabel {
+                stream: "false".into(),
+            })
             .observe(timer.elapsed().as_secs_f64());
         w.metrics.outcome("ok");
         let body = serde_json::to_vec(&answer.body).unwrap_or_default();
-        let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
         response.headers_mut().insert(RECEIPT_HEADER, header_value);
         return Ok(response);
     }
 
     let model = request.model.clone();
-    let mut events = w.engine.chat_stream(request).await.map_err(|e| ApiError::from_engine(&e))?;
+    let mut events = w
+        .engine
+        .chat_stream(request)
+        .await
+        .map_err(|e| ApiError::from_engine(&e))?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     tokio::spawn(async move {
         let _slot = slot;
@@ -76,15 +105,20 @@ async fn handle(w: Arc<Worker>, headers: HeaderMap, body: Result<Bytes, BytesRej
         while let Some(event) = events.next().await {
             let frame = match event {
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
-                Ok(StreamEvent::Usage(usage)) => match sign(&w, requester, &model, usage, started_at) {
-                    Ok(signed) => {
-                        let frame = format!("{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n", signed.to_base64());
-                        w.ledger_receipt(signed);
-                        outcome = "ok";
-                        Bytes::from(frame)
+                Ok(StreamEvent::Usage(usage)) => {
+                    match sign(&w, requester, &model, usage, started_at) {
+                        Ok(signed) => {
+                            let frame = format!(
+                                "{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n",
+                                signed.to_base64()
+                            );
+                            w.ledger_receipt(signed);
+                            outcome = "ok";
+                            Bytes::from(frame)
+                        }
+                        Err(e) => sse_data(&e.body().to_string()),
                     }
-                    Err(e) => sse_data(&e.body().to_string()),
-                },
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "engine stream failed");
                     let err = ApiError::from_engine(&e);
@@ -99,11 +133,15 @@ async fn handle(w: Arc<Worker>, headers: HeaderMap, body: Result<Bytes, BytesRej
         }
         w.metrics
             .latency
-            .get_or_create(&StreamLabel { stream: "true".into() })
+            .get_or_create(&StreamLabel {
+                stream: "true".into(),
+            })
             .observe(timer.elapsed().as_secs_f64());
         w.metrics.outcome(outcome);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Ok((
         StatusCode::OK,
         [
@@ -132,10 +170,17 @@ fn requester(headers: &HeaderMap) -> Result<PublicKey, ApiError> {
     let text = value
         .to_str()
         .map_err(|_| ApiError::bad_request(format!("{REQUESTER_HEADER} is not ASCII")))?;
-    PublicKey::parse(text.trim()).map_err(|e| ApiError::bad_request(format!("{REQUESTER_HEADER}: {e}")))
+    PublicKey::parse(text.trim())
+        .map_err(|e| ApiError::bad_request(format!("{REQUESTER_HEADER}: {e}")))
 }
 
-fn sign(w: &Worker, requester: PublicKey, model: &str, usage: Usage, started_at: u64) -> Result<SignedReceipt, ApiError> {
+fn sign(
+    w: &Worker,
+    requester: PublicKey,
+    model: &str,
+    usage: Usage,
+    started_at: u64,
+) -> Result<SignedReceipt, ApiError> {
     let completed_at = w.clock.now_ms().max(started_at);
     let receipt = Receipt {
         version: 1,
@@ -149,16 +194,25 @@ fn sign(w: &Worker, requester: PublicKey, model: &str, usage: Usage, started_at:
         started_at,
         completed_at,
     };
-    let signed = SignedReceipt::sign(receipt, &w.identity)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    let signed = SignedReceipt::sign(receipt, &w.identity).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    })?;
     w.metrics.receipts_signed.inc();
     w.metrics
         .tokens
-        .get_or_create(&DirectionLabel { direction: "input".into() })
+        .get_or_create(&DirectionLabel {
+            direction: "input".into(),
+        })
         .inc_by(usage.input_tokens);
     w.metrics
         .tokens
-        .get_or_create(&DirectionLabel { direction: "output".into() })
+        .get_or_create(&DirectionLabel {
+            direction: "output".into(),
+        })
         .inc_by(usage.output_tokens);
     Ok(signed)
 }

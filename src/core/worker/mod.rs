@@ -105,7 +105,11 @@ impl Worker {
 
     /// Serves on an already-bound listener until `shutdown` fires, then lets in-flight
     /// requests finish.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let app = self.app();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -210,11 +214,18 @@ async fn metrics(State(w): State<Arc<Worker>>) -> impl IntoResponse {
     w.metrics.queue_depth.set(w.admission.waiting() as i64);
     w.metrics.in_flight.set(w.admission.running() as i64);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         w.metrics.registry.render(),
     )
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint on this lobstah worker")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint on this lobstah worker",
+    )
 }

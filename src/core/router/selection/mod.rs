@@ -197,6 +197,8 @@ impl Selector {
             {
                 health.exclusion = None;
                 health.half_open = true;
+                // Whatever made it fail may have changed its speed too: measure afresh.
+                health.ewma_latency_ms = None;
                 readmitted.push(*peer);
             }
         }

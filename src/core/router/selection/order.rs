@@ -75,7 +75,13 @@ pub(super) fn order_candidates(
             pubkey: p.pubkey,
             tier_rank: u8::from(p.tier != prefer),
             queue_depth: p.queue_depth,
-            latency_ms: health.get(&p.pubkey).and_then(|h| h.ewma_latency_ms),
+            // A peer back from an exclusion is measured afresh: its old latency would
+            // otherwise keep it behind faster peers forever, and it would never be used
+            // again while they are idle.
+            latency_ms: health
+                .get(&p.pubkey)
+                .filter(|h| !h.half_open && h.exclusion.is_none())
+                .and_then(|h| h.ewma_latency_ms),
         })
         .collect();
     // A strict total order first; the tolerance is applied afterwards by banding, because

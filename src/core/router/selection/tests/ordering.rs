@@ -43,6 +43,23 @@ fn candidate_order_table() {
             ],
         ),
         case(
+            "a slow peer back from an exclusion is tried first, then ranked by its new latency",
+            vec![peer(1, 0), peer(2, 0)],
+            vec![
+                ok(1, 900, 0, vec![]),
+                ok(2, 10, 0, vec![]),
+                fail(1, 1, vec![]),
+                fail(1, 2, vec![excluded(1, 2, 30_002)]),
+                cands(3, vec![2]),
+                cands(30_002, vec![1, 2]),
+                ok(1, 5, 30_003, vec![readmitted(1), restored(1)]),
+                cands(30_004, vec![1, 2]),
+                ok(2, 10, 30_005, vec![]),
+                ok(1, 900, 30_006, vec![]),
+                cands(30_007, vec![2, 1]),
+            ],
+        ),
+        case(
             "queue depth outranks latency",
             vec![peer(1, 0), peer(2, 1)],
             vec![
