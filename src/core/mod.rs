@@ -7,6 +7,7 @@ pub mod engine;
 pub mod keystore;
 pub mod ledger;
 pub mod metrics;
+pub mod node;
 pub mod paths;
 pub mod protocol;
 pub mod router;

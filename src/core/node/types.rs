@@ -1,0 +1,193 @@
+//! What front ends see of a node: a point-in-time `Snapshot`, a stream of sequenced
+//! `CoreEvent`s, and the `NodeCommand`s they may send. All serializable, so the control
+//! API carries them unchanged.
+
+use serde::{Deserialize, Serialize};
+
+/// How many receipts a snapshot carries, newest first.
+pub const SNAPSHOT_RECEIPTS: usize = 200;
+/// How many points of net-credit history a snapshot carries, oldest first.
+pub const NET_HISTORY_POINTS: usize = 120;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// The sequence number of the last event reflected here; events after it are news.
+    pub seq: u64,
+    pub taken_at_ms: u64,
+    pub identity: String,
+    pub router_url: Option<String>,
+    pub worker_url: Option<String>,
+    pub control_url: Option<String>,
+    pub engine: EngineStatus,
+    pub advertising: AdvertisingStatus,
+    pub peers: Vec<PeerRow>,
+    pub exclusions: Vec<ExclusionRow>,
+    pub queue: QueueStatus,
+    pub balance: BalanceView,
+    /// Newest first.
+    pub receipts: Vec<ReceiptRow>,
+    /// Net credits (earned − spent) after each of the latest receipts, oldest first.
+    pub net_history: Vec<i64>,
+    pub rejections: Vec<RejectionRow>,
+    /// True when this node is `lobstah demo`'s synthetic grid.
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineStatus {
+    pub kind: String,
+    pub url: Option<String>,
+    pub ok: bool,
+    pub models: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvertisingStatus {
+    pub on: bool,
+    /// Trackers (and relays) announcements go to when on.
+    pub targets: Vec<String>,
+    pub last_heartbeat: Option<HeartbeatResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatResult {
+    pub at_ms: u64,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerHealth {
+    Ok,
+    Excluded,
+    Unreachable,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerRow {
+    pub pubkey: String,
+    pub label: Option<String>,
+    pub url: String,
+    /// `manual`, `tracker <url>` or `nostr`.
+    pub source: String,
+    pub models: Vec<String>,
+    pub tier: Option<String>,
+    pub health: PeerHealth,
+    pub excluded_until_ms: Option<u64>,
+    pub exclusion_reason: Option<String>,
+    pub unreachable_reason: Option<String>,
+    pub queue_depth: Option<u32>,
+    pub latency_ms: Option<u64>,
+    pub served: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExclusionRow {
+    pub pubkey: String,
+    pub label: Option<String>,
+    pub reason: String,
+    pub until_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    pub running: u32,
+    pub waiting: u32,
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceView {
+    pub earned: u64,
+    pub spent: u64,
+    pub net: i64,
+    pub available: i64,
+    pub receipts: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiptRole {
+    /// We served it.
+    Earned,
+    /// We asked for it.
+    Spent,
+    /// Our router used our own worker.
+    SelfServed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptRow {
+    pub seq: u64,
+    pub completed_at_ms: u64,
+    pub role: ReceiptRole,
+    /// The other side's pubkey.
+    pub peer: String,
+    pub peer_label: Option<String>,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionRow {
+    pub at_ms: u64,
+    pub peer: String,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Something that changed in the node. Front ends apply it or re-read the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum CoreEvent {
+    Receipt { receipt: ReceiptRow, balance: BalanceView },
+    ReceiptRejected { rejection: RejectionRow },
+    PeersChanged,
+    PeerExcluded { pubkey: String, reason: String, until_ms: u64 },
+    PeerReadmitted { pubkey: String },
+    AdvertisingChanged { on: bool },
+    Heartbeat { result: HeartbeatResult },
+    QueueChanged { queue: QueueStatus },
+    EngineChanged { engine: EngineStatus },
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SequencedEvent {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub event: CoreEvent,
+}
+
+/// What a front end may ask of the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum NodeCommand {
+    AddPeer { pubkey: String, url: String, label: Option<String> },
+    RemovePeer { pubkey: String },
+    SetAdvertising { on: bool },
+    SyncPeers,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandOutcome {
+    pub ok: bool,
+    pub message: String,
+}
