@@ -140,3 +140,64 @@ async fn models_are_the_union_over_healthy_peers() {
     );
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stalls_before_its_first_byte_is_skipped() {
+    // Headers at once, then silence: the router must give up on it and use the other.
+    let stall: Script = Arc::new(|_, stream| {
+        let never = futures_util::stream::pending::<Result<String, std::io::Error>>();
+        let ct = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        (
+            StatusCode::OK,
+            [("content-type", ct)],
+            Body::from_stream(never),
+        )
+            .into_response()
+    });
+    let good: Script = Arc::new(|_, stream| {
+        if stream {
+            support::scripted_peer::stream_with_receipt(None)
+        } else {
+            support::scripted_peer::answer_with_receipt(None)
+        }
+    });
+    let staller = ScriptedPeer::start(Identity::from_seed([47; 32]).public(), &["m"], stall).await;
+    let healthy = ScriptedPeer::start(Identity::from_seed([48; 32]).public(), &["m"], good).await;
+    let router = support::start_router(
+        Identity::from_seed([49; 32]),
+        support::memory_db(),
+        &[
+            (staller.pubkey, staller.url.clone()),
+            (healthy.pubkey, healthy.url.clone()),
+        ],
+        Arc::new(SystemClock),
+        |c| c.first_byte_timeout = Duration::from_millis(300),
+    )
+    .await;
+    let client = support::client();
+    for stream in [false, true, false, true] {
+        let r = client
+            .post(format!("{}/v1/chat/completions", router.url))
+            .json(&support::chat_body("m", stream))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(
+            r.headers()["x-lobstah-served-by"],
+            healthy.pubkey.to_string().as_str()
+        );
+        assert!(r.text().await.unwrap().contains("there"));
+    }
+    let peers = router.service.peers_json();
+    let stalled = peers
+        .iter()
+        .find(|p| p["pubkey"] == staller.pubkey.to_string())
+        .unwrap();
+    assert!(stalled["failed"].as_u64().unwrap() >= 1, "{stalled}");
+    router.stop().await;
+}
