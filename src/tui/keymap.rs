@@ -99,8 +99,9 @@ pub struct Binding {
     pub chords: &'static [Chord],
     /// The keys as the help overlay and footer write them.
     pub keys: &'static str,
-    /// The word in the footer; `None` keeps the binding out of the footer (help lists it).
-    pub footer: Option<&'static str>,
+    /// The footer's short `(keys, word)`; `None` keeps the binding out of the footer (the
+    /// help lists every binding). Keys are shorter than in the help so 80 columns fit.
+    pub footer: Option<(&'static str, &'static str)>,
     /// The sentence in the help overlay.
     pub help: &'static str,
 }
@@ -110,7 +111,7 @@ const fn bind(
     action: Action,
     chords: &'static [Chord],
     keys: &'static str,
-    footer: Option<&'static str>,
+    footer: Option<(&'static str, &'static str)>,
     help: &'static str,
 ) -> Binding {
     Binding {
@@ -130,30 +131,30 @@ use Context as C;
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
     bind(C::Anywhere, A::Quit, &[ctrl('c')], "Ctrl-C", None, "Quit at once, even from a form"),
-    bind(C::Dashboard, A::AddPeer, &[ch('a')], "a", Some("add"), "Add a peer: public key, URL and label"),
-    bind(C::Dashboard, A::RemovePeer, &[ch('d'), key(KeyCode::Delete)], "d/Del", Some("remove"), "Remove the selected peer (asks first)"),
-    bind(C::Dashboard, A::ToggleAdvertising, &[ch('A')], "A", Some("advertise"), "Advertising on/off (asks before publishing this machine)"),
-    bind(C::Dashboard, A::SyncPeers, &[ch('s')], "s", Some("sync"), "Sync peers from trackers and relays now"),
+    bind(C::Dashboard, A::AddPeer, &[ch('a')], "a", Some(("a", "add")), "Add a peer: public key, URL and label"),
+    bind(C::Dashboard, A::RemovePeer, &[ch('d'), key(KeyCode::Delete)], "d/Del", Some(("d", "remove")), "Remove the selected peer (asks first)"),
+    bind(C::Dashboard, A::ToggleAdvertising, &[ch('A')], "A", Some(("A", "advertise")), "Advertising on/off (asks before publishing this machine)"),
+    bind(C::Dashboard, A::SyncPeers, &[ch('s')], "s", Some(("s", "sync")), "Sync peers from trackers and relays now"),
     bind(C::Dashboard, A::MoveUp, &[key(KeyCode::Up), ch('k')], "↑/k", None, "Select the row above"),
-    bind(C::Dashboard, A::MoveDown, &[key(KeyCode::Down), ch('j')], "↓/j", Some("move"), "Select the row below"),
+    bind(C::Dashboard, A::MoveDown, &[key(KeyCode::Down), ch('j')], "↓/j", Some(("↑↓", "move")), "Select the row below"),
     bind(C::Dashboard, A::PageUp, &[key(KeyCode::PageUp)], "PgUp", None, "Move up a page"),
     bind(C::Dashboard, A::PageDown, &[key(KeyCode::PageDown)], "PgDn", None, "Move down a page"),
     bind(C::Dashboard, A::Top, &[key(KeyCode::Home), ch('g')], "Home/g", None, "Jump to the first row"),
     bind(C::Dashboard, A::Bottom, &[key(KeyCode::End), ch('G')], "End/G", None, "Jump to the last row"),
-    bind(C::Dashboard, A::NextPanel, &[key(KeyCode::Tab)], "Tab", Some("panel"), "Focus the next panel"),
+    bind(C::Dashboard, A::NextPanel, &[key(KeyCode::Tab)], "Tab", Some(("Tab", "panel")), "Focus the next panel"),
     bind(C::Dashboard, A::PrevPanel, &[key(KeyCode::BackTab)], "Shift-Tab", None, "Focus the previous panel"),
-    bind(C::Dashboard, A::ToggleHelp, &[ch('?')], "?", Some("help"), "Show or hide this help"),
-    bind(C::Dashboard, A::Quit, &[ch('q'), key(KeyCode::Esc)], "q/Esc", Some("quit"), "Quit the console (the node keeps running if it is a daemon)"),
-    bind(C::AddPeer, A::NextField, &[key(KeyCode::Tab)], "Tab", Some("next field"), "Move to the next field"),
+    bind(C::Dashboard, A::ToggleHelp, &[ch('?')], "?", Some(("?", "help")), "Show or hide this help"),
+    bind(C::Dashboard, A::Quit, &[ch('q'), key(KeyCode::Esc)], "q/Esc", Some(("q", "quit")), "Quit the console (the node keeps running if it is a daemon)"),
+    bind(C::AddPeer, A::NextField, &[key(KeyCode::Tab)], "Tab", Some(("Tab", "next field")), "Move to the next field"),
     bind(C::AddPeer, A::PrevField, &[key(KeyCode::BackTab)], "Shift-Tab", None, "Move to the previous field"),
-    bind(C::AddPeer, A::Submit, &[key(KeyCode::Enter)], "Enter", Some("add peer"), "Add the peer (only when every field is valid)"),
-    bind(C::AddPeer, A::Cancel, &[key(KeyCode::Esc)], "Esc", Some("cancel"), "Close the form without adding"),
-    bind(C::Confirm, A::Confirm, &[ch('y'), ch('Y'), key(KeyCode::Enter)], "y/Enter", Some("yes"), "Go ahead"),
-    bind(C::Confirm, A::Cancel, &[ch('n'), ch('N'), key(KeyCode::Esc)], "n/Esc", Some("no"), "Do nothing"),
-    bind(C::Help, A::ToggleHelp, &[ch('?'), key(KeyCode::Esc)], "?/Esc", Some("close help"), "Close this help"),
+    bind(C::AddPeer, A::Submit, &[key(KeyCode::Enter)], "Enter", Some(("Enter", "add peer")), "Add the peer (only when every field is valid)"),
+    bind(C::AddPeer, A::Cancel, &[key(KeyCode::Esc)], "Esc", Some(("Esc", "cancel")), "Close the form without adding"),
+    bind(C::Confirm, A::Confirm, &[ch('y'), ch('Y'), key(KeyCode::Enter)], "y/Enter", Some(("y/Enter", "yes")), "Go ahead"),
+    bind(C::Confirm, A::Cancel, &[ch('n'), ch('N'), key(KeyCode::Esc)], "n/Esc", Some(("n/Esc", "no")), "Do nothing"),
+    bind(C::Help, A::ToggleHelp, &[ch('?'), key(KeyCode::Esc)], "?/Esc", Some(("?/Esc", "close help")), "Close this help"),
     bind(C::Help, A::MoveUp, &[key(KeyCode::Up), ch('k')], "↑/k", None, "Scroll this help up"),
-    bind(C::Help, A::MoveDown, &[key(KeyCode::Down), ch('j')], "↓/j", Some("scroll"), "Scroll this help down"),
-    bind(C::Help, A::Quit, &[ch('q')], "q", Some("quit"), "Quit the console"),
+    bind(C::Help, A::MoveDown, &[key(KeyCode::Down), ch('j')], "↓/j", Some(("↑↓", "scroll")), "Scroll this help down"),
+    bind(C::Help, A::Quit, &[ch('q')], "q", Some(("q", "quit")), "Quit the console"),
 ];
 
 /// The action a key means in `context`, `Anywhere` bindings first.
@@ -174,15 +175,7 @@ pub fn bindings_in(context: Context) -> impl Iterator<Item = &'static Binding> {
 
 /// The footer's `(keys, word)` pairs for `context`.
 pub fn footer_hints(context: Context) -> impl Iterator<Item = (&'static str, &'static str)> {
-    bindings_in(context).filter_map(|b| b.footer.map(|word| (footer_keys(b), word)))
-}
-
-/// The footer writes movement as one hint covering both directions.
-fn footer_keys(binding: &Binding) -> &'static str {
-    match binding.action {
-        Action::MoveDown => "↑↓/jk",
-        _ => binding.keys,
-    }
+    bindings_in(context).filter_map(|b| b.footer)
 }
 
 #[cfg(test)]

@@ -35,6 +35,10 @@ pub const PUBKEY_PREFIX_MISSING: &str = "must start with lob1";
 pub const PUBKEY_NOT_LOWER_HEX: &str = "after lob1, only the hex digits 0-9 and a-f";
 pub const FORM_INVALID: &str = "fix the fields marked in the form first";
 
+pub const ROUTER: &str = "router";
+pub const WORKER: &str = "worker";
+pub const CONTROL: &str = "control";
+pub const OFF: &str = "off";
 pub const ADVERTISING_ON: &str = "advertising ON";
 pub const ADVERTISING_OFF: &str = "advertising off";
 pub const NO_PEER_SELECTED: &str = "no peer selected";
@@ -159,5 +163,6 @@ pub mod cell {
     pub const BAL_SPENT: &str = "spent";
     pub const BAL_NET: &str = "net";
     pub const BAL_AVAILABLE: &str = "available";
+    pub const BAL_AVAILABLE_SHORT: &str = "avail";
     pub const NET_TREND: &str = "net credits, last receipts";
 }

@@ -155,15 +155,34 @@ pub struct RejectionRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum CoreEvent {
-    Receipt { receipt: ReceiptRow, balance: BalanceView },
-    ReceiptRejected { rejection: RejectionRow },
+    Receipt {
+        receipt: ReceiptRow,
+        balance: BalanceView,
+    },
+    ReceiptRejected {
+        rejection: RejectionRow,
+    },
     PeersChanged,
-    PeerExcluded { pubkey: String, reason: String, until_ms: u64 },
-    PeerReadmitted { pubkey: String },
-    AdvertisingChanged { on: bool },
-    Heartbeat { result: HeartbeatResult },
-    QueueChanged { queue: QueueStatus },
-    EngineChanged { engine: EngineStatus },
+    PeerExcluded {
+        pubkey: String,
+        reason: String,
+        until_ms: u64,
+    },
+    PeerReadmitted {
+        pubkey: String,
+    },
+    AdvertisingChanged {
+        on: bool,
+    },
+    Heartbeat {
+        result: HeartbeatResult,
+    },
+    QueueChanged {
+        queue: QueueStatus,
+    },
+    EngineChanged {
+        engine: EngineStatus,
+    },
     ShuttingDown,
 }
 
@@ -179,9 +198,17 @@ pub struct SequencedEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum NodeCommand {
-    AddPeer { pubkey: String, url: String, label: Option<String> },
-    RemovePeer { pubkey: String },
-    SetAdvertising { on: bool },
+    AddPeer {
+        pubkey: String,
+        url: String,
+        label: Option<String>,
+    },
+    RemovePeer {
+        pubkey: String,
+    },
+    SetAdvertising {
+        on: bool,
+    },
     SyncPeers,
 }
 

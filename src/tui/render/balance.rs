@@ -45,6 +45,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         theme.bold()
     };
+    // "available 11,250" does not fit half of a narrow panel; the short word does.
+    let available_label = if inner.width >= 34 {
+        cell::BAL_AVAILABLE
+    } else {
+        cell::BAL_AVAILABLE_SHORT
+    };
     let lines = vec![
         pair(
             (cell::BAL_EARNED, thousands(balance.earned), theme.earned()),
@@ -52,11 +58,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ),
         pair(
             (cell::BAL_NET, signed(balance.net), net_style),
-            (
-                cell::BAL_AVAILABLE,
-                credits(balance.available),
-                available_style,
-            ),
+            (available_label, credits(balance.available), available_style),
         ),
     ];
     let text_h = inner.height.min(2);

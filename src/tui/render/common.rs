@@ -84,14 +84,18 @@ pub fn fit_columns<C: Copy>(specs: &[ColumnSpec<C>], width: u16) -> Vec<(C, &'st
         given += extra;
         out.push((spec.column, spec.title, spec.min + extra));
     }
-    // Rounding leftovers go to the first growing column so the table fills its width.
-    if let Some(first) = specs
+    // Rounding leftovers go to the column that grows most, the one that wants width most.
+    let chosen_specs = specs
         .iter()
         .zip(&chosen)
         .filter(|(_, c)| **c)
-        .position(|(s, _)| s.grow > 0)
+        .map(|(s, _)| s);
+    if let Some((index, _)) = chosen_specs
+        .enumerate()
+        .filter(|(_, s)| s.grow > 0)
+        .max_by_key(|(i, s)| (s.grow, std::cmp::Reverse(*i)))
     {
-        out[first].2 += spare - given;
+        out[index].2 += spare - given;
     }
     out
 }

@@ -23,7 +23,7 @@ const COLUMNS: [ColumnSpec<Col>; 3] = [
     ColumnSpec {
         column: Col::Peer,
         title: column::PEER,
-        min: 10,
+        min: 9,
         grow: 1,
         priority: 0,
     },
@@ -31,7 +31,7 @@ const COLUMNS: [ColumnSpec<Col>; 3] = [
         column: Col::Reason,
         title: column::REASON,
         min: 8,
-        grow: 3,
+        grow: 4,
         priority: 2,
     },
     ColumnSpec {

@@ -13,8 +13,16 @@ use crate::tui::keymap::footer_hints;
 pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut spans = Vec::new();
+    let mut used = 0usize;
+    // Whole hints only: a hint cut in half reads as a different key.
     for (keys, word) in footer_hints(app.context()) {
-        if !spans.is_empty() {
+        let gap = if spans.is_empty() { 0 } else { 2 };
+        let need = gap + keys.chars().count() + 1 + word.chars().count();
+        if used + need > usize::from(area.width) {
+            break;
+        }
+        used += need;
+        if gap > 0 {
             spans.push(Span::raw("  "));
         }
         spans.push(Span::styled(keys, theme.key()));

@@ -16,7 +16,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut lines = vec![identity_line(app, theme)];
     if area.height >= 2 {
-        lines.push(address_line(app, theme));
+        lines.push(address_line(app, theme, usize::from(area.width)));
     }
     frame.render_widget(Paragraph::new(lines), area);
 }
@@ -72,26 +72,38 @@ fn identity_line<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
     Line::from(spans)
 }
 
-fn address_line<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
+/// Router, worker and (if any) control addresses; an address that does not fit whole is
+/// left out rather than cut, since half a URL misleads.
+fn address_line<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
     if !app.loaded {
         return Line::default();
     }
     let snap = &app.snapshot;
+    let mut addresses = vec![
+        (text::ROUTER, snap.router_url.as_deref()),
+        (text::WORKER, snap.worker_url.as_deref()),
+    ];
+    if snap.control_url.is_some() {
+        addresses.push((text::CONTROL, snap.control_url.as_deref()));
+    }
     let mut spans = Vec::new();
-    let mut push = |name: &'static str, url: &Option<String>| {
-        if !spans.is_empty() {
+    let mut used = 0;
+    for (name, url) in addresses {
+        let (value, style) = match url {
+            Some(url) => (printable(url), theme.plain()),
+            None => (text::OFF.to_string(), theme.dim()),
+        };
+        let gap = if spans.is_empty() { 0 } else { 2 };
+        let need = gap + name.chars().count() + 1 + value.chars().count();
+        if used + need > width {
+            break;
+        }
+        used += need;
+        if gap > 0 {
             spans.push(Span::raw("  "));
         }
-        spans.push(Span::styled(name, theme.dim()));
-        match url {
-            Some(url) => spans.push(Span::raw(printable(url))),
-            None => spans.push(Span::styled("off", theme.dim())),
-        }
-    };
-    push("router ", &snap.router_url);
-    push("worker ", &snap.worker_url);
-    if snap.control_url.is_some() {
-        push("control ", &snap.control_url);
+        spans.push(Span::styled(format!("{name} "), theme.dim()));
+        spans.push(Span::styled(value, style));
     }
     Line::from(spans)
 }

@@ -68,7 +68,7 @@ pub fn plan(area: Rect) -> Plan {
 fn split_middle(middle: Rect, areas: &mut Areas) {
     let width = middle.width;
     if width >= 70 {
-        let queue_w = if width >= 100 { 24 } else { 20 };
+        let queue_w = if width >= 100 { 24 } else { 18 };
         let balance_w = if width >= 100 { 36 } else { 30 };
         let exclusions_w = width - queue_w - balance_w;
         areas.queue = Some(Rect {

@@ -17,8 +17,8 @@ use crate::tui::text;
 use crate::tui::theme::Theme;
 
 const FORM_WIDTH: u16 = 76;
-/// Border, three fields of a 3-row box plus a verdict line, and a blank line.
-const FORM_HEIGHT: u16 = 2 + 3 * 4 + 1;
+/// Border, and three fields of a 3-row box plus a verdict line each.
+const FORM_HEIGHT: u16 = 2 + 3 * 4;
 const CONFIRM_WIDTH: u16 = 64;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -77,7 +77,7 @@ fn render_field(
     frame.render_widget(form.text_area(field), inner);
 
     if let FieldState::Invalid(reason) = state {
-        let width = usize::from(verdict_area.width.saturating_sub(2));
+        let width = usize::from(verdict_area.width.saturating_sub(3));
         let line = Line::from(Span::styled(
             format!(" ✗ {}", truncate(&reason, width)),
             theme.error_text(),

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
 use super::common::{ColumnSpec, constraints, fit_columns, panel, window};
@@ -80,7 +80,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 .map(|&(col, _, width)| cell_for(col, usize::from(width), receipt, theme)),
         )
     });
-    let header = Row::new(columns.iter().map(|&(_, title, _)| Cell::from(title)));
+    let header = Row::new(columns.iter().map(|&(col, title, _)| {
+        if is_numeric(col) {
+            Cell::from(Line::from(title).right_aligned())
+        } else {
+            Cell::from(title)
+        }
+    }));
     let table = Table::new(rows, constraints(&columns))
         .header(header.style(theme.dim()))
         .column_spacing(1)
@@ -102,17 +108,25 @@ fn cell_for<'a>(col: Col, width: usize, receipt: &ReceiptRow, theme: &Theme) -> 
                 ReceiptRole::Spent => format!("-{}", thousands(tokens)),
                 ReceiptRole::SelfServed => "0".to_string(),
             };
-            return Cell::from(Span::styled(
-                format!("{:>width$}", truncate(&amount, width)),
-                style,
-            ));
+            return Cell::from(
+                Line::from(Span::styled(truncate(&amount, width), style)).right_aligned(),
+            );
         }
         Col::Peer => printable(&peer_name(receipt.peer_label.as_deref(), &receipt.peer)),
         Col::Model => printable(&receipt.model),
-        Col::In => format!("{:>width$}", thousands(receipt.input_tokens)),
-        Col::Out => format!("{:>width$}", thousands(receipt.output_tokens)),
+        Col::In => return right(thousands(receipt.input_tokens), width),
+        Col::Out => return right(thousands(receipt.output_tokens), width),
     };
     Cell::from(truncate(&text, width))
+}
+
+/// Numbers line up on their last digit.
+fn is_numeric(col: Col) -> bool {
+    matches!(col, Col::Credits | Col::In | Col::Out)
+}
+
+fn right<'a>(text: String, width: usize) -> Cell<'a> {
+    Cell::from(Line::from(truncate(&text, width)).right_aligned())
 }
 
 fn role(role: ReceiptRole, theme: &Theme) -> (&'static str, Style) {
