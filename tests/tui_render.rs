@@ -262,3 +262,20 @@ fn the_selected_row_of_a_long_table_stays_on_screen() {
         "the oldest receipt is shown:\n{text}"
     );
 }
+
+#[test]
+fn text_from_the_network_cannot_write_terminal_escapes() {
+    let mut snapshot = sample_snapshot(FIXED_NOW_MS);
+    snapshot.peers[0].label = Some("\u{1b}[2Jevil".into());
+    snapshot.receipts[0].model = "m\u{7}odel".into();
+    snapshot.engine.kind = "\u{1b}]0;title\u{7}".into();
+    snapshot.identity = "\u{1b}[31mnot-a-key".into();
+    let mut app = App::new(Theme::colored());
+    update(&mut app, Msg::SnapshotLoaded(Box::new(snapshot)));
+    let text = screen_text(&draw(&app, 120, 40, FIXED_NOW_MS));
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("[2Jevil"), "shown, harmlessly: {text}");
+}

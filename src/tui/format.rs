@@ -10,7 +10,7 @@ use crate::core::protocol::PublicKey;
 pub fn short_pubkey(text: &str) -> String {
     match PublicKey::parse(text) {
         Ok(key) => key.short(),
-        Err(_) => truncate(text, 13),
+        Err(_) => truncate(&printable(text), 13),
     }
 }
 

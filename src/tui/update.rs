@@ -146,10 +146,13 @@ fn toggle_advertising(app: &mut App) -> Vec<Cmd> {
         return vec![Cmd::SendCommand(NodeCommand::SetAdvertising { on: false })];
     }
     let snap = &app.snapshot;
+    // What the node reports is shown as text, never as terminal control sequences.
+    let clean = |items: &[String]| items.iter().map(|i| printable(i)).collect::<Vec<_>>();
+    let worker_url = snap.worker_url.as_deref().map(printable);
     let body = text::confirm_advertise(
-        snap.worker_url.as_deref(),
-        &snap.engine.models,
-        &snap.advertising.targets,
+        worker_url.as_deref(),
+        &clean(&snap.engine.models),
+        &clean(&snap.advertising.targets),
     );
     let confirm = Confirm::new(
         text::TITLE_CONFIRM_ADVERTISE,
