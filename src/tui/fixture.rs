@@ -1,0 +1,234 @@
+//! Fixed snapshots for the console's tests, screenshots and render benchmark: a small node
+//! with one peer of every kind, and a large one (any number of peers and receipts). Every
+//! time is relative to the `now_ms` given, so frames drawn from them are reproducible.
+
+use crate::core::node::{
+    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, PeerHealth, PeerRow, QueueStatus,
+    ReceiptRole, ReceiptRow, Snapshot,
+};
+
+/// A fixed instant for tests: 2023-11-14 22:13:20 UTC.
+pub const FIXED_NOW_MS: u64 = 1_700_000_000_000;
+
+/// A deterministic, valid-looking `lob1…` key for index `n`.
+pub fn pubkey(n: u64) -> String {
+    let mixed = n
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x0123_4567_89ab_cdef);
+    format!(
+        "lob1{:016x}{:016x}{:016x}{:016x}",
+        mixed,
+        mixed.rotate_left(17),
+        mixed.rotate_left(31),
+        mixed.rotate_left(47)
+    )
+}
+
+fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
+    PeerRow {
+        pubkey: pubkey(n),
+        label: label.map(str::to_string),
+        url: url.to_string(),
+        source: "manual".to_string(),
+        models: vec!["llama3.1:8b".to_string()],
+        tier: Some("interactive".to_string()),
+        health,
+        excluded_until_ms: None,
+        exclusion_reason: None,
+        unreachable_reason: None,
+        queue_depth: Some(0),
+        latency_ms: Some(120),
+        served: 0,
+        failed: 0,
+    }
+}
+
+/// One node with a peer in every state, an exclusion, receipts both ways and a history.
+pub fn sample_snapshot(now_ms: u64) -> Snapshot {
+    let mut studio = peer(
+        1,
+        Some("mac-studio"),
+        "http://10.0.0.12:17474",
+        PeerHealth::Ok,
+    );
+    studio.models = vec!["llama3.1:8b".into(), "qwen2.5:7b".into()];
+    studio.latency_ms = Some(84);
+    studio.served = 1_234;
+    studio.failed = 2;
+
+    let mut gpu = peer(
+        2,
+        Some("gpu-box"),
+        "http://192.168.1.40:17474",
+        PeerHealth::Excluded,
+    );
+    let excluded_until = now_ms + 23_400;
+    let reason = "2 consecutive failures: connection refused";
+    gpu.excluded_until_ms = Some(excluded_until);
+    gpu.exclusion_reason = Some(reason.into());
+    gpu.tier = Some("batch".into());
+    gpu.queue_depth = None;
+    gpu.latency_ms = None;
+    gpu.served = 310;
+    gpu.failed = 7;
+
+    let mut remote = peer(
+        3,
+        None,
+        "https://worker.example.org",
+        PeerHealth::Unreachable,
+    );
+    remote.unreachable_reason = Some("timed out after 5s".into());
+    remote.tier = Some("best-effort".into());
+    remote.queue_depth = None;
+    remote.latency_ms = None;
+    remote.failed = 3;
+
+    let mut laptop = peer(4, Some("laptop"), "http://10.0.0.31:17474", PeerHealth::Ok);
+    laptop.queue_depth = Some(2);
+    laptop.latency_ms = Some(412);
+    laptop.served = 45;
+
+    let mut far = peer(
+        5,
+        Some("tracker-found-peer-with-a-rather-long-label"),
+        "http://203.0.113.9:17474",
+        PeerHealth::Unknown,
+    );
+    far.source = "tracker http://tracker.example:17476".into();
+    far.models = vec!["mistral:7b".into(), "phi3:mini".into(), "gemma2:9b".into()];
+    far.tier = None;
+    far.queue_depth = None;
+    far.latency_ms = None;
+
+    let receipts = (0..8u64)
+        .map(|i| {
+            let earned = i % 3 == 1;
+            let (n, label) = if earned {
+                (4, "laptop")
+            } else {
+                (1, "mac-studio")
+            };
+            ReceiptRow {
+                seq: 100 - i,
+                completed_at_ms: now_ms - 4_000 - i * 7_000,
+                role: if earned {
+                    ReceiptRole::Earned
+                } else {
+                    ReceiptRole::Spent
+                },
+                peer: pubkey(n),
+                peer_label: Some(label.into()),
+                model: "llama3.1:8b".into(),
+                input_tokens: 120 + i * 31,
+                output_tokens: 340 + i * 17,
+            }
+        })
+        .collect();
+
+    Snapshot {
+        seq: 100,
+        taken_at_ms: now_ms,
+        identity: pubkey(0),
+        router_url: Some("http://127.0.0.1:17475".into()),
+        worker_url: Some("http://127.0.0.1:17474".into()),
+        control_url: Some("http://127.0.0.1:17477".into()),
+        engine: EngineStatus {
+            kind: "ollama".into(),
+            url: Some("http://127.0.0.1:11434".into()),
+            ok: true,
+            models: vec!["llama3.1:8b".into(), "qwen2.5:7b".into()],
+            error: None,
+        },
+        advertising: AdvertisingStatus {
+            on: false,
+            targets: vec!["http://tracker.example:17476".into()],
+            last_heartbeat: None,
+        },
+        peers: vec![studio, gpu, remote, laptop, far],
+        exclusions: vec![ExclusionRow {
+            pubkey: pubkey(2),
+            label: Some("gpu-box".into()),
+            reason: reason.into(),
+            until_ms: excluded_until,
+        }],
+        queue: QueueStatus {
+            running: 1,
+            waiting: 2,
+            concurrency: 4,
+        },
+        balance: BalanceView {
+            earned: 5_120,
+            spent: 3_870,
+            net: 1_250,
+            available: 11_250,
+            receipts: 42,
+        },
+        receipts,
+        net_history: (0..60i64)
+            .map(|i| (i * 37 % 23) * 40 - 300 + i * 25)
+            .collect(),
+        rejections: Vec::new(),
+        demo: false,
+    }
+}
+
+/// A busy node: `peers` peers in mixed states and `receipts` receipts, for the benchmark.
+pub fn large_snapshot(now_ms: u64, peers: usize, receipts: usize) -> Snapshot {
+    let mut snap = sample_snapshot(now_ms);
+    snap.peers = (0..peers as u64)
+        .map(|n| {
+            let health = match n % 10 {
+                0 => PeerHealth::Excluded,
+                1 => PeerHealth::Unreachable,
+                2 => PeerHealth::Unknown,
+                _ => PeerHealth::Ok,
+            };
+            let label = format!("peer-{n:04}");
+            let url = format!(
+                "http://10.{}.{}.{}:17474",
+                n / 65_536,
+                (n / 256) % 256,
+                n % 256
+            );
+            let mut row = peer(n + 10, Some(&label), &url, health);
+            if health == PeerHealth::Excluded {
+                row.excluded_until_ms = Some(now_ms + 1_000 * (n % 30 + 1));
+                row.exclusion_reason = Some("2 consecutive failures".into());
+            }
+            row.served = n * 7;
+            row.failed = n % 5;
+            row
+        })
+        .collect();
+    snap.exclusions = snap
+        .peers
+        .iter()
+        .filter_map(|p| {
+            Some(ExclusionRow {
+                pubkey: p.pubkey.clone(),
+                label: p.label.clone(),
+                reason: p.exclusion_reason.clone()?,
+                until_ms: p.excluded_until_ms?,
+            })
+        })
+        .collect();
+    snap.receipts = (0..receipts as u64)
+        .map(|i| ReceiptRow {
+            seq: 10_000 - i,
+            completed_at_ms: now_ms - i * 1_500,
+            role: if i % 2 == 0 {
+                ReceiptRole::Spent
+            } else {
+                ReceiptRole::Earned
+            },
+            peer: pubkey(i % 1_000 + 10),
+            peer_label: Some(format!("peer-{:04}", i % 1_000)),
+            model: "llama3.1:8b".into(),
+            input_tokens: 100 + i,
+            output_tokens: 300 + i,
+        })
+        .collect();
+    snap.net_history = (0..120i64).map(|i| (i * 53 % 41) * 25 - 500).collect();
+    snap
+}

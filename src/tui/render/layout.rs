@@ -1,0 +1,199 @@
+//! Where each panel goes for a given terminal size. Pure arithmetic on `Rect`s: panels are
+//! dropped in a fixed order as the terminal shrinks (queue, then exclusions and balance,
+//! then receipts), and below a minimum only a notice is drawn. Every size yields a plan.
+
+use ratatui::layout::Rect;
+
+/// Below this the dashboard is replaced by a notice.
+pub const MIN_WIDTH: u16 = 30;
+pub const MIN_HEIGHT: u16 = 6;
+
+/// The panels to draw; `None` means the terminal has no room for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Areas {
+    pub header: Rect,
+    pub peers: Rect,
+    pub queue: Option<Rect>,
+    pub exclusions: Option<Rect>,
+    pub balance: Option<Rect>,
+    pub receipts: Option<Rect>,
+    pub status: Option<Rect>,
+    pub footer: Rect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    TooSmall(Rect),
+    Dashboard(Areas),
+}
+
+pub fn plan(area: Rect) -> Plan {
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        return Plan::TooSmall(area);
+    }
+    let header_h = if area.height >= 16 { 2 } else { 1 };
+    let status_h = u16::from(area.height >= 20);
+    let footer_h = 1;
+    let body_h = area.height - header_h - status_h - footer_h;
+
+    let mut rows = Rows::new(area);
+    let header = rows.take(header_h);
+    let mut areas = Areas {
+        header,
+        ..Areas::default()
+    };
+
+    if body_h >= 16 && area.width >= 40 {
+        let middle_h = if body_h >= 30 { 8 } else { 6 };
+        let rest = body_h - middle_h;
+        let peers_h = rest - rest * 45 / 100;
+        areas.peers = rows.take(peers_h);
+        split_middle(rows.take(middle_h), &mut areas);
+        areas.receipts = Some(rows.take(rest - peers_h));
+    } else if body_h >= 10 {
+        let peers_h = body_h - body_h * 45 / 100;
+        areas.peers = rows.take(peers_h);
+        areas.receipts = Some(rows.take(body_h - peers_h));
+    } else {
+        areas.peers = rows.take(body_h);
+    }
+    if status_h > 0 {
+        areas.status = Some(rows.take(status_h));
+    }
+    areas.footer = rows.take(footer_h);
+    Plan::Dashboard(areas)
+}
+
+/// Queue | exclusions | balance side by side; the queue goes first when width is short.
+fn split_middle(middle: Rect, areas: &mut Areas) {
+    let width = middle.width;
+    if width >= 70 {
+        let queue_w = if width >= 100 { 24 } else { 18 };
+        let balance_w = if width >= 100 { 36 } else { 30 };
+        let exclusions_w = width - queue_w - balance_w;
+        areas.queue = Some(Rect {
+            width: queue_w,
+            ..middle
+        });
+        areas.exclusions = Some(Rect {
+            x: middle.x + queue_w,
+            width: exclusions_w,
+            ..middle
+        });
+        areas.balance = Some(Rect {
+            x: middle.x + queue_w + exclusions_w,
+            width: balance_w,
+            ..middle
+        });
+    } else {
+        let half = width / 2;
+        areas.exclusions = Some(Rect {
+            width: half,
+            ..middle
+        });
+        areas.balance = Some(Rect {
+            x: middle.x + half,
+            width: width - half,
+            ..middle
+        });
+    }
+}
+
+/// Hands out full-width horizontal bands from the top down.
+struct Rows {
+    area: Rect,
+    next_y: u16,
+}
+
+impl Rows {
+    fn new(area: Rect) -> Self {
+        Rows {
+            area,
+            next_y: area.y,
+        }
+    }
+
+    fn take(&mut self, height: u16) -> Rect {
+        let bottom = self.area.y.saturating_add(self.area.height);
+        let height = height.min(bottom.saturating_sub(self.next_y));
+        let rect = Rect {
+            x: self.area.x,
+            y: self.next_y,
+            width: self.area.width,
+            height,
+        };
+        self.next_y = self.next_y.saturating_add(height);
+        rect
+    }
+}
+
+/// A `width`×`height` rectangle centred in `area`, shrunk to fit.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dashboard(width: u16, height: u16) -> Areas {
+        match plan(Rect::new(0, 0, width, height)) {
+            Plan::Dashboard(areas) => areas,
+            Plan::TooSmall(_) => panic!("{width}x{height} should draw the dashboard"),
+        }
+    }
+
+    #[test]
+    fn full_layout_at_80x24_and_120x40() {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let a = dashboard(w, h);
+            assert!(a.queue.is_some() && a.exclusions.is_some() && a.balance.is_some());
+            assert!(a.receipts.is_some() && a.status.is_some());
+            assert_eq!(
+                a.footer.y + a.footer.height,
+                h,
+                "footer sits on the last row"
+            );
+            assert!(a.peers.height >= 6);
+        }
+    }
+
+    #[test]
+    fn panels_drop_as_the_terminal_shrinks() {
+        let a = dashboard(60, 24);
+        assert!(a.queue.is_none() && a.balance.is_some());
+        let a = dashboard(80, 14);
+        assert!(a.balance.is_none() && a.receipts.is_some() && a.status.is_none());
+        let a = dashboard(30, 6);
+        assert!(a.receipts.is_none());
+        assert_eq!(
+            plan(Rect::new(0, 0, 29, 24)),
+            Plan::TooSmall(Rect::new(0, 0, 29, 24))
+        );
+    }
+
+    #[test]
+    fn every_area_stays_inside_the_terminal() {
+        for w in 0..130 {
+            for h in 0..45 {
+                let area = Rect::new(0, 0, w, h);
+                if let Plan::Dashboard(a) = plan(area) {
+                    let all = [Some(a.header), Some(a.peers), a.queue, a.exclusions]
+                        .into_iter()
+                        .chain([a.balance, a.receipts, a.status, Some(a.footer)])
+                        .flatten();
+                    for rect in all {
+                        assert_eq!(area.intersection(rect), rect, "{w}x{h}: {rect:?}");
+                    }
+                }
+            }
+        }
+    }
+}
