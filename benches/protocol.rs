@@ -1,1 +1,129 @@
-fn main() {}
+//! Protocol throughput: canonicalize + sign, verify (the router's per-receipt cost; issue
+//! target ≥ 15,000 verifications/s on one core), and the pieces they are made of.
+//!
+//! cargo bench --bench protocol
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use lobstah::core::protocol::{
+    Announcement, Identity, Receipt, SignedAnnouncement, SignedReceipt, Tier, canonical_json,
+};
+use serde_json::{Value, json};
+
+fn receipt(worker: &Identity) -> Receipt {
+    Receipt {
+        version: 1,
+        job_id: "6f1c1c1e-8a43-4d4f-9d0a-1d2e3f405060".into(),
+        nonce: "00112233445566778899aabbccddeeff".into(),
+        requester_pubkey: Identity::from_seed([2; 32]).public(),
+        worker_pubkey: worker.public(),
+        model: "llama3.1:8b".into(),
+        input_tokens: 1_234,
+        output_tokens: 567,
+        started_at: 1_700_000_000_000,
+        completed_at: 1_700_000_012_345,
+    }
+}
+
+fn receipts(c: &mut Criterion) {
+    let worker = Identity::from_seed([1; 32]);
+    let r = receipt(&worker);
+    let signed = SignedReceipt::sign(r.clone(), &worker).unwrap();
+    let text = signed.to_json();
+    let header = signed.to_base64();
+
+    let mut g = c.benchmark_group("receipt");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("canonicalize_and_sign", |b| {
+        b.iter(|| SignedReceipt::sign(black_box(r.clone()), &worker).unwrap())
+    });
+    g.bench_function("verify_signature", |b| {
+        b.iter(|| black_box(&signed).verify_signature().unwrap())
+    });
+    g.bench_function("parse_header_and_verify", |b| {
+        b.iter(|| {
+            let s = SignedReceipt::from_base64(black_box(&header)).unwrap();
+            s.verify_signature().unwrap();
+            s
+        })
+    });
+    g.bench_function("parse_json", |b| {
+        b.iter(|| SignedReceipt::from_json(black_box(text.as_bytes())).unwrap())
+    });
+    g.bench_function("to_json", |b| b.iter(|| black_box(&signed).to_json()));
+    let body = signed.to_value()["receipt"].clone();
+    g.bench_function("canonical_json", |b| {
+        b.iter(|| canonical_json(black_box(&body)).unwrap())
+    });
+    g.finish();
+
+    // The raw curve operations, to tell protocol overhead from Ed25519 cost.
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let message = canonical_json(&body).unwrap();
+    let sig = key.sign(&message);
+    let vk = key.verifying_key();
+    let mut g = c.benchmark_group("ed25519_dalek");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign", |b| b.iter(|| key.sign(black_box(&message))));
+    g.bench_function("verify_strict", |b| {
+        b.iter(|| vk.verify_strict(black_box(&message), &sig).unwrap())
+    });
+    // verify_signature decompresses the public key on every call.
+    let pk_bytes = vk.to_bytes();
+    g.bench_function("verifying_key_from_bytes", |b| {
+        b.iter(|| VerifyingKey::from_bytes(black_box(&pk_bytes)).unwrap())
+    });
+    g.finish();
+    let mut g = c.benchmark_group("serde_json");
+    g.bench_function("clone_receipt_body", |b| {
+        b.iter(|| black_box(signed.body()).clone())
+    });
+}
+
+fn announcements(c: &mut Criterion) {
+    let id = Identity::from_seed([3; 32]);
+    let a = Announcement {
+        version: 1,
+        pubkey: id.public(),
+        url: "http://127.0.0.1:17474".into(),
+        label: Some("my-mac".into()),
+        models: vec!["llama3.1:8b".into(), "qwen2.5:14b".into()],
+        tier: Tier::Interactive,
+        ttl_seconds: 300,
+        announced_at: 1_700_000_000_000,
+    };
+    let signed = SignedAnnouncement::sign(a.clone(), &id).unwrap();
+    let mut g = c.benchmark_group("announcement");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("canonicalize_and_sign", |b| {
+        b.iter(|| SignedAnnouncement::sign(black_box(a.clone()), &id).unwrap())
+    });
+    g.bench_function("verify_signature", |b| {
+        b.iter(|| black_box(&signed).verify_signature().unwrap())
+    });
+    g.finish();
+
+    // A larger object: canonicalization cost grows with it, the curve cost does not.
+    let Value::Object(mut big) = signed.to_value()["announcement"].clone() else {
+        unreachable!()
+    };
+    big.insert(
+        "x_models_detail".into(),
+        json!(
+            (0..50)
+                .map(|i| json!({"name": format!("model-{i}"), "ctx": 8192, "q": "Q4_K_M"}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    let big = Value::Object(big);
+    let mut g = c.benchmark_group("canonical_json");
+    g.bench_function("announcement_with_50_extra_models", |b| {
+        b.iter(|| canonical_json(black_box(&big)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, receipts, announcements);
+criterion_main!(benches);

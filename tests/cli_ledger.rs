@@ -327,3 +327,35 @@ fn ledger_commands() {
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(report["mismatches"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn import_counts_a_non_utf8_line_as_invalid_and_goes_on() {
+    let home_dir = tempfile::tempdir().unwrap();
+    let home = home_dir.path();
+    let a = Identity::from_seed([0xa1; 32]);
+    let b = Identity::from_seed([0xb2; 32]);
+    let first = receipt(&a, &b, 1, 10, 20, false);
+    let second = receipt(&b, &a, 2, 30, 40, true);
+    let mut bytes = first.to_json().into_bytes();
+    bytes.extend_from_slice(b"\r\n\xff\xfe not utf-8 \xc3\r\n");
+    bytes.extend_from_slice(second.to_json().as_bytes());
+    bytes.extend_from_slice(b"\r\n\r\n");
+    let file = home.join("mixed.jsonl");
+    fs::write(&file, bytes).unwrap();
+    let file_arg = file.to_str().unwrap();
+
+    let o = lobstah(home, &["ledger", "import", file_arg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 2, duplicate 0, invalid 1"),
+        "{}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{file_arg}:2:")), "{err}");
+    let exported: Vec<SignedReceipt> = ok(home, &["ledger", "export"])
+        .lines()
+        .map(|l| SignedReceipt::from_json(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(exported, vec![first, second]);
+}

@@ -18,9 +18,10 @@ use lobstah::core::ledger::{Ledger, Totals, verify_ledger};
 use lobstah::core::store;
 
 /// Nonces read from each child before it is killed.
-const LINES_PER_ROUND: usize = 150;
-/// Receipts each child signs before appending; it keeps going (slower) after them.
-const PREPARED: usize = 3 * LINES_PER_ROUND;
+const LINES_PER_ROUND: usize = 100;
+/// Receipts each child signs before appending, so the kill lands among back-to-back
+/// commits; it keeps going (slower, signing as it goes) after them.
+const PREPARED: usize = 2 * LINES_PER_ROUND;
 const ROUNDS: usize = 3;
 /// A guard against a hung child, not a speed assertion.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(300);

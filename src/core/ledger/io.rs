@@ -32,16 +32,27 @@ pub fn import_jsonl<R: BufRead>(ledger: &Ledger, reader: R) -> Result<ImportRepo
     };
     let mut report = ImportReport::default();
     let mut batch: Vec<Verified> = Vec::with_capacity(IMPORT_BATCH);
-    for (index, line) in reader.lines().enumerate() {
-        let line_no = index as u64 + 1;
-        let line = line.map_err(|source| ImportError::Read {
-            line: line_no,
-            source,
-        })?;
-        if line.trim().is_empty() {
+    let mut reader = reader;
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        // Bytes, not `lines()`: a line that is not UTF-8 is one invalid line (the JSON
+        // parser says so), not the end of the import.
+        line.clear();
+        line_no += 1;
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| ImportError::Read {
+                line: line_no,
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let checked = SignedReceipt::from_json(line.as_bytes())
+        let checked = SignedReceipt::from_json(&line)
             .map_err(|e| e.to_string())
             .and_then(|signed| accept(signed, &rules).map_err(|e| e.to_string()));
         match checked {
