@@ -118,7 +118,7 @@ pub fn headless(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCode> {
             eprintln!("second signal: stopping at once");
             std::process::exit(130);
         });
-        node.shutdown().await;
+        node.close().await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -23,6 +23,8 @@ use crate::core::protocol::{Identity, PublicKey};
 use crate::core::router::RouterService;
 use crate::core::worker::Worker;
 
+/// How long `close` waits for the database to be let go of.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the control API gets to say goodbye once the node has stopped.
 const CONTROL_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -70,6 +72,9 @@ pub(super) struct Core {
     pub demo: bool,
     /// Removed on a clean exit: `node.json` and `control.token`.
     pub run_files: Mutex<Vec<PathBuf>>,
+    /// The ledger writer's thread; it ends, closing the database, once the last writer
+    /// handle (held by the router, the worker and this core) is gone.
+    pub writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Core {
@@ -232,6 +237,37 @@ impl NodeHandle {
             .stopped
             .get_or_init(|| core.shutdown_inner())
             .await;
+    }
+
+    /// Shuts down, lets go of this handle and waits (up to `CLOSE_TIMEOUT`) for the
+    /// database to be closed, so the next open finds it clean rather than in need of
+    /// repair. `false` if something still held the node (another handle, a request that
+    /// outlived the grace period) when time ran out; the ledger is durable either way.
+    pub async fn close(self) -> bool {
+        self.shutdown().await;
+        let thread = self
+            .core
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(self);
+        let Some(thread) = thread else {
+            return true;
+        };
+        let until = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+        // The thread is ending, not working: a short poll is cheaper than a blocking join
+        // that could hang a runtime thread if a handle is still alive somewhere.
+        while !thread.is_finished() {
+            if tokio::time::Instant::now() >= until {
+                tracing::warn!(
+                    "the database is still in use; it will be repaired on the next start"
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        thread.join().is_ok()
     }
 
     /// Whether `shutdown` has completed.

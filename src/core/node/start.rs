@@ -141,7 +141,7 @@ impl Node {
         // it weakly because the core owns the writer.
         let cell: Arc<OnceLock<Weak<Core>>> = Arc::new(OnceLock::new());
         let callback_cell = cell.clone();
-        let (writer, _writer_thread) = LedgerWriter::spawn(
+        let (writer, writer_thread) = LedgerWriter::spawn(
             ledger.clone(),
             Some(Box::new(move |appended| {
                 if let Some(core) = callback_cell.get().and_then(Weak::upgrade) {
@@ -227,6 +227,7 @@ impl Node {
             stopped: OnceCell::new(),
             demo: deps.demo,
             run_files: Mutex::new(Vec::new()),
+            writer_thread: Mutex::new(Some(writer_thread)),
         });
         let _ = cell.set(Arc::downgrade(&core));
         router.set_observer(Arc::new(Observer(Arc::downgrade(&core))));
