@@ -39,7 +39,7 @@ pub(super) fn reach(url: &str) -> Reach {
     let ip = match parsed.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(url::Host::Domain(d)) if d == "localhost" => return Reach::Loopback,
+        Some(url::Host::Domain("localhost")) => return Reach::Loopback,
         Some(url::Host::Domain(d)) if d.ends_with(".local") || d.ends_with(".lan") => {
             return Reach::Local;
         }

@@ -34,7 +34,7 @@ pub(super) fn spawn(core: Weak<Core>, stop: CancellationToken) {
             let Some(core) = fast.upgrade() else { break };
             check_queue(&core);
             n = n.wrapping_add(1);
-            if n % PEERS_EVERY_TICKS == 0 {
+            if n.is_multiple_of(PEERS_EVERY_TICKS) {
                 check_peers(&core, &mut last_peers);
             }
         }
