@@ -33,6 +33,9 @@ pub struct ControlClient {
 impl ControlClient {
     /// A client for the control API at `base_url` (`http://127.0.0.1:PORT`).
     pub fn new(base_url: &str, token: &str) -> Result<Self, ClientError> {
+        // reqwest panics building a client with no TLS provider installed; installing
+        // twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             // Loopback only: a proxy from the environment must not see the token.
             .no_proxy()
