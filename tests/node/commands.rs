@@ -152,3 +152,24 @@ async fn advertising_toggles_show_in_the_snapshot_and_as_events() {
     .await;
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_peer_that_moves_is_asked_again_at_its_new_address() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_node(dir_a.path(), test_config(), NodeDeps::default()).await;
+    let b = start_node(dir_b.path(), test_config(), NodeDeps::default()).await;
+    let dead = lobstah::testkit::unused_local_url().unwrap();
+    assert!(run(&a, add_peer(b.pubkey(), &dead, None)).await.ok);
+    let http = super::support::client();
+    let chat = format!("{}/v1/chat/completions", a.router_url());
+    let body = super::support::chat_body("synthetic", false);
+    let before = http.post(&chat).json(&body).send().await.unwrap();
+    assert_eq!(before.status(), 503, "nothing answers at the old address");
+    // Moved: what was learned at the old address is forgotten, so the next request asks
+    // the new one instead of trusting a cached "unreachable" for 30 s.
+    assert!(run(&a, add_peer(b.pubkey(), &b.worker_url(), None)).await.ok);
+    let after = http.post(&chat).json(&body).send().await.unwrap();
+    assert_eq!(after.status(), 200);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -183,8 +183,13 @@ impl RouterService {
     /// Re-reads the peer book (after an add or remove) and forgets removed peers.
     pub fn reload_peers(&self) -> Result<(), RouterError> {
         let fresh = self.book.list()?;
-        let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
-        for gone in peers
+        // Swap the list under a short lock and touch the selector and the capacity table
+        // after it: `peers_json` takes those locks in the other order.
+        let old = std::mem::replace(
+            &mut *self.peers.write().unwrap_or_else(|p| p.into_inner()),
+            fresh.clone(),
+        );
+        for gone in old
             .iter()
             .filter(|old| !fresh.iter().any(|p| p.pubkey == old.pubkey))
         {
@@ -195,7 +200,16 @@ impl RouterService {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&gone.pubkey);
         }
-        *peers = fresh;
+        for moved in fresh
+            .iter()
+            .filter(|p| old.iter().any(|o| o.pubkey == p.pubkey && o.url != p.url))
+        {
+            // What we learned at its old address says nothing about the new one.
+            self.capacity
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&moved.pubkey);
+        }
         Ok(())
     }
 
@@ -244,8 +258,16 @@ impl RouterService {
             )
         });
         let results = futures_util::future::join_all(fetches).await;
+        let current = self.peer_list();
         let mut table = self.capacity.write().unwrap_or_else(|p| p.into_inner());
         for (peer, state) in due.iter().zip(results) {
+            if !current
+                .iter()
+                .any(|p| p.pubkey == peer.pubkey && p.url == peer.url)
+            {
+                // Removed or moved while we asked: the answer is about an old address.
+                continue;
+            }
             if let CapacityState::Unreachable { reason, .. } = &state {
                 tracing::debug!(peer = %peer.pubkey.short(), %reason, "peer unreachable");
             }
