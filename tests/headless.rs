@@ -225,7 +225,19 @@ async fn sigterm_during_traffic_loses_no_receipt_and_exits_zero() {
 async fn a_second_instance_is_refused_naming_the_first_and_status_reports() {
     let home = tempfile::tempdir().unwrap();
     let node = Headless::start(home.path(), "0");
-    add_own_worker(&node).await;
+    // `peers add` beside a running node goes through its control API.
+    let added = lobstah(home.path())
+        .args([
+            "peers",
+            "add",
+            node.info["pubkey"].as_str().unwrap(),
+            &node.url("worker_url"),
+            "self",
+        ])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", output(&added));
+    assert!(output(&added).contains("added peer"), "{}", output(&added));
 
     let started = Instant::now();
     let second = lobstah(home.path())
@@ -314,12 +326,36 @@ async fn receipts_follow_prints_new_receipts_as_they_are_ledgered() {
             let _ = tx.send(line);
         }
     });
-    // Wait until the follower is subscribed: poll until a request's receipt shows up.
+    let mut seqs = Vec::new();
+    follow_until(&node, &mut rx, &mut seqs, 3).await;
+    // The node restarts (new ports, new token): the follower finds it again and goes on.
+    node.terminate();
+    assert_eq!(node.wait().0, Some(0));
+    let node = Headless::start(home.path(), "0");
+    add_own_worker(&node).await;
+    follow_until(&node, &mut rx, &mut seqs, 5).await;
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "each receipt once, in order: {seqs:?}"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+    node.terminate();
+    assert_eq!(node.wait().0, Some(0));
+}
+
+/// Sends requests until the follower has printed `n` receipts in all; the first ones
+/// may go out before it has subscribed (or reconnected), which is why it polls.
+async fn follow_until(
+    node: &Headless,
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    seqs: &mut Vec<u64>,
+    n: usize,
+) {
     let http = support::client();
     let chat = format!("{}/v1/chat/completions", node.url("router_url"));
-    let mut seqs = Vec::new();
     let until = Instant::now() + DEADLINE;
-    while seqs.len() < 3 {
+    while seqs.len() < n {
         assert!(Instant::now() < until, "receipts did not show up: {seqs:?}");
         let r = http
             .post(&chat)
@@ -328,17 +364,14 @@ async fn receipts_follow_prints_new_receipts_as_they_are_ledgered() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        if let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        while let Ok(Some(line)) =
+            tokio::time::timeout(Duration::from_millis(300), lines.recv()).await
+        {
             let row: Value = serde_json::from_str(&line).expect("a JSON receipt per line");
             assert_eq!(row["role"], "self-served");
             seqs.push(row["seq"].as_u64().unwrap());
         }
     }
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
-    let _ = follow.kill();
-    let _ = follow.wait();
-    node.terminate();
-    assert_eq!(node.wait().0, Some(0));
 }
 
 #[test]

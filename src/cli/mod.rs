@@ -10,6 +10,7 @@ mod serve_cmds;
 mod service_cmds;
 mod service_files;
 mod status_view;
+mod via_node;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::core::config::LogFormat;
+use crate::core::node::NodeCommand;
 use crate::core::paths::Paths;
 
 #[derive(Debug, Parser)]
@@ -204,22 +206,39 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Router {
             command: RouterCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),
+        // Beside a running node these go through its control API (it owns the file).
         Command::Peers { command } => match command {
             PeersCommand::Add { pubkey, url, label } => {
-                serve_cmds::peers_add(&paths, &pubkey, &url, label)
+                let via = NodeCommand::AddPeer {
+                    pubkey: pubkey.clone(),
+                    url: url.clone(),
+                    label: label.clone(),
+                };
+                via_node::peers_command(&paths, via)
+                    .unwrap_or_else(|| serve_cmds::peers_add(&paths, &pubkey, &url, label))
             }
-            PeersCommand::Remove { pubkey } => serve_cmds::peers_remove(&paths, &pubkey),
-            PeersCommand::List { json } => serve_cmds::peers_list(&paths, json),
+            PeersCommand::Remove { pubkey } => {
+                let via = NodeCommand::RemovePeer {
+                    pubkey: pubkey.clone(),
+                };
+                via_node::peers_command(&paths, via)
+                    .unwrap_or_else(|| serve_cmds::peers_remove(&paths, &pubkey))
+            }
+            PeersCommand::List { json } => via_node::peers_list(&paths, json)
+                .unwrap_or_else(|| serve_cmds::peers_list(&paths, json)),
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
         Command::Id => identity_cmds::id(&paths),
+        Command::Balance { json, all: false } => via_node::balance(&paths, json)
+            .unwrap_or_else(|| ledger_cmds::balance(&paths, json, false)),
         Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
         Command::Receipts {
             limit,
             json,
             follow: true,
         } => runtime()?.block_on(follow_cmds::follow(&paths, limit, json)),
-        Command::Receipts { limit, json, .. } => ledger_cmds::receipts(&paths, limit, json),
+        Command::Receipts { limit, json, .. } => via_node::receipts(&paths, limit, json)
+            .unwrap_or_else(|| ledger_cmds::receipts(&paths, limit, json)),
         Command::Status { json } => runtime()?.block_on(node_cmds::status(&paths, json)),
         Command::Config {
             command: ConfigCommand::Show { json },
