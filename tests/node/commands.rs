@@ -167,7 +167,11 @@ async fn a_peer_that_moves_is_asked_again_at_its_new_address() {
     assert_eq!(before.status(), 503, "nothing answers at the old address");
     // Moved: what was learned at the old address is forgotten, so the next request asks
     // the new one instead of trusting a cached "unreachable" for 30 s.
-    assert!(run(&a, add_peer(b.pubkey(), &b.worker_url(), None)).await.ok);
+    assert!(
+        run(&a, add_peer(b.pubkey(), &b.worker_url(), None))
+            .await
+            .ok
+    );
     let after = http.post(&chat).json(&body).send().await.unwrap();
     assert_eq!(after.status(), 200);
     a.shutdown().await;
