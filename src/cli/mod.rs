@@ -1,16 +1,24 @@
 //! The command-line edge: parses arguments, opens what a command needs, prints results.
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
+mod follow_cmds;
 mod identity_cmds;
 mod ledger_cmds;
+mod node_cmds;
 mod output;
 mod serve_cmds;
+mod service_cmds;
+mod service_files;
+mod status_view;
+mod via_node;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::core::config::LogFormat;
+use crate::core::node::NodeCommand;
 use crate::core::paths::Paths;
 
 #[derive(Debug, Parser)]
@@ -24,8 +32,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "LOBSTAH_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Run the node (router + worker + control API) with no UI, logging to stderr; what
+    /// launchd and systemd start. SIGTERM or SIGINT stops it gracefully.
+    #[arg(long)]
+    pub headless: bool,
+
+    #[command(flatten)]
+    pub node: node_cmds::NodeFlags,
+
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +68,26 @@ pub enum Command {
         limit: usize,
         #[arg(long)]
         json: bool,
+        /// Keep printing new receipts as the running node ledgers them (via its control
+        /// API), resuming across reconnects; Ctrl-C to stop.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Show the running node: identity, addresses, engine, advertising, peers,
+    /// exclusions, queue and balance (through its control API).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the effective configuration and where each value came from.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run the node at login under launchd (macOS) or systemd (Linux).
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
     },
     /// Check, import or export the ledger.
     Ledger {
@@ -105,6 +141,25 @@ pub enum PeersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting (flags > LOBSTAH_* environment > config.toml > defaults).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the launchd agent or systemd user unit for `lobstah --headless` and load it.
+    Install(service_cmds::ServiceArgs),
+    /// Stop and remove it.
+    Uninstall(service_cmds::ServiceArgs),
+    /// Say whether it is installed and running.
+    Status(service_cmds::ServiceArgs),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Recompute every balance from the stored receipts; exit 1 on any mismatch.
     Verify {
@@ -131,25 +186,68 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let paths = Paths::resolve(cli.home.as_deref())?;
-    init_logging();
-    match cli.command {
+    let Some(command) = cli.command else {
+        if cli.headless {
+            return node_cmds::headless(&paths, &cli.node);
+        }
+        // Bare `lobstah`: the console will open here when stdout is a terminal.
+        Cli::command().print_help()?;
+        println!();
+        return Ok(ExitCode::SUCCESS);
+    };
+    if cli.headless {
+        anyhow::bail!("--headless runs the node and takes no subcommand");
+    }
+    init_logging(LogFormat::Text);
+    match command {
         Command::Worker {
             command: WorkerCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::worker_start(&paths, args)),
         Command::Router {
             command: RouterCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),
+        // Beside a running node these go through its control API (it owns the file).
         Command::Peers { command } => match command {
             PeersCommand::Add { pubkey, url, label } => {
-                serve_cmds::peers_add(&paths, &pubkey, &url, label)
+                let via = NodeCommand::AddPeer {
+                    pubkey: pubkey.clone(),
+                    url: url.clone(),
+                    label: label.clone(),
+                };
+                via_node::peers_command(&paths, via)
+                    .unwrap_or_else(|| serve_cmds::peers_add(&paths, &pubkey, &url, label))
             }
-            PeersCommand::Remove { pubkey } => serve_cmds::peers_remove(&paths, &pubkey),
-            PeersCommand::List { json } => serve_cmds::peers_list(&paths, json),
+            PeersCommand::Remove { pubkey } => {
+                let via = NodeCommand::RemovePeer {
+                    pubkey: pubkey.clone(),
+                };
+                via_node::peers_command(&paths, via)
+                    .unwrap_or_else(|| serve_cmds::peers_remove(&paths, &pubkey))
+            }
+            PeersCommand::List { json } => via_node::peers_list(&paths, json)
+                .unwrap_or_else(|| serve_cmds::peers_list(&paths, json)),
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
         Command::Id => identity_cmds::id(&paths),
+        Command::Balance { json, all: false } => via_node::balance(&paths, json)
+            .unwrap_or_else(|| ledger_cmds::balance(&paths, json, false)),
         Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
-        Command::Receipts { limit, json } => ledger_cmds::receipts(&paths, limit, json),
+        Command::Receipts {
+            limit,
+            json,
+            follow: true,
+        } => runtime()?.block_on(follow_cmds::follow(&paths, limit, json)),
+        Command::Receipts { limit, json, .. } => via_node::receipts(&paths, limit, json)
+            .unwrap_or_else(|| ledger_cmds::receipts(&paths, limit, json)),
+        Command::Status { json } => runtime()?.block_on(node_cmds::status(&paths, json)),
+        Command::Config {
+            command: ConfigCommand::Show { json },
+        } => node_cmds::config_show(&paths, &cli.node, json),
+        Command::Service { command } => match command {
+            ServiceCommand::Install(args) => service_cmds::install(cli.home.as_deref(), &args),
+            ServiceCommand::Uninstall(args) => service_cmds::uninstall(&args),
+            ServiceCommand::Status(args) => service_cmds::status(&paths, &args),
+        },
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { json } => ledger_cmds::verify(&paths, json),
             LedgerCommand::Import { file } => ledger_cmds::import(&paths, &file),
@@ -158,7 +256,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // Installed before any client exists; a second install (tests) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread()
@@ -168,13 +266,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Logs go to stderr; `LOBSTAH_LOG` (or `RUST_LOG`) sets the filter, default `info`.
-fn init_logging() {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = std::env::var("LOBSTAH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }

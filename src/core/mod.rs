@@ -3,6 +3,8 @@
 
 pub mod api_error;
 pub mod clock;
+pub mod config;
+pub mod control;
 pub mod engine;
 pub mod keystore;
 pub mod ledger;

@@ -1,9 +1,28 @@
 //! The node: one process running router + worker (and the announcer when advertising is
 //! on) over one identity and one database. Front ends see it as a handle, an event bus
 //! and a snapshot, through the `NodeClient` trait.
+//!
+//! `start` assembles the parts; `handle` holds them and the state; `bus` numbers and
+//! broadcasts events; `state` is what the snapshot shows of receipts and balance;
+//! `snapshot`, `commands` and `advertise` answer front ends; `monitor` turns polled
+//! changes (queue, peer health, engine) into events; `observer` turns the router's.
 
+mod advertise;
+pub mod bus;
 pub mod client;
+mod commands;
+mod engine;
+mod handle;
+mod monitor;
+mod observer;
+mod snapshot;
+mod start;
+mod state;
+pub mod tracker;
 pub mod types;
 
 pub use client::{ClientError, EventItem, EventStream, NodeClient};
+pub use engine::{EngineSetup, build_engine};
+pub use handle::NodeHandle;
+pub use start::{Node, NodeDeps, NodeError};
 pub use types::*;

@@ -51,9 +51,12 @@ impl RouterService {
     /// Every peer with what the router knows of it, for `GET /peers` and the console.
     pub fn peers_json(&self) -> Vec<Value> {
         let now = self.now_ms();
+        // The list first (a copy, its lock released): holding the capacity table while
+        // waiting for the peer list would invert `peer_snapshots`' lock order.
+        let peers = self.peer_list();
         let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
         let selector = self.lock_selector();
-        self.peer_list()
+        peers
             .into_iter()
             .map(|p| {
                 let (state, models, tier, queue, unreachable) = match table.get(&p.pubkey) {

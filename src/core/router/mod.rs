@@ -15,4 +15,6 @@ pub mod selection;
 mod service;
 
 pub use forward::SERVED_BY_HEADER;
-pub use service::{InFlight, ReceiptRejection, RouterConfig, RouterError, RouterService};
+pub use service::{
+    InFlight, ReceiptRejection, RouterConfig, RouterError, RouterObserver, RouterService,
+};

@@ -2,7 +2,7 @@
 //! the selection state machine, and the ledger receipts land in.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -37,6 +37,13 @@ use crate::core::clock::SharedClock;
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
 use crate::core::protocol::{Identity, PublicKey, SignedReceipt, Tier};
+
+/// Told what the router decides (exclusions, refused receipts) as it happens, so a node
+/// can publish it as events. Called with no router lock held; must not block.
+pub trait RouterObserver: Send + Sync + 'static {
+    fn effects(&self, effects: &[Effect]);
+    fn receipt_rejected(&self, rejection: &ReceiptRejection);
+}
 
 /// How many refused receipts the router remembers for display.
 const RECENT_REJECTIONS: usize = 64;
@@ -90,6 +97,7 @@ pub struct RouterService {
     in_flight: Mutex<HashMap<PublicKey, u32>>,
     rejections: Mutex<VecDeque<ReceiptRejection>>,
     refresh: tokio::sync::Mutex<()>,
+    observer: OnceLock<Arc<dyn RouterObserver>>,
 }
 
 /// Counts a request against a peer while it runs, so load spreads before the next
@@ -143,6 +151,7 @@ impl RouterService {
             in_flight: Mutex::new(HashMap::new()),
             rejections: Mutex::new(VecDeque::new()),
             refresh: tokio::sync::Mutex::new(()),
+            observer: OnceLock::new(),
         }))
     }
 
@@ -162,6 +171,11 @@ impl RouterService {
         &self.metrics
     }
 
+    /// Sets the one observer; `false` if one was set already.
+    pub fn set_observer(&self, observer: Arc<dyn RouterObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.config.clock.now_ms()
     }
@@ -169,8 +183,13 @@ impl RouterService {
     /// Re-reads the peer book (after an add or remove) and forgets removed peers.
     pub fn reload_peers(&self) -> Result<(), RouterError> {
         let fresh = self.book.list()?;
-        let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
-        for gone in peers
+        // Swap the list under a short lock and touch the selector and the capacity table
+        // after it: `peers_json` takes those locks in the other order.
+        let old = std::mem::replace(
+            &mut *self.peers.write().unwrap_or_else(|p| p.into_inner()),
+            fresh.clone(),
+        );
+        for gone in old
             .iter()
             .filter(|old| !fresh.iter().any(|p| p.pubkey == old.pubkey))
         {
@@ -181,7 +200,16 @@ impl RouterService {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&gone.pubkey);
         }
-        *peers = fresh;
+        for moved in fresh
+            .iter()
+            .filter(|p| old.iter().any(|o| o.pubkey == p.pubkey && o.url != p.url))
+        {
+            // What we learned at its old address says nothing about the new one.
+            self.capacity
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&moved.pubkey);
+        }
         Ok(())
     }
 
@@ -230,8 +258,16 @@ impl RouterService {
             )
         });
         let results = futures_util::future::join_all(fetches).await;
+        let current = self.peer_list();
         let mut table = self.capacity.write().unwrap_or_else(|p| p.into_inner());
         for (peer, state) in due.iter().zip(results) {
+            if !current
+                .iter()
+                .any(|p| p.pubkey == peer.pubkey && p.url == peer.url)
+            {
+                // Removed or moved while we asked: the answer is about an old address.
+                continue;
+            }
             if let CapacityState::Unreachable { reason, .. } = &state {
                 tracing::debug!(peer = %peer.pubkey.short(), %reason, "peer unreachable");
             }
@@ -370,6 +406,11 @@ impl RouterService {
         let now = self.now_ms();
         let excluded = self.lock_selector().exclusions(now).len();
         self.metrics.excluded_peers.set(excluded as i64);
+        if !effects.is_empty()
+            && let Some(observer) = self.observer.get()
+        {
+            observer.effects(effects);
+        }
     }
 
     /// Verifies the receipt a peer sent with its answer and ledgers it; a refused one is
@@ -403,6 +444,12 @@ impl RouterService {
                 return self.reject(peer, rejection.reason.as_str(), rejection.detail);
             }
         };
+        if verified.signed().receipt().worker_pubkey == self.pubkey() {
+            // Our own worker served this request and has ledgered the receipt already; a
+            // second append would be refused as a replayed nonce.
+            self.metrics.receipts_accepted.inc();
+            return;
+        }
         let done = match self.writer.enqueue(vec![verified]) {
             Ok(done) => done,
             Err(e) => {
@@ -432,16 +479,22 @@ impl RouterService {
     fn reject(&self, peer: PublicKey, reason: &str, detail: String) {
         tracing::warn!(peer = %peer.short(), reason, %detail, "receipt refused");
         self.metrics.rejected(reason);
-        let mut recent = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
-        if recent.len() == RECENT_REJECTIONS {
-            recent.pop_front();
-        }
-        recent.push_back(ReceiptRejection {
+        let rejection = ReceiptRejection {
             at_ms: self.now_ms(),
             peer,
             reason: reason.to_string(),
             detail,
-        });
+        };
+        {
+            let mut recent = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() == RECENT_REJECTIONS {
+                recent.pop_front();
+            }
+            recent.push_back(rejection.clone());
+        }
+        if let Some(observer) = self.observer.get() {
+            observer.receipt_rejected(&rejection);
+        }
     }
 
     pub fn recent_rejections(&self) -> Vec<ReceiptRejection> {

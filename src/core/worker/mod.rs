@@ -124,6 +124,17 @@ impl Worker {
         self.admission.depth()
     }
 
+    /// Running and waiting requests, for the node's queue view.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// The engine's models and the last error listing them, if the last probe failed.
+    pub async fn engine_status(&self) -> (Vec<String>, Option<String>) {
+        let models = self.models().await;
+        (models, self.models.lock().await.last_error.clone())
+    }
+
     pub fn metrics(&self) -> &WorkerMetrics {
         &self.metrics
     }

@@ -1,0 +1,228 @@
+//! The text form of `lobstah status`: a node snapshot as a short report.
+
+use std::fmt::Write;
+
+use super::output::thousands;
+use crate::core::node::{PeerHealth, Snapshot};
+
+fn short(pubkey: &str) -> String {
+    pubkey.chars().take(12).collect::<String>() + "…"
+}
+
+fn seconds_left(until_ms: u64, now_ms: u64) -> String {
+    format!("{} s", until_ms.saturating_sub(now_ms).div_ceil(1000))
+}
+
+/// The report; `pid` comes from node.json when known.
+pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lobstah node {}{}{}",
+        s.identity,
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        if s.demo { " — DEMO" } else { "" }
+    );
+    let dash = || "-".to_string();
+    let router = s.router_url.clone().unwrap_or_else(dash);
+    let _ = writeln!(
+        out,
+        "  router       {router}  (OpenAI base URL {router}/v1)"
+    );
+    let _ = writeln!(
+        out,
+        "  worker       {}",
+        s.worker_url.clone().unwrap_or_else(dash)
+    );
+    let _ = writeln!(
+        out,
+        "  control      {}",
+        s.control_url.clone().unwrap_or_else(dash)
+    );
+    let e = &s.engine;
+    let engine_state = if e.ok {
+        format!(
+            "ok, models: {}",
+            if e.models.is_empty() {
+                "none".into()
+            } else {
+                e.models.join(", ")
+            }
+        )
+    } else {
+        format!(
+            "not ok: {}",
+            e.error.clone().unwrap_or_else(|| "unknown".into())
+        )
+    };
+    let _ = writeln!(
+        out,
+        "  engine       {}{}  {engine_state}",
+        e.kind,
+        e.url
+            .as_ref()
+            .map(|u| format!(" at {u}"))
+            .unwrap_or_default()
+    );
+    let a = &s.advertising;
+    let targets = if a.targets.is_empty() {
+        "no trackers configured".to_string()
+    } else {
+        a.targets.join(", ")
+    };
+    let heartbeat = a
+        .last_heartbeat
+        .as_ref()
+        .map(|h| {
+            format!(
+                "; last: {} ({})",
+                h.detail,
+                if h.ok { "ok" } else { "failed" }
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  advertising  {}  ({targets}){heartbeat}",
+        if a.on { "ON" } else { "off" }
+    );
+    let q = &s.queue;
+    let _ = writeln!(
+        out,
+        "  queue        {} running, {} waiting (concurrency {})",
+        q.running, q.waiting, q.concurrency
+    );
+    let b = &s.balance;
+    let _ = writeln!(
+        out,
+        "  balance      earned {}, spent {}, net {}{}, available {} ({} receipts)",
+        thousands(b.earned as i64),
+        thousands(b.spent as i64),
+        if b.net > 0 { "+" } else { "" },
+        thousands(b.net),
+        thousands(b.available),
+        b.receipts
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "peers ({})", s.peers.len());
+    if s.peers.is_empty() {
+        let _ = writeln!(
+            out,
+            "  none yet: add one with the console, or `lobstah peers add` while the node is stopped"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<14} {:<30} {:<12} {:<20} {:>5} {:>8} {:>13}",
+            "label", "pubkey", "url", "state", "models", "queue", "latency", "served/failed"
+        );
+        for p in &s.peers {
+            let state = match p.health {
+                PeerHealth::Ok => "ok".to_string(),
+                PeerHealth::Excluded => format!(
+                    "excluded {}",
+                    p.excluded_until_ms
+                        .map(|u| seconds_left(u, s.taken_at_ms))
+                        .unwrap_or_default()
+                ),
+                PeerHealth::Unreachable => "unreachable".to_string(),
+                PeerHealth::Unknown => "unknown".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<14} {:<30} {:<12} {:<20} {:>5} {:>8} {:>13}",
+                p.label.clone().unwrap_or_else(dash),
+                short(&p.pubkey),
+                p.url,
+                state,
+                if p.models.is_empty() {
+                    "-".to_string()
+                } else {
+                    p.models.join(",")
+                },
+                p.queue_depth.map(|d| d.to_string()).unwrap_or_else(dash),
+                p.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(dash),
+                format!("{}/{}", p.served, p.failed),
+            );
+            if let Some(reason) = &p.unreachable_reason {
+                let _ = writeln!(out, "  {:<16} unreachable: {reason}", "");
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "exclusions ({})", s.exclusions.len());
+    for x in &s.exclusions {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<14} {} left: {}",
+            x.label.clone().unwrap_or_else(dash),
+            short(&x.pubkey),
+            seconds_left(x.until_ms, s.taken_at_ms),
+            x.reason
+        );
+    }
+    if !s.rejections.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "refused receipts ({}), newest first",
+            s.rejections.len()
+        );
+        for r in s.rejections.iter().take(5) {
+            let _ = writeln!(out, "  {:<14} {}: {}", short(&r.peer), r.reason, r.detail);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::node::{ExclusionRow, PeerRow};
+
+    #[test]
+    fn renders_the_parts_an_operator_looks_for() {
+        let mut s = Snapshot {
+            identity: "lob1abc".into(),
+            router_url: Some("http://127.0.0.1:17475".into()),
+            taken_at_ms: 10_000,
+            ..Snapshot::default()
+        };
+        s.balance.net = 1500;
+        s.balance.available = 11_500;
+        s.peers.push(PeerRow {
+            pubkey: "lob1ffffffffffffffff".into(),
+            label: Some("mac".into()),
+            url: "http://127.0.0.1:1".into(),
+            source: "manual".into(),
+            models: vec!["m".into()],
+            tier: None,
+            health: PeerHealth::Excluded,
+            excluded_until_ms: Some(14_500),
+            exclusion_reason: Some("timed out".into()),
+            unreachable_reason: None,
+            queue_depth: Some(2),
+            latency_ms: Some(12),
+            served: 3,
+            failed: 2,
+        });
+        s.exclusions.push(ExclusionRow {
+            pubkey: "lob1ffffffffffffffff".into(),
+            label: Some("mac".into()),
+            reason: "timed out".into(),
+            until_ms: 14_500,
+        });
+        let text = render(&s, Some(42));
+        for needle in [
+            "lob1abc (pid 42)",
+            "OpenAI base URL http://127.0.0.1:17475/v1",
+            "advertising  off  (no trackers configured)",
+            "net +1,500, available 11,500",
+            "excluded 5 s",
+            "5 s left: timed out",
+            "3/2",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in\n{text}");
+        }
+    }
+}

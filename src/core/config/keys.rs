@@ -1,0 +1,130 @@
+//! Every setting, once: its dotted name (the `[section] key` in config.toml), its
+//! environment variable and a line of help. The resolver and `config show` follow this
+//! order; a name not listed here is an unknown key.
+
+/// One setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// `section.key`, as written in config.toml.
+    pub name: &'static str,
+    pub env: &'static str,
+    pub help: &'static str,
+}
+
+const fn key(name: &'static str, env: &'static str, help: &'static str) -> Key {
+    Key { name, env, help }
+}
+
+pub const KEYS: &[Key] = &[
+    key(
+        "router.host",
+        "LOBSTAH_ROUTER_HOST",
+        "address the router listens on",
+    ),
+    key(
+        "router.port",
+        "LOBSTAH_ROUTER_PORT",
+        "router port (OpenAI base URL http://host:port/v1)",
+    ),
+    key(
+        "router.exclude_after",
+        "LOBSTAH_ROUTER_EXCLUDE_AFTER",
+        "consecutive failures that exclude a peer",
+    ),
+    key(
+        "router.exclude_for_secs",
+        "LOBSTAH_ROUTER_EXCLUDE_FOR_SECS",
+        "seconds an excluded peer stays out",
+    ),
+    key(
+        "router.first_byte_timeout_secs",
+        "LOBSTAH_ROUTER_FIRST_BYTE_TIMEOUT_SECS",
+        "seconds a peer may take to start answering",
+    ),
+    key(
+        "worker.host",
+        "LOBSTAH_WORKER_HOST",
+        "address the worker listens on (beyond loopback exposes the engine)",
+    ),
+    key("worker.port", "LOBSTAH_WORKER_PORT", "worker port"),
+    key(
+        "worker.concurrency",
+        "LOBSTAH_WORKER_CONCURRENCY",
+        "requests on the engine at once",
+    ),
+    key(
+        "worker.max_queue",
+        "LOBSTAH_WORKER_MAX_QUEUE",
+        "requests that may wait; beyond, 503",
+    ),
+    key(
+        "worker.tier",
+        "LOBSTAH_WORKER_TIER",
+        "interactive, batch or best-effort",
+    ),
+    key(
+        "engine.kind",
+        "LOBSTAH_ENGINE",
+        "ollama, openai or synthetic",
+    ),
+    key(
+        "engine.url",
+        "LOBSTAH_ENGINE_URL",
+        "engine URL (ollama: OLLAMA_HOST or http://127.0.0.1:11434)",
+    ),
+    key(
+        "engine.synthetic_rate",
+        "LOBSTAH_ENGINE_SYNTHETIC_RATE",
+        "synthetic engine: tokens per second (0 = unbounded)",
+    ),
+    key(
+        "engine.synthetic_models",
+        "LOBSTAH_ENGINE_SYNTHETIC_MODELS",
+        "synthetic engine: model names",
+    ),
+    key(
+        "control.port",
+        "LOBSTAH_CONTROL_PORT",
+        "control API port (always 127.0.0.1)",
+    ),
+    key(
+        "advertise.enabled",
+        "LOBSTAH_ADVERTISE",
+        "advertise this worker from the start (off unless you say so)",
+    ),
+    key(
+        "advertise.url",
+        "LOBSTAH_ADVERTISE_URL",
+        "URL announced to trackers (default: the worker's address)",
+    ),
+    key(
+        "advertise.label",
+        "LOBSTAH_ADVERTISE_LABEL",
+        "label announced with the URL",
+    ),
+    key(
+        "advertise.ttl_secs",
+        "LOBSTAH_ADVERTISE_TTL_SECS",
+        "announcement lifetime; heartbeats every half of it",
+    ),
+    key(
+        "discovery.trackers",
+        "LOBSTAH_TRACKERS",
+        "tracker URLs to announce to and sync peers from",
+    ),
+    key(
+        "log.format",
+        "LOBSTAH_LOG_FORMAT",
+        "text or json (headless logs on stderr)",
+    ),
+    key(
+        "node.shutdown_grace_secs",
+        "LOBSTAH_SHUTDOWN_GRACE_SECS",
+        "seconds in-flight requests get to finish on shutdown",
+    ),
+];
+
+/// The key named `name`, if it exists.
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}

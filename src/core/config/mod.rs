@@ -1,0 +1,358 @@
+//! The node's effective settings: flags > environment (`LOBSTAH_*`) > `config.toml` (in
+//! the config directory) > defaults. Every value remembers where it came from, so
+//! `lobstah config show` can say why the node listens where it does.
+//!
+//! `keys` lists every setting once (name, environment variable, help); `layers` reads
+//! the file, the environment and the flags into raw values; this file turns them into
+//! typed settings.
+
+mod keys;
+mod layers;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::core::paths::Paths;
+use crate::core::protocol::Tier;
+
+pub use keys::{KEYS, Key};
+pub use layers::{Layers, Overrides, Raw};
+
+use parse::*;
+
+/// The name of the config file in the config directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Source {
+    Default,
+    File { path: PathBuf, line: usize },
+    Env { var: String },
+    Flag { flag: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::Env { var } => write!(f, "env {var}"),
+            Source::Flag { flag } => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// One effective setting as `config show` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub key: &'static str,
+    pub value: Value,
+    pub source: Source,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: not valid TOML: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}:{line}: unknown setting `{key}` (`lobstah config show` lists them all)")]
+    UnknownKey {
+        path: PathBuf,
+        line: usize,
+        key: String,
+    },
+    #[error("`{key}` from {origin}: {message}")]
+    Invalid {
+        key: &'static str,
+        origin: Source,
+        message: String,
+    },
+}
+
+/// Which engine the worker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    Ollama,
+    Openai,
+    Synthetic,
+}
+
+impl EngineKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EngineKind::Ollama => "ollama",
+            EngineKind::Openai => "openai",
+            EngineKind::Synthetic => "synthetic",
+        }
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ollama" => Ok(EngineKind::Ollama),
+            "openai" => Ok(EngineKind::Openai),
+            "synthetic" => Ok(EngineKind::Synthetic),
+            other => Err(format!(
+                "unknown engine {other:?}: expected ollama, openai or synthetic"
+            )),
+        }
+    }
+}
+
+/// How `--headless` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format {other:?}: expected text or json"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub exclude_after: u32,
+    pub exclude_for_secs: u64,
+    pub first_byte_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub concurrency: usize,
+    pub max_queue: usize,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    pub kind: EngineKind,
+    /// `None`: the engine's default (Ollama: OLLAMA_HOST or http://127.0.0.1:11434).
+    pub url: Option<String>,
+    pub synthetic_rate: f64,
+    pub synthetic_models: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdvertiseSettings {
+    /// Whether the node advertises from the start. Off unless the operator says so.
+    pub enabled: bool,
+    /// The URL announced; `None`: the worker's own address.
+    pub url: Option<String>,
+    pub label: Option<String>,
+    pub ttl_secs: u64,
+}
+
+/// The effective configuration of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub router: RouterSettings,
+    pub worker: WorkerSettings,
+    pub engine: EngineSettings,
+    /// The control API's port; it always listens on 127.0.0.1.
+    pub control_port: u16,
+    pub advertise: AdvertiseSettings,
+    /// Trackers announcements go to and peers are synced from (may be empty).
+    pub trackers: Vec<String>,
+    pub log_format: LogFormat,
+    pub shutdown_grace_secs: u64,
+    entries: Vec<Entry>,
+}
+
+impl Config {
+    /// Reads `config.toml` from `paths`' config directory (if present), the process
+    /// environment and `flags`.
+    pub fn load(paths: &Paths, flags: &Overrides) -> Result<Self, ConfigError> {
+        let layers = Layers::read(&config_file(paths), |var| std::env::var(var).ok(), flags)?;
+        Self::resolve(&layers)
+    }
+
+    /// Every setting at its default.
+    pub fn defaults() -> Self {
+        // Defaults are valid by construction; the unit tests hold that true.
+        Self::resolve(&Layers::default()).unwrap_or_else(|e| panic!("bad default setting: {e}"))
+    }
+
+    /// Builds the typed settings from raw layers, highest precedence first.
+    pub fn resolve(layers: &Layers) -> Result<Self, ConfigError> {
+        let mut r = Resolver {
+            layers,
+            entries: Vec::new(),
+        };
+        let config = Config {
+            router: RouterSettings {
+                host: r.get("router.host", loopback(), parse_ip)?,
+                port: r.get("router.port", 17475, parse_int)?,
+                exclude_after: r.get("router.exclude_after", 2, parse_positive)?,
+                exclude_for_secs: r.get("router.exclude_for_secs", 30, parse_int)?,
+                first_byte_timeout_secs: r.get(
+                    "router.first_byte_timeout_secs",
+                    120,
+                    parse_positive,
+                )?,
+            },
+            worker: WorkerSettings {
+                host: r.get("worker.host", loopback(), parse_ip)?,
+                port: r.get("worker.port", 17474, parse_int)?,
+                concurrency: r.get("worker.concurrency", 4, parse_positive)?,
+                max_queue: r.get("worker.max_queue", 64, parse_int)?,
+                tier: r.get("worker.tier", Tier::Interactive, parse_text)?,
+            },
+            engine: EngineSettings {
+                kind: r.get("engine.kind", EngineKind::Ollama, parse_text)?,
+                url: r.get("engine.url", None, parse_optional_url)?,
+                synthetic_rate: r.get("engine.synthetic_rate", 50.0, parse_rate)?,
+                synthetic_models: r.get(
+                    "engine.synthetic_models",
+                    vec!["synthetic".into()],
+                    parse_models,
+                )?,
+            },
+            control_port: r.get("control.port", 17477, parse_int)?,
+            advertise: AdvertiseSettings {
+                enabled: r.get("advertise.enabled", false, parse_bool)?,
+                url: r.get("advertise.url", None, parse_optional_url)?,
+                label: r.get("advertise.label", None, parse_optional_text)?,
+                ttl_secs: r.get("advertise.ttl_secs", 300, parse_positive)?,
+            },
+            trackers: r.get("discovery.trackers", Vec::new(), parse_urls)?,
+            log_format: r.get("log.format", LogFormat::Text, parse_text)?,
+            shutdown_grace_secs: r.get("node.shutdown_grace_secs", 10, parse_int)?,
+            entries: Vec::new(),
+        };
+        Ok(Config {
+            entries: r.entries,
+            ..config
+        })
+    }
+
+    /// Every setting with its value and source, in `KEYS` order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Where one setting came from.
+    pub fn source(&self, key: &str) -> Option<&Source> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.source)
+    }
+}
+
+/// The config file in `paths`' config directory.
+pub fn config_file(paths: &Paths) -> PathBuf {
+    paths.config_dir().join(CONFIG_FILE)
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+/// Picks each key's value from the highest layer that has it and records the entry.
+struct Resolver<'a> {
+    layers: &'a Layers,
+    entries: Vec<Entry>,
+}
+
+impl Resolver<'_> {
+    fn get<T: ShowValue>(
+        &mut self,
+        key: &'static str,
+        default: T,
+        parse: impl Fn(&Raw) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        debug_assert!(KEYS.iter().any(|k| k.name == key), "{key} is not in KEYS");
+        let (value, source) = match self.layers.get(key) {
+            Some((raw, source)) => match parse(raw) {
+                Ok(v) => (v, source.clone()),
+                Err(message) => {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        origin: source.clone(),
+                        message,
+                    });
+                }
+            },
+            None => (default, Source::Default),
+        };
+        self.entries.push(Entry {
+            key,
+            value: value.show(),
+            source,
+        });
+        Ok(value)
+    }
+}
+
+/// How a setting's value is shown by `config show`.
+trait ShowValue {
+    fn show(&self) -> Value;
+}
+
+macro_rules! show_as_json {
+    ($($t:ty),*) => {$(
+        impl ShowValue for $t {
+            fn show(&self) -> Value { serde_json::json!(self) }
+        }
+    )*};
+}
+show_as_json!(u16, u32, u64, usize, f64, bool, Vec<String>, Option<String>);
+
+macro_rules! show_as_text {
+    ($($t:ty),*) => {$(
+        impl ShowValue for $t {
+            fn show(&self) -> Value { Value::String(self.to_string()) }
+        }
+    )*};
+}
+show_as_text!(IpAddr, Tier);
+
+impl ShowValue for EngineKind {
+    fn show(&self) -> Value {
+        Value::String(self.as_str().into())
+    }
+}
+
+impl ShowValue for LogFormat {
+    fn show(&self) -> Value {
+        serde_json::json!(self)
+    }
+}

@@ -1,0 +1,252 @@
+//! The commands front ends send: add or remove a peer, sync peers from the trackers
+//! (advertising lives in `advertise`). Each answers with a sentence for the operator.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::handle::Core;
+use super::tracker;
+use super::types::{CommandOutcome, CoreEvent, NodeCommand};
+use crate::core::protocol::PublicKey;
+use crate::core::router::peers::{AddOutcome, PeerSource};
+
+pub(super) fn ok(message: impl Into<String>) -> CommandOutcome {
+    CommandOutcome {
+        ok: true,
+        message: message.into(),
+    }
+}
+
+pub(super) fn fail(message: impl Into<String>) -> CommandOutcome {
+    CommandOutcome {
+        ok: false,
+        message: message.into(),
+    }
+}
+
+/// Where a URL points, for the warnings a manual peer gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reach {
+    Loopback,
+    Local,
+    Elsewhere,
+}
+
+pub(super) fn reach(url: &str) -> Reach {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Reach::Elsewhere;
+    };
+    let ip = match parsed.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(url::Host::Domain("localhost")) => return Reach::Loopback,
+        Some(url::Host::Domain(d)) if d.ends_with(".local") || d.ends_with(".lan") => {
+            return Reach::Local;
+        }
+        _ => return Reach::Elsewhere,
+    };
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Reach::Loopback;
+    }
+    let local = match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    };
+    if local {
+        Reach::Local
+    } else {
+        Reach::Elsewhere
+    }
+}
+
+impl Core {
+    pub async fn command(self: &Arc<Self>, command: NodeCommand) -> CommandOutcome {
+        match command {
+            NodeCommand::AddPeer { pubkey, url, label } => {
+                self.add_peer(&pubkey, &url, label.as_deref())
+            }
+            NodeCommand::RemovePeer { pubkey } => self.remove_peer(&pubkey),
+            NodeCommand::SetAdvertising { on } => self.set_advertising(on).await,
+            NodeCommand::SyncPeers => self.sync_peers().await,
+        }
+    }
+
+    /// The router re-reads the book and asks new peers for their capacity in the
+    /// background; the monitor publishes what it learns.
+    fn peers_changed(self: &Arc<Self>) -> Result<(), String> {
+        self.router.reload_peers().map_err(|e| e.to_string())?;
+        self.publish(CoreEvent::PeersChanged);
+        let router = self.router.clone();
+        tokio::spawn(async move { router.refresh_capacity(false).await });
+        Ok(())
+    }
+
+    fn add_peer(self: &Arc<Self>, pubkey: &str, url: &str, label: Option<&str>) -> CommandOutcome {
+        let pubkey = match PublicKey::parse(pubkey.trim()) {
+            Ok(pk) => pk,
+            Err(e) => return fail(e.to_string()),
+        };
+        let now = self.clock.now_ms();
+        let outcome = match self
+            .router
+            .book()
+            .add(pubkey, url, label, PeerSource::Manual, now)
+        {
+            Ok(o) => o,
+            Err(e) => return fail(e.to_string()),
+        };
+        let url = self
+            .router
+            .book()
+            .get(&pubkey)
+            .ok()
+            .flatten()
+            .map_or_else(|| url.trim().to_string(), |p| p.url);
+        let mut message = match outcome {
+            AddOutcome::Added => format!("added peer {} at {url}", pubkey.short()),
+            AddOutcome::Updated => format!("updated peer {} at {url}", pubkey.short()),
+            AddOutcome::Unchanged => {
+                return ok(format!(
+                    "peer {} at {url} is already in the book",
+                    pubkey.short()
+                ));
+            }
+        };
+        if let Err(e) = self.peers_changed() {
+            return fail(format!(
+                "{message}, but the router could not reload its peers: {e}"
+            ));
+        }
+        if pubkey == self.me() {
+            message.push_str(" (this node's own identity: the router will use its own worker)");
+        }
+        match reach(&url) {
+            Reach::Loopback => message.push_str("; note: the address is on this machine"),
+            Reach::Local => message.push_str("; note: the address is on the local network"),
+            Reach::Elsewhere => {}
+        }
+        ok(message)
+    }
+
+    fn remove_peer(self: &Arc<Self>, pubkey: &str) -> CommandOutcome {
+        let pubkey = match PublicKey::parse(pubkey.trim()) {
+            Ok(pk) => pk,
+            Err(e) => return fail(e.to_string()),
+        };
+        match self.router.book().remove(&pubkey) {
+            Ok(true) => match self.peers_changed() {
+                Ok(()) => ok(format!("removed peer {}", pubkey.short())),
+                Err(e) => fail(format!(
+                    "removed peer {}, but the router could not reload: {e}",
+                    pubkey.short()
+                )),
+            },
+            Ok(false) => fail(format!("no peer {} in the peer book", pubkey.short())),
+            Err(e) => fail(e.to_string()),
+        }
+    }
+
+    /// Pulls every configured tracker's peers, keeps the verified fresh ones, and books
+    /// them as tracker peers. A peer the operator added by hand stays as they added it.
+    async fn sync_peers(self: &Arc<Self>) -> CommandOutcome {
+        let trackers = self.config.trackers.clone();
+        if trackers.is_empty() {
+            return fail(
+                "no trackers configured: set discovery.trackers in config.toml (or LOBSTAH_TRACKERS), or add peers by hand",
+            );
+        }
+        let now = self.clock.now_ms();
+        let fetched = futures_util::future::join_all(
+            trackers
+                .iter()
+                .map(|t| tracker::fetch_peers(&self.http, t, now)),
+        )
+        .await;
+        let me = self.me();
+        let book = self.router.book();
+        let (mut added, mut updated, mut unchanged, mut manual, mut refused) = (0, 0, 0, 0, 0);
+        let mut failures = Vec::new();
+        let mut answered = 0;
+        for (tracker_url, result) in trackers.iter().zip(fetched) {
+            let peers = match result {
+                Ok(p) => p,
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            };
+            answered += 1;
+            refused += peers.refused.len();
+            for signed in &peers.fresh {
+                let a = signed.announcement();
+                if a.pubkey == me {
+                    continue;
+                }
+                if let Ok(Some(existing)) = book.get(&a.pubkey)
+                    && existing.source == PeerSource::Manual
+                {
+                    manual += 1;
+                    continue;
+                }
+                let source = PeerSource::Tracker {
+                    url: tracker_url.clone(),
+                };
+                match book.add(a.pubkey, &a.url, a.label.as_deref(), source, now) {
+                    Ok(AddOutcome::Added) => added += 1,
+                    Ok(AddOutcome::Updated) => updated += 1,
+                    Ok(AddOutcome::Unchanged) => unchanged += 1,
+                    Err(e) => {
+                        tracing::debug!(peer = %a.pubkey.short(), error = %e, "tracker peer refused");
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        if added + updated > 0
+            && let Err(e) = self.peers_changed()
+        {
+            failures.push(format!("the router could not reload its peers: {e}"));
+        }
+        let mut message = format!(
+            "synced from {answered} of {} trackers: {added} new, {updated} updated, {unchanged} unchanged, {refused} refused",
+            trackers.len()
+        );
+        if manual > 0 {
+            message.push_str(&format!(", {manual} kept as added by hand"));
+        }
+        for failure in &failures {
+            message.push_str(&format!("; {failure}"));
+        }
+        CommandOutcome {
+            ok: answered > 0,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reach_table() {
+        let cases = [
+            ("http://127.0.0.1:1", Reach::Loopback),
+            ("http://localhost:1", Reach::Loopback),
+            ("http://[::1]:1", Reach::Loopback),
+            ("http://0.0.0.0:1", Reach::Loopback),
+            ("http://192.168.1.4:1", Reach::Local),
+            ("http://10.0.0.1", Reach::Local),
+            ("http://[fd00::1]", Reach::Local),
+            ("http://my-mac.local:17474", Reach::Local),
+            ("http://203.0.113.9", Reach::Elsewhere),
+            ("https://worker.example", Reach::Elsewhere),
+        ];
+        for (url, want) in cases {
+            assert_eq!(reach(url), want, "{url}");
+        }
+    }
+}

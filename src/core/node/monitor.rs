@@ -1,0 +1,103 @@
+//! Changes nobody announces, turned into events by looking: the worker's queue (at most
+//! twice a second, only when it changed), the peers' health as the router sees it
+//! (capacity polls, latency), and the engine's state.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::handle::Core;
+use super::types::{CoreEvent, EngineStatus, QueueStatus};
+
+/// Queue changes are coalesced to one event per period.
+const QUEUE_PERIOD: Duration = Duration::from_millis(500);
+/// Peer rows are compared this often.
+const PEERS_EVERY_TICKS: u32 = 2;
+/// The engine is asked this often (the worker caches its model list for 10 s anyway).
+const ENGINE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Runs until `stop`; holds the core weakly so a dropped node is not kept alive.
+pub(super) fn spawn(core: Weak<Core>, stop: CancellationToken) {
+    let fast = core.clone();
+    let fast_stop = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(QUEUE_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut n: u32 = 0;
+        let mut last_peers = String::new();
+        loop {
+            tokio::select! {
+                _ = fast_stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let Some(core) = fast.upgrade() else { break };
+            check_queue(&core);
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(PEERS_EVERY_TICKS) {
+                check_peers(&core, &mut last_peers);
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ENGINE_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let Some(core) = core.upgrade() else { break };
+            check_engine(&core).await;
+        }
+    });
+}
+
+pub(super) fn queue_now(core: &Core) -> QueueStatus {
+    let admission = core.worker.admission();
+    QueueStatus {
+        running: admission.running() as u32,
+        waiting: admission.waiting() as u32,
+        concurrency: admission.concurrency() as u32,
+    }
+}
+
+fn check_queue(core: &Core) {
+    let queue = queue_now(core);
+    core.update(|state| {
+        if state.queue == queue {
+            return ((), Vec::new());
+        }
+        state.queue = queue;
+        ((), vec![CoreEvent::QueueChanged { queue }])
+    });
+}
+
+fn check_peers(core: &Core, last: &mut String) {
+    let now = serde_json::to_string(&core.router.peers_json()).unwrap_or_default();
+    if now != *last {
+        // The first look only records: the snapshot already shows the starting state.
+        if !last.is_empty() {
+            core.publish(CoreEvent::PeersChanged);
+        }
+        *last = now;
+    }
+}
+
+pub(super) async fn check_engine(core: &Core) {
+    let (models, error) = core.worker.engine_status().await;
+    let engine = EngineStatus {
+        kind: core.engine_kind.to_string(),
+        url: core.engine_url.clone(),
+        ok: error.is_none(),
+        models,
+        error,
+    };
+    core.update(|state| {
+        if state.engine == engine {
+            return ((), Vec::new());
+        }
+        state.engine = engine.clone();
+        ((), vec![CoreEvent::EngineChanged { engine }])
+    });
+}

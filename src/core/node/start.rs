@@ -1,0 +1,349 @@
+//! Starting a node: take the database (one process per data directory), load or create
+//! the identity, build the engine, wire router + worker to one ledger writer whose
+//! commits become events, bind the listeners, write the control token and `node.json`,
+//! and start serving.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use super::advertise::Advertiser;
+use super::bus::{EventBus, RING_CAPACITY};
+use super::handle::{Core, NodeHandle, Served, Tasks, Urls};
+use super::observer::Observer;
+use super::state::{Labels, State};
+use super::types::{AdvertisingStatus, EngineStatus, QueueStatus};
+use super::{build_engine, monitor};
+use crate::core::clock::{SharedClock, system_clock};
+use crate::core::config::Config;
+use crate::core::control::{self, ControlError, NodeInfo, files};
+use crate::core::engine::Engine;
+use crate::core::keystore::{self, KeystoreError};
+use crate::core::ledger::{Ledger, LedgerWriter};
+use crate::core::paths::Paths;
+use crate::core::protocol::Identity;
+use crate::core::router::peers::PeerBook;
+use crate::core::router::selection::SelectionConfig;
+use crate::core::router::{RouterConfig, RouterError, RouterService};
+use crate::core::store::{self, StoreError};
+use crate::core::worker::{Worker, WorkerConfig};
+
+/// What a node is started with besides its configuration; tests inject a clock and an
+/// engine here.
+#[derive(Clone)]
+pub struct NodeDeps {
+    pub clock: SharedClock,
+    /// Serve this engine instead of building the configured one.
+    pub engine: Option<Arc<dyn Engine>>,
+    /// Sent to an OpenAI-compatible engine as a bearer token.
+    pub engine_api_key: Option<String>,
+    /// Marks the snapshot as `lobstah demo`'s grid.
+    pub demo: bool,
+}
+
+impl Default for NodeDeps {
+    fn default() -> Self {
+        NodeDeps {
+            clock: system_clock(),
+            engine: None,
+            engine_api_key: None,
+            demo: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(
+        "lobstah is already running on {data_dir} (pid {pid}, control API {control_url}); stop it first, or talk to it with `lobstah status`"
+    )]
+    AlreadyRunning {
+        data_dir: PathBuf,
+        pid: u32,
+        control_url: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot load this node's identity: {0}")]
+    Identity(#[from] KeystoreError),
+    #[error("cannot set up the engine: {0}")]
+    Engine(String),
+    #[error("cannot listen on {addr} for the {what}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    #[error("cannot write {path}: {source}")]
+    RunFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Starts nodes.
+pub struct Node;
+
+impl Node {
+    /// Starts a node with the system clock and the configured engine.
+    pub async fn start(config: Config, paths: Paths) -> Result<NodeHandle, NodeError> {
+        Self::start_with(config, paths, NodeDeps::default()).await
+    }
+
+    pub async fn start_with(
+        config: Config,
+        paths: Paths,
+        deps: NodeDeps,
+    ) -> Result<NodeHandle, NodeError> {
+        // The first client built needs a TLS provider; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let data_dir = paths.data_dir().to_path_buf();
+        // The database first: a second node on this directory must fail before it
+        // touches ports or the running node's token.
+        let db = match store::open(&paths.database()) {
+            Ok(db) => db,
+            Err(StoreError::InUse(path)) => {
+                return Err(match files::read_node_info(&data_dir) {
+                    Some(info) => NodeError::AlreadyRunning {
+                        data_dir,
+                        pid: info.pid,
+                        control_url: info.control_url,
+                    },
+                    None => StoreError::InUse(path).into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let identity = load_or_create_identity(&paths)?;
+        let (engine, engine_url) = match deps.engine.clone() {
+            Some(engine) => (engine, config.engine.url.clone()),
+            None => {
+                let setup = build_engine(&config.engine, deps.engine_api_key.clone())
+                    .map_err(NodeError::Engine)?;
+                (setup.engine, setup.url)
+            }
+        };
+        let ledger = Ledger::new(db.clone())?;
+        let book = PeerBook::new(db)?;
+
+        // Commits become events; the callback finds the core once it exists, and holds
+        // it weakly because the core owns the writer.
+        let cell: Arc<OnceLock<Weak<Core>>> = Arc::new(OnceLock::new());
+        let callback_cell = cell.clone();
+        let (writer, writer_thread) = LedgerWriter::spawn(
+            ledger.clone(),
+            Some(Box::new(move |appended| {
+                if let Some(core) = callback_cell.get().and_then(Weak::upgrade) {
+                    core.on_appended(appended);
+                }
+            })),
+        );
+
+        let mut router_config = RouterConfig::new(identity.clone(), deps.clock.clone());
+        router_config.selection = SelectionConfig {
+            failures_to_exclude: config.router.exclude_after.max(1),
+            exclusion_ms: config.router.exclude_for_secs.saturating_mul(1000),
+            ..SelectionConfig::default()
+        };
+        router_config.first_byte_timeout =
+            Duration::from_secs(config.router.first_byte_timeout_secs.max(1));
+        let router = RouterService::new(router_config, ledger.clone(), writer.clone(), book)?;
+
+        let mut worker_config =
+            WorkerConfig::new(identity.clone(), engine.clone(), deps.clock.clone());
+        worker_config.tier = config.worker.tier;
+        worker_config.concurrency = config.worker.concurrency;
+        worker_config.max_waiting = config.worker.max_queue;
+        let worker = Worker::new(worker_config, writer.clone());
+
+        let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;
+        let router_listener = bind(config.router.host, config.router.port, "router").await?;
+        let control_listener =
+            control::bind(SocketAddr::from(([127, 0, 0, 1], config.control_port))).await?;
+        let urls = Urls {
+            router: url_of(&router_listener, "router")?,
+            worker: url_of(&worker_listener, "worker")?,
+            control: Some(url_of(&control_listener, "control API")?),
+        };
+
+        let me = identity.public();
+        let labels: Labels = router
+            .peer_list()
+            .into_iter()
+            .map(|p| (p.pubkey, p.label))
+            .collect();
+        let mut state = State::load(&ledger, &me, &labels)?;
+        state.engine = EngineStatus {
+            kind: engine.kind().to_string(),
+            url: engine_url.clone(),
+            ok: false,
+            models: Vec::new(),
+            error: Some("not asked yet".into()),
+        };
+        let admission = worker.admission();
+        state.queue = QueueStatus {
+            running: admission.running() as u32,
+            waiting: admission.waiting() as u32,
+            concurrency: admission.concurrency() as u32,
+        };
+        state.advertising = AdvertisingStatus {
+            on: false,
+            targets: config.trackers.clone(),
+            last_heartbeat: None,
+        };
+
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(RouterError::from)?;
+        let core = Arc::new(Core {
+            identity: identity.clone(),
+            clock: deps.clock.clone(),
+            config: config.clone(),
+            data_dir: data_dir.clone(),
+            router: router.clone(),
+            worker: worker.clone(),
+            ledger,
+            writer,
+            engine_kind: engine.kind(),
+            engine_url,
+            urls: urls.clone(),
+            bus: EventBus::new(RING_CAPACITY),
+            state: Mutex::new(state),
+            http,
+            advertiser: tokio::sync::Mutex::new(Advertiser::default()),
+            tasks: Mutex::new(None),
+            stopped: OnceCell::new(),
+            demo: deps.demo,
+            run_files: Mutex::new(Vec::new()),
+            writer_thread: Mutex::new(Some(writer_thread)),
+        });
+        let _ = cell.set(Arc::downgrade(&core));
+        router.set_observer(Arc::new(Observer(Arc::downgrade(&core))));
+        let handle = NodeHandle { core: core.clone() };
+
+        let worker_stop = CancellationToken::new();
+        let router_stop = CancellationToken::new();
+        let monitor_stop = CancellationToken::new();
+        let control_stop = CancellationToken::new();
+        let worker_task = tokio::spawn(worker.clone().serve(worker_listener, worker_stop.clone()));
+        let router_task = tokio::spawn(router.clone().serve(router_listener, router_stop.clone()));
+        monitor::spawn(Arc::downgrade(&core), monitor_stop.clone());
+
+        // The token exists before the API answers, and node.json (which points at it)
+        // only once both are ready.
+        let token = files::new_token();
+        let token_path =
+            files::write_token(&data_dir, &token).map_err(|source| NodeError::RunFile {
+                path: files::token_file(&data_dir),
+                source,
+            })?;
+        let control_task = {
+            let handle = handle.clone();
+            let stop = control_stop.clone();
+            tokio::spawn(
+                async move { control::serve(control_listener, handle, &token, stop).await },
+            )
+        };
+        *core.tasks.lock().unwrap_or_else(|p| p.into_inner()) = Some(Tasks {
+            router: Served {
+                token: router_stop,
+                task: router_task,
+            },
+            worker: Served {
+                token: worker_stop,
+                task: worker_task,
+            },
+            monitor: monitor_stop,
+            control: Some(Served {
+                token: control_stop,
+                task: control_task,
+            }),
+        });
+        core.run_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(token_path);
+        let info = NodeInfo {
+            pid: std::process::id(),
+            pubkey: me.to_string(),
+            control_url: urls.control.clone().unwrap_or_default(),
+            router_url: urls.router.clone(),
+            worker_url: urls.worker.clone(),
+            started_at_ms: deps.clock.now_ms(),
+            data_dir: data_dir.clone(),
+        };
+        match files::write_node_info(&data_dir, &info) {
+            Ok(path) => core
+                .run_files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(path),
+            Err(source) => {
+                handle.shutdown().await;
+                return Err(NodeError::RunFile {
+                    path: files::node_file(&data_dir),
+                    source,
+                });
+            }
+        }
+
+        monitor::check_engine(&core).await;
+        tracing::info!(
+            pubkey = %me,
+            router = %urls.router,
+            worker = %urls.worker,
+            control = urls.control.as_deref().unwrap_or("-"),
+            engine = engine.kind(),
+            peers = router.peer_list().len(),
+            "node running"
+        );
+        if config.advertise.enabled {
+            let outcome = core.set_advertising(true).await;
+            tracing::info!(ok = outcome.ok, "{}", outcome.message);
+        }
+        Ok(handle)
+    }
+}
+
+fn load_or_create_identity(paths: &Paths) -> Result<Identity, KeystoreError> {
+    let path = paths.identity_file();
+    match keystore::load_identity(&path) {
+        Err(KeystoreError::Missing(_)) => {
+            let id = keystore::create_identity(&path, false)?;
+            tracing::info!(pubkey = %id.public(), path = %path.display(), "created a new identity");
+            Ok(id)
+        }
+        other => other,
+    }
+}
+
+async fn bind(host: IpAddr, port: u16, what: &'static str) -> Result<TcpListener, NodeError> {
+    let addr = SocketAddr::new(host, port);
+    if !host.is_loopback() {
+        tracing::warn!(%addr, "the {what} listens beyond loopback: anyone who can reach this address can use it");
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { what, addr, source })
+}
+
+fn url_of(listener: &TcpListener, what: &'static str) -> Result<String, NodeError> {
+    let addr = listener.local_addr().map_err(|source| NodeError::Bind {
+        what,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    Ok(format!("http://{addr}"))
+}
