@@ -5,6 +5,7 @@ pub mod api_error;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod engine;
 pub mod keystore;
 pub mod ledger;

@@ -1,0 +1,233 @@
+//! `lobstah demo`: a small local grid in one process, so a new user sees lobstah work in
+//! one command. This node (router + worker, synthetic engine) and three demo workers on
+//! loopback ports; gentle traffic both ways (the node spends on the demo workers and a
+//! demo friend spends on the node's worker); and one demo worker that is stopped and
+//! restarted on a cycle, so the console shows an exclusion and the recovery.
+//!
+//! Everything here is synthetic and labelled so: the engine is `synthetic`, the peers are
+//! named `demo-…`, the snapshot says `demo`, and the data lives in a throwaway directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::clock::system_clock;
+use crate::core::config::{Config, EngineKind};
+use crate::core::engine::{SyntheticConfig, SyntheticEngine};
+use crate::core::ledger::{Ledger, LedgerWriter};
+use crate::core::node::{Node, NodeClient, NodeCommand, NodeDeps, NodeError, NodeHandle};
+use crate::core::paths::Paths;
+use crate::core::protocol::Identity;
+use crate::core::store;
+use crate::core::worker::{REQUESTER_HEADER, Worker, WorkerConfig};
+
+/// Demo workers: label and synthetic pace (tokens per second).
+const DEMO_WORKERS: [(&str, f64); 3] = [
+    ("demo-alpha", 120.0),
+    ("demo-beta", 80.0),
+    ("demo-gamma", 60.0),
+];
+/// The worker the chaos cycle stops and restarts.
+const FLAKY: usize = 2;
+/// Seconds into each cycle when the flaky worker stops, and when it comes back.
+const CHAOS_STOP_AT: u64 = 20;
+const CHAOS_BACK_AT: u64 = 40;
+const CHAOS_CYCLE: u64 = 70;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("demo: {0}")]
+    Setup(String),
+}
+
+/// A running demo grid. Dropping it does not stop it: call `stop`.
+pub struct Demo {
+    pub node: NodeHandle,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    dir: PathBuf,
+}
+
+struct DemoWorker {
+    worker: Arc<Worker>,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+async fn start_worker(
+    identity: Identity,
+    rate: f64,
+    at: SocketAddr,
+) -> Result<DemoWorker, DemoError> {
+    let engine = Arc::new(SyntheticEngine::new(SyntheticConfig {
+        models: vec!["synthetic".into()],
+        tokens_per_second: rate,
+    }));
+    let db = store::in_memory().map_err(|e| DemoError::Setup(e.to_string()))?;
+    let ledger = Ledger::new(db).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let (writer, _thread) = LedgerWriter::spawn(ledger, None);
+    let mut config = WorkerConfig::new(identity, engine, system_clock());
+    config.concurrency = 2;
+    let worker = Worker::new(config, writer);
+    let listener = TcpListener::bind(at)
+        .await
+        .map_err(|e| DemoError::Setup(format!("cannot listen on {at}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(worker.clone().serve(listener, shutdown.clone()));
+    Ok(DemoWorker {
+        worker,
+        addr,
+        shutdown,
+    })
+}
+
+impl Demo {
+    /// Starts the grid in a fresh directory under the system temp dir.
+    pub async fn start() -> Result<Demo, DemoError> {
+        let dir = std::env::temp_dir().join(format!("lobstah-demo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = Config::defaults();
+        config.router.port = 0;
+        config.worker.port = 0;
+        config.control_port = 0;
+        config.router.exclude_for_secs = 15;
+        config.engine.kind = EngineKind::Synthetic;
+        config.engine.synthetic_rate = 100.0;
+        config.engine.synthetic_models = vec!["synthetic".into()];
+        let deps = NodeDeps {
+            demo: true,
+            ..NodeDeps::default()
+        };
+        let node = Node::start_with(config, Paths::in_dir(&dir), deps).await?;
+        let stop = CancellationToken::new();
+        let mut workers = Vec::new();
+        for (label, rate) in DEMO_WORKERS {
+            let identity = Identity::generate();
+            let pubkey = identity.public();
+            let w = start_worker(
+                identity.clone(),
+                rate,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )
+            .await?;
+            let added = node
+                .command(NodeCommand::AddPeer {
+                    pubkey: pubkey.to_string(),
+                    url: format!("http://{}", w.addr),
+                    label: Some(label.to_string()),
+                })
+                .await
+                .map_err(|e| DemoError::Setup(e.to_string()))?;
+            if !added.ok {
+                return Err(DemoError::Setup(added.message));
+            }
+            workers.push((identity, rate, w));
+        }
+        let friend = workers[0].0.public();
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(traffic(
+            node.router_url(),
+            None,
+            Duration::from_millis(900),
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(traffic(
+            node.worker_url(),
+            Some(friend.to_string()),
+            Duration::from_millis(2_300),
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(chaos(workers.remove(FLAKY), stop.clone())));
+        Ok(Demo {
+            node,
+            stop,
+            tasks,
+            dir,
+        })
+    }
+
+    /// Stops the traffic, the demo workers and the node, and removes the demo data.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.node.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends a gentle stream of small requests to `base` until `stop`.
+async fn traffic(
+    base: String,
+    requester: Option<String>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let client = reqwest::Client::new();
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        n += 1;
+        let body = json!({
+            "model": "synthetic",
+            "stream": n % 2 == 0,
+            "max_tokens": 16 + (n * 7) % 48,
+            "messages": [{"role": "user", "content": format!("demo request {n}: summarize the grid")}],
+        });
+        let mut request = client
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&body);
+        if let Some(r) = &requester {
+            request = request.header(REQUESTER_HEADER, r);
+        }
+        // The demo shows failures in the console; it does not need them here.
+        if let Ok(response) = request.send().await {
+            let _ = response.bytes().await;
+        }
+    }
+}
+
+/// Stops the flaky worker and brings it back on the same port, over and over.
+async fn chaos(flaky: (Identity, f64, DemoWorker), stop: CancellationToken) {
+    let (identity, rate, mut current) = flaky;
+    let mut second: u64 = 0;
+    let mut running = true;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        second = (second + 1) % CHAOS_CYCLE;
+        if running && second == CHAOS_STOP_AT {
+            tracing::info!("demo: stopping demo-gamma to show failover");
+            current.shutdown.cancel();
+            running = false;
+        } else if !running && second == CHAOS_BACK_AT {
+            match start_worker(identity.clone(), rate, current.addr).await {
+                Ok(w) => {
+                    tracing::info!("demo: demo-gamma is back");
+                    current = w;
+                    running = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "demo: cannot restart demo-gamma yet"),
+            }
+        }
+    }
+    current.shutdown.cancel();
+    current.worker.flush_ledger().await;
+}
