@@ -291,3 +291,46 @@ async fn the_control_client_is_a_node_client() {
         .to_string();
     assert!(gone.contains("no lobstah node is running"), "{gone}");
 }
+
+#[tokio::test]
+async fn attach_uses_a_running_node_or_starts_one() {
+    support::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::defaults();
+    config.router.port = 0;
+    config.worker.port = 0;
+    config.control_port = 0;
+    config.engine.kind = EngineKind::Synthetic;
+    let paths = Paths::in_dir(dir.path());
+    let first = control::attach_or_start(config.clone(), paths.clone(), NodeDeps::default())
+        .await
+        .unwrap();
+    assert!(first.is_local(), "nothing ran: started here");
+    let second = control::attach_or_start(config.clone(), paths.clone(), NodeDeps::default())
+        .await
+        .unwrap();
+    assert!(!second.is_local(), "attached to the first");
+    let a = first.client().snapshot().await.unwrap();
+    let b = second.client().snapshot().await.unwrap();
+    assert_eq!(a.identity, b.identity);
+    let control::Attached::Local(handle) = first else {
+        unreachable!()
+    };
+    assert!(handle.close().await, "the database is let go of");
+    // A node.json left by a node that died is not attached to.
+    std::fs::write(
+        dir.path().join("node.json"),
+        serde_json::json!({"pid": 1, "pubkey": "x", "control_url": lobstah::testkit::unused_local_url().unwrap(),
+            "router_url": "", "worker_url": "", "started_at_ms": 0, "data_dir": dir.path()}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("control.token"), "stale").unwrap();
+    let third = control::attach_or_start(config, paths, NodeDeps::default())
+        .await
+        .unwrap();
+    assert!(third.is_local());
+    let control::Attached::Local(handle) = third else {
+        unreachable!()
+    };
+    handle.close().await;
+}

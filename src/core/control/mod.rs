@@ -4,8 +4,10 @@
 //! directory; `node.json` beside it says where the node listens.
 //!
 //! `server` is the axum side, `client` the `NodeClient` over HTTP, `files` the token and
-//! `node.json`, `sse` the event-stream reader.
+//! `node.json`, `sse` the event-stream reader, `attach` the console's "use the running
+//! node or start one".
 
+mod attach;
 pub mod client;
 pub mod files;
 pub mod server;
@@ -13,6 +15,7 @@ mod sse;
 
 use std::net::SocketAddr;
 
+pub use attach::{Attached, attach_or_start};
 pub use client::ControlClient;
 pub use files::{NODE_FILE, NodeInfo, TOKEN_FILE};
 pub use server::{app, serve};
