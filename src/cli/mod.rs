@@ -1,6 +1,7 @@
 //! The command-line edge: parses arguments, opens what a command needs, prints results.
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
+mod console_cmds;
 mod follow_cmds;
 mod identity_cmds;
 mod ledger_cmds;
@@ -46,6 +47,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the operator console on the running node (or start one here).
+    Tui,
+    /// A local demo grid (synthetic engines) with the console on it.
+    Demo,
     /// Create this node's identity (an Ed25519 key pair) and print its public key.
     Keygen {
         /// Replace an existing identity (its credits stay with the old key).
@@ -190,7 +195,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         if cli.headless {
             return node_cmds::headless(&paths, &cli.node);
         }
-        // Bare `lobstah`: the console will open here when stdout is a terminal.
+        // Bare `lobstah` on a terminal opens the console; elsewhere it explains itself.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            return console_cmds::console(&paths, &cli.node);
+        }
         Cli::command().print_help()?;
         println!();
         return Ok(ExitCode::SUCCESS);
@@ -198,8 +206,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.headless {
         anyhow::bail!("--headless runs the node and takes no subcommand");
     }
-    init_logging(LogFormat::Text);
+    // The console logs to a file; everything else to stderr.
+    if !matches!(command, Command::Tui | Command::Demo) {
+        init_logging(LogFormat::Text);
+    }
     match command {
+        Command::Tui => console_cmds::console(&paths, &cli.node),
+        Command::Demo => console_cmds::demo(),
         Command::Worker {
             command: WorkerCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::worker_start(&paths, args)),
