@@ -133,8 +133,12 @@ fn add_a_peer_from_the_console_of_a_running_node() {
     tmux.keys(&["Tab"]);
     tmux.keys(&["-l", "friend-mac"]);
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("friend-mac");
-    assert!(screen.contains("Peers (1)"), "{screen}");
+    // The label is typed into the form first; the table counting one peer is the proof.
+    let screen = tmux.wait_for("Peers (1)");
+    assert!(
+        screen.contains("friend-mac") && !screen.contains("Add peer"),
+        "{screen}"
+    );
 
     let status = Command::new(BIN)
         .args(["--home", &home_str, "status", "--json"])

@@ -134,21 +134,24 @@ impl Demo {
             }
             workers.push((identity, rate, w));
         }
+        // DEMO_WORKERS has three entries, so both indexes exist.
         let friend = workers[0].0.public();
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(traffic(
-            node.router_url(),
-            None,
-            Duration::from_millis(900),
-            stop.clone(),
-        )));
-        tasks.push(tokio::spawn(traffic(
-            node.worker_url(),
-            Some(friend.to_string()),
-            Duration::from_millis(2_300),
-            stop.clone(),
-        )));
-        tasks.push(tokio::spawn(chaos(workers.remove(FLAKY), stop.clone())));
+        let flaky = workers.remove(FLAKY);
+        let tasks = vec![
+            tokio::spawn(traffic(
+                node.router_url(),
+                None,
+                Duration::from_millis(900),
+                stop.clone(),
+            )),
+            tokio::spawn(traffic(
+                node.worker_url(),
+                Some(friend.to_string()),
+                Duration::from_millis(2_300),
+                stop.clone(),
+            )),
+            tokio::spawn(chaos(flaky, stop.clone())),
+        ];
         Ok(Demo {
             node,
             stop,
@@ -185,7 +188,7 @@ async fn traffic(
         n += 1;
         let body = json!({
             "model": "synthetic",
-            "stream": n % 2 == 0,
+            "stream": n.is_multiple_of(2),
             "max_tokens": 16 + (n * 7) % 48,
             "messages": [{"role": "user", "content": format!("demo request {n}: summarize the grid")}],
         });
