@@ -28,6 +28,8 @@ struct FakeNode {
     commands: Mutex<Vec<NodeCommand>>,
     snapshot_reads: AtomicUsize,
     subscriptions: AtomicUsize,
+    /// Events the console has taken off its streams.
+    delivered: Arc<AtomicUsize>,
 }
 
 impl FakeNode {
@@ -37,6 +39,7 @@ impl FakeNode {
             subscribers: Mutex::new(Vec::new()),
             commands: Mutex::new(Vec::new()),
             snapshot_reads: AtomicUsize::new(0),
+            delivered: Arc::new(AtomicUsize::new(0)),
             subscriptions: AtomicUsize::new(0),
         })
     }
@@ -78,8 +81,14 @@ impl NodeClient for FakeNode {
             self.subscriptions.fetch_add(1, Ordering::SeqCst);
             let (tx, rx) = mpsc::unbounded_channel();
             self.subscribers.lock().expect("lock").push(tx);
-            let stream = stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
+            let delivered = self.delivered.clone();
+            let stream = stream::unfold(rx, move |mut rx| {
+                let delivered = delivered.clone();
+                async move {
+                    let item = rx.recv().await?;
+                    delivered.fetch_add(1, Ordering::SeqCst);
+                    Some((item, rx))
+                }
             });
             Ok(stream.boxed())
         })
@@ -278,8 +287,13 @@ async fn a_closed_event_stream_is_subscribed_again() {
         })
         .await;
         eventually("a re-read after it", || node.reads() >= 2).await;
+        let before = node.delivered.load(Ordering::SeqCst);
         node.emit(CoreEvent::AdvertisingChanged { on: true });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Taken off the stream means applied: update() runs in the same poll.
+        eventually("the event is taken", || {
+            node.delivered.load(Ordering::SeqCst) > before
+        })
+        .await;
         drop(tx);
     };
     let client: Arc<dyn NodeClient> = node.clone();
