@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -111,7 +112,7 @@ impl Worker {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let app = self.app();
-        axum::serve(listener, app)
+        axum::serve(listener.tap_io(set_nodelay), app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     }
@@ -193,6 +194,15 @@ impl Worker {
             }
             Err(e) => tracing::error!(error = %e, "cannot ledger a signed receipt"),
         }
+    }
+}
+
+/// Turns Nagle's algorithm off on an accepted connection. A streamed answer goes out as
+/// many small writes; with Nagle on, each one after the first waits for the peer's
+/// delayed ACK (40 ms on Linux), which made every streamed request take 40–90 ms.
+pub(crate) fn set_nodelay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
     }
 }
 
