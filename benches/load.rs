@@ -48,11 +48,21 @@ struct Outcome {
     /// Per measured request, microseconds, sorted.
     latencies_us: Vec<u32>,
     errors: u64,
+    /// Process CPU time (all threads) spent during the measured window.
+    cpu: Option<Duration>,
 }
 
 impl Outcome {
     fn rps(&self) -> f64 {
         self.measured as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Microseconds of CPU per measured request (clients, servers and ledgers together).
+    fn cpu_per_request_us(&self) -> f64 {
+        match self.cpu {
+            Some(cpu) if self.measured > 0 => cpu.as_secs_f64() * 1e6 / self.measured as f64,
+            _ => f64::NAN,
+        }
     }
 
     fn percentile_ms(&self, p: f64) -> f64 {
@@ -243,18 +253,25 @@ async fn run(
 ) -> Outcome {
     let url = Arc::new(format!("{url}/v1/chat/completions"));
     let body = body(stream);
-    let start = Instant::now();
-    let measure_from = start + s.warmup;
-    let until = measure_from + s.measure;
-    let tasks: Vec<_> = (0..clients)
+    // Building a client loads the platform's root certificates (milliseconds each), so
+    // it happens before the clock starts.
+    let connections: Vec<reqwest::Client> = (0..clients)
         .map(|_| {
-            let client = reqwest::Client::builder()
+            reqwest::Client::builder()
                 .no_proxy()
                 .tcp_nodelay(true)
                 .pool_max_idle_per_host(1)
                 .timeout(Duration::from_secs(30))
                 .build()
-                .expect("client");
+                .expect("client")
+        })
+        .collect();
+    let start = Instant::now();
+    let measure_from = start + s.warmup;
+    let until = measure_from + s.measure;
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|client| {
             let (url, body, succeeded) = (url.clone(), body.clone(), succeeded.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(4096);
@@ -279,6 +296,8 @@ async fn run(
             })
         })
         .collect();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = process_cpu();
     let mut latencies_us = Vec::new();
     let mut errors = 0;
     for t in tasks {
@@ -287,24 +306,42 @@ async fn run(
         errors += e;
     }
     let elapsed = measure_from.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     latencies_us.sort_unstable();
     Outcome {
         measured: latencies_us.len() as u64,
         elapsed,
         latencies_us,
         errors,
+        cpu,
     }
+}
+
+/// CPU time this process has used (all threads, user + system), from /proc on Linux.
+/// Other engineers' builds share the machine, so throughput swings; CPU time per request
+/// is the steadier yardstick when comparing two versions of the code.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn cell(o: Option<&Outcome>) -> String {
     match o {
         Some(o) => format!(
-            "{:>9.0} {:>7.2} {:>7.2}",
+            "{:>9.0} {:>7.2} {:>7.2} {:>6.0}",
             o.rps(),
             o.percentile_ms(0.5),
-            o.percentile_ms(0.99)
+            o.percentile_ms(0.99),
+            o.cpu_per_request_us()
         ),
-        None => format!("{:>9} {:>7} {:>7}", "-", "-", "-"),
+        None => format!("{:>9} {:>7} {:>7} {:>6}", "-", "-", "-", "-"),
     }
 }
 
@@ -327,7 +364,8 @@ async fn bench(s: Settings) -> bool {
     let through_chain = Arc::new(AtomicU64::new(0));
     let direct_ok = Arc::new(AtomicU64::new(0));
     println!(
-        "load: {} s measured per configuration after {} ms warm-up; {} cores; worker slots {}",
+        "load: {} s measured per configuration after {} ms warm-up; {} cores; worker slots {}\n\
+         (cpu µs: process CPU time per request, clients and servers included)",
         s.measure.as_secs_f64(),
         s.warmup.as_millis(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -335,15 +373,17 @@ async fn bench(s: Settings) -> bool {
             .map_or("default".to_string(), |n| n.to_string()),
     );
     println!(
-        "{:<10} {:>7} | {:>9} {:>7} {:>7} | {:>9} {:>7} {:>7} | {:>6} {:>8} {:>6}",
+        "{:<10} {:>7} | {:>9} {:>7} {:>7} {:>6} | {:>9} {:>7} {:>7} {:>6} | {:>6} {:>8} {:>6}",
         "mode",
         "clients",
         "direct/s",
         "p50 ms",
         "p99 ms",
+        "cpu µs",
         "chain/s",
         "p50 ms",
         "p99 ms",
+        "cpu µs",
         "ratio",
         "+p50 ms",
         "errors"
