@@ -24,9 +24,9 @@ pub use chat::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
 use crate::core::engine::Engine;
-use crate::core::ledger::{AcceptRules, LedgerWriter, Party, accept};
+use crate::core::ledger::{AcceptRules, LedgerWriter, OwnReceipt, Party};
 use crate::core::metrics::WorkerMetrics;
-use crate::core::protocol::{Identity, SignedReceipt, Tier};
+use crate::core::protocol::{Identity, Tier};
 
 /// How long the engine's model list is trusted before asking again.
 const MODELS_TTL_MS: u64 = 10_000;
@@ -172,12 +172,12 @@ impl Worker {
 
     /// Ledgers a receipt this worker signed. Runs beside the response: the requester's
     /// answer does not wait for our fsync.
-    fn ledger_receipt(&self, signed: SignedReceipt) {
+    fn ledger_receipt(&self, own: OwnReceipt) {
         let rules = AcceptRules {
             now_ms: Some(self.clock.now_ms()),
             party: Party::Worker(self.identity.public()),
         };
-        let verified = match accept(signed, &rules) {
+        let verified = match own.accept(&rules) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "a receipt this worker signed does not pass its own checks");
