@@ -15,7 +15,9 @@ use serde::Serialize;
 use crate::core::protocol::{PublicKey, SignedReceipt};
 use crate::core::store::{Db, StoreError};
 
-pub use accept::{AcceptRules, Party, RejectReason, Rejection, Verified, accept};
+pub use accept::{
+    AcceptRules, OwnReceipt, Party, RejectReason, Rejection, Verified, accept, sign_own,
+};
 pub use io::{ImportReport, export_jsonl, import_jsonl};
 pub use verify::{VerifyReport, verify_ledger};
 pub use writer::{LedgerWriter, WriterClosed};

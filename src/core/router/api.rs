@@ -7,6 +7,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +41,9 @@ impl RouterService {
     ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance(shutdown.clone());
         let app = self.app();
-        let result = axum::serve(listener, app)
+        // Streams are forwarded chunk by chunk: without TCP_NODELAY each small write
+        // waits out the client's delayed ACK (see `worker::set_nodelay`).
+        let result = axum::serve(listener.tap_io(crate::core::worker::set_nodelay), app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         maintenance.abort();

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use super::Worker;
 use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, StreamEvent, Usage};
+use crate::core::ledger::{OwnReceipt, sign_own};
 use crate::core::metrics::{DirectionLabel, StreamLabel};
-use crate::core::protocol::{PublicKey, Receipt, SignedReceipt, new_nonce};
+use crate::core::protocol::{PublicKey, Receipt, new_nonce};
 
 pub const RECEIPT_HEADER: &str = "x-lobstah-receipt";
 pub const REQUESTER_HEADER: &str = "x-lobstah-requester";
@@ -66,7 +67,7 @@ async fn handle(
             .map_err(|e| ApiError::from_engine(&e))?;
         drop(slot);
         let signed = sign(&w, requester, &model, answer.usage, started_at)?;
-        let header_value = HeaderValue::from_str(&signed.to_base64()).map_err(|e| {
+        let header_value = HeaderValue::from_str(&signed.signed().to_base64()).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -110,7 +111,7 @@ async fn handle(
                         Ok(signed) => {
                             let frame = format!(
                                 "{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n",
-                                signed.to_base64()
+                                signed.signed().to_base64()
                             );
                             w.ledger_receipt(signed);
                             outcome = "ok";
@@ -180,7 +181,7 @@ fn sign(
     model: &str,
     usage: Usage,
     started_at: u64,
-) -> Result<SignedReceipt, ApiError> {
+) -> Result<OwnReceipt, ApiError> {
     let completed_at = w.clock.now_ms().max(started_at);
     let receipt = Receipt {
         version: 1,
@@ -194,7 +195,7 @@ fn sign(
         started_at,
         completed_at,
     };
-    let signed = SignedReceipt::sign(receipt, &w.identity).map_err(|e| {
+    let signed = sign_own(receipt, &w.identity).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
