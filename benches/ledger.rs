@@ -7,15 +7,27 @@
 //!   own requester so the balances table grows with the log (target: ≤ 50 µs at 1M, and
 //!   flat as the ledger grows).
 //!
+//! Lookups are measured in wall-clock time and in the thread's CPU time (group
+//! `balance_lookup_cpu`), which stays meaningful on a shared machine; appends wait on
+//! fsync, so they are wall clock only.
+//!
 //! cargo bench --bench ledger
 //! LOBSTAH_BENCH_MAX_RECEIPTS=100000 cargo bench --bench ledger   (skip the 1M size)
+//! LOBSTAH_BENCH_MAX_RECEIPTS=0 cargo bench --bench ledger append  (appends only: the
+//!     ledger for the lookups is grown outside criterion's filter, so set this when
+//!     filtering them out)
 //!
 //! Receipts are signed and accepted (signature checked) up front, on every core, so the
 //! timings cover the ledger only.
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+
 use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use cpu_time::CpuTime;
 
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
@@ -229,6 +241,17 @@ fn balance_lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("balance_lookup");
     g.sample_size(50);
     g.measurement_time(Duration::from_secs(5));
+    let mut cpu_criterion = CpuTime::available().then(|| {
+        Criterion::default()
+            .with_measurement(CpuTime)
+            .configure_from_args()
+    });
+    let mut g_cpu = cpu_criterion.as_mut().map(|c| {
+        let mut g = c.benchmark_group("balance_lookup_cpu");
+        g.sample_size(50);
+        g.measurement_time(Duration::from_secs(5));
+        g
+    });
     let mut have = 0;
     for size in LOOKUP_SIZES.into_iter().filter(|&s| s <= max) {
         let started = Instant::now();
@@ -256,14 +279,23 @@ fn balance_lookup(c: &mut Criterion) {
             assert!(ledger.balance(k).expect("balance").receipts > 0);
         }
         let mut i = 0;
+        let mut lookup = || {
+            i = (i + 1) % keys.len();
+            ledger.balance(black_box(&keys[i])).expect("balance")
+        };
         g.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
-            b.iter(|| {
-                i = (i + 1) % keys.len();
-                ledger.balance(black_box(&keys[i])).expect("balance")
-            })
+            b.iter(&mut lookup)
         });
+        if let Some(g_cpu) = g_cpu.as_mut() {
+            g_cpu.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+                b.iter(&mut lookup)
+            });
+        }
     }
     g.finish();
+    if let Some(g_cpu) = g_cpu {
+        g_cpu.finish();
+    }
 }
 
 criterion_group!(benches, append, balance_lookup);
