@@ -2,31 +2,46 @@
 //! durable (redb's default, `Durability::Immediate`):
 //!
 //! - append, one receipt per transaction vs 1,000 per transaction (issue target for the
-//!   batched case: ≥ 20,000 receipts/s);
+//!   batched case: ≥ 20,000 receipts/s), with random nonces and 64 workers × 64
+//!   requesters as in a real ledger; and the worst case of a new requester per receipt;
 //! - balance lookup with 10k, 100k and 1M receipts in the ledger, each receipt with its
-//!   own requester so the balances table grows with the log (target: ≤ 50 µs at 1M, and
-//!   flat as the ledger grows).
+//!   own requester so the balances table grows with the log, looked up at random
+//!   (target: ≤ 50 µs at 1M, and flat as the ledger grows).
+//!
+//! Lookups are measured in wall-clock time and in the thread's CPU time (group
+//! `balance_lookup_cpu`), which stays meaningful on a shared machine; appends wait on
+//! fsync, so they are wall clock only.
 //!
 //! cargo bench --bench ledger
 //! LOBSTAH_BENCH_MAX_RECEIPTS=100000 cargo bench --bench ledger   (skip the 1M size)
+//! LOBSTAH_BENCH_MAX_RECEIPTS=0 cargo bench --bench ledger append  (appends only: the
+//!     ledger for the lookups is grown outside criterion's filter, so set this when
+//!     filtering them out)
 //!
 //! Receipts are signed and accepted (signature checked) up front, on every core, so the
 //! timings cover the ledger only.
+
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 
 use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use cpu_time::CpuTime;
+
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use lobstah::core::ledger::{AcceptRules, AppendOutcome, Ledger, Party, Verified, accept};
-use lobstah::core::protocol::{Identity, PublicKey, Receipt, SignedReceipt};
+use lobstah::core::protocol::{Identity, PublicKey, Receipt, SignedReceipt, new_nonce};
 use lobstah::core::store;
 
 const WORKERS: usize = 64;
-/// Receipts signed for the append benchmarks; reused on a fresh database when used up.
-const APPEND_POOL: usize = 40_000;
+/// Requesters in the realistic append pools (a router's own ledger has one: itself).
+const REQUESTERS: u64 = 64;
+/// Receipts signed for each append benchmark pool; reused on a fresh database when used up.
+const APPEND_POOL: usize = 30_000;
 const BATCH: usize = 1_000;
 const LOOKUP_SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
 
@@ -47,14 +62,44 @@ fn requester(i: u64) -> PublicKey {
     PublicKey::from_bytes(bytes)
 }
 
-fn make(workers: &[Identity], i: u64) -> Verified {
+/// Who requested receipt `i`, and how its nonce is chosen.
+#[derive(Clone, Copy)]
+enum Requesters {
+    /// `REQUESTERS` identities, as in a real node's ledger; random nonces.
+    Few,
+    /// A new requester per receipt at a random place in the balances table, random
+    /// nonces: the append worst case, every receipt dirties its own pages.
+    Unique,
+    /// A new requester per receipt, keys and nonces increasing with `i`: grows the
+    /// balances table to the size of the log without rewriting pages all over it, so
+    /// the 1M-receipt ledger for the lookups builds in reasonable time. Lookups then
+    /// pick random keys.
+    Growth,
+}
+
+/// A requester whose text form sorts by `i`.
+fn requester_in_order(i: u64) -> PublicKey {
+    let mut bytes = [0x5a; 32];
+    bytes[..8].copy_from_slice(&i.to_be_bytes());
+    PublicKey::from_bytes(bytes)
+}
+
+fn make(workers: &[Identity], i: u64, requesters: Requesters) -> Verified {
     let worker = &workers[i as usize % workers.len()];
     let started_at = 1_700_000_000_000 + i;
     let r = Receipt {
         version: 1,
         job_id: format!("bench-{i:08}-6f1c1c1e-8a43-4d4f"),
-        nonce: format!("{i:032x}"),
-        requester_pubkey: requester(i),
+        // Random, as real nonces are: inserts land all over the nonce index.
+        nonce: match requesters {
+            Requesters::Growth => format!("{i:032x}"),
+            _ => new_nonce(),
+        },
+        requester_pubkey: match requesters {
+            Requesters::Few => requester(i % REQUESTERS),
+            Requesters::Unique => requester(i),
+            Requesters::Growth => requester_in_order(i),
+        },
         worker_pubkey: worker.public(),
         model: "llama3.1:8b".into(),
         input_tokens: 100 + i % 900,
@@ -70,7 +115,7 @@ fn make(workers: &[Identity], i: u64) -> Verified {
 }
 
 /// Receipts `start..start + n`, made on every core, in order.
-fn generate(workers: &[Identity], start: u64, n: usize) -> Vec<Verified> {
+fn generate(workers: &[Identity], start: u64, n: usize, requesters: Requesters) -> Vec<Verified> {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let chunk = n.div_ceil(threads);
     std::thread::scope(|s| {
@@ -78,7 +123,11 @@ fn generate(workers: &[Identity], start: u64, n: usize) -> Vec<Verified> {
             .map(|t| {
                 let lo = start + (t * chunk).min(n) as u64;
                 let hi = start + ((t + 1) * chunk).min(n) as u64;
-                s.spawn(move || (lo..hi).map(|i| make(workers, i)).collect::<Vec<_>>())
+                s.spawn(move || {
+                    (lo..hi)
+                        .map(|i| make(workers, i, requesters))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         handles
@@ -139,20 +188,22 @@ fn appended_all(outcomes: &[AppendOutcome]) -> bool {
 fn append(c: &mut Criterion) {
     let workers = workers();
     let started = Instant::now();
-    let pool = generate(&workers, 0, APPEND_POOL);
+    let few = generate(&workers, 0, APPEND_POOL, Requesters::Few);
+    let unique = generate(&workers, 0, APPEND_POOL, Requesters::Unique);
     eprintln!(
         "signed and accepted {} receipts in {:.1?}",
-        pool.len(),
+        few.len() + unique.len(),
         started.elapsed()
     );
 
     let mut g = c.benchmark_group("ledger_append_durable");
     g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(2));
 
     g.throughput(Throughput::Elements(1));
     g.sample_size(20);
-    g.measurement_time(Duration::from_secs(8));
-    let mut feed = Feed::new(&pool);
+    g.measurement_time(Duration::from_secs(6));
+    let mut feed = Feed::new(&few);
     g.bench_function("1_receipt_per_txn", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -169,21 +220,29 @@ fn append(c: &mut Criterion) {
 
     g.throughput(Throughput::Elements(BATCH as u64));
     g.sample_size(10);
-    g.measurement_time(Duration::from_secs(10));
-    let mut feed = Feed::new(&pool);
-    g.bench_function(format!("{BATCH}_receipts_per_txn"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (ledger, batch) = feed.take(BATCH);
-                let t = Instant::now();
-                let out = ledger.append(batch).expect("append");
-                total += t.elapsed();
-                assert!(appended_all(&out));
-            }
-            total
-        })
-    });
+    g.measurement_time(Duration::from_secs(8));
+    for (name, pool) in [
+        (format!("{BATCH}_receipts_per_txn"), &few),
+        (
+            format!("{BATCH}_receipts_per_txn_unique_requesters"),
+            &unique,
+        ),
+    ] {
+        let mut feed = Feed::new(pool);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (ledger, batch) = feed.take(BATCH);
+                    let t = Instant::now();
+                    let out = ledger.append(batch).expect("append");
+                    total += t.elapsed();
+                    assert!(appended_all(&out));
+                }
+                total
+            })
+        });
+    }
     g.finish();
 }
 
@@ -206,14 +265,17 @@ fn grow(ledger: &Ledger, workers: &[Identity], from: usize, target: usize) {
             let mut at = from;
             while at < target {
                 let n = CHUNK.min(target - at);
-                if tx.send(generate(workers, at as u64, n)).is_err() {
+                if tx
+                    .send(generate(workers, at as u64, n, Requesters::Growth))
+                    .is_err()
+                {
                     break;
                 }
                 at += n;
             }
         });
         for chunk in rx {
-            for batch in chunk.chunks(BATCH) {
+            for batch in chunk.chunks(CHUNK) {
                 let out = ledger.append(batch).expect("append");
                 assert!(appended_all(&out));
             }
@@ -228,7 +290,20 @@ fn balance_lookup(c: &mut Criterion) {
     let ledger = &fl.ledger;
     let mut g = c.benchmark_group("balance_lookup");
     g.sample_size(50);
-    g.measurement_time(Duration::from_secs(5));
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    let mut cpu_criterion = CpuTime::available().then(|| {
+        Criterion::default()
+            .with_measurement(CpuTime)
+            .configure_from_args()
+    });
+    let mut g_cpu = cpu_criterion.as_mut().map(|c| {
+        let mut g = c.benchmark_group("balance_lookup_cpu");
+        g.sample_size(50);
+        g.warm_up_time(Duration::from_secs(1));
+        g.measurement_time(Duration::from_secs(3));
+        g
+    });
     let mut have = 0;
     for size in LOOKUP_SIZES.into_iter().filter(|&s| s <= max) {
         let started = Instant::now();
@@ -248,7 +323,7 @@ fn balance_lookup(c: &mut Criterion) {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                requester(state % size as u64)
+                requester_in_order(state % size as u64)
             })
             .collect();
         keys.extend(workers.iter().map(|w| w.public()));
@@ -256,14 +331,23 @@ fn balance_lookup(c: &mut Criterion) {
             assert!(ledger.balance(k).expect("balance").receipts > 0);
         }
         let mut i = 0;
+        let mut lookup = || {
+            i = (i + 1) % keys.len();
+            ledger.balance(black_box(&keys[i])).expect("balance")
+        };
         g.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
-            b.iter(|| {
-                i = (i + 1) % keys.len();
-                ledger.balance(black_box(&keys[i])).expect("balance")
-            })
+            b.iter(&mut lookup)
         });
+        if let Some(g_cpu) = g_cpu.as_mut() {
+            g_cpu.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+                b.iter(&mut lookup)
+            });
+        }
     }
     g.finish();
+    if let Some(g_cpu) = g_cpu {
+        g_cpu.finish();
+    }
 }
 
 criterion_group!(benches, append, balance_lookup);

@@ -1,10 +1,19 @@
 //! Protocol throughput: canonicalize + sign, verify (the router's per-receipt cost; issue
 //! target ≥ 15,000 verifications/s on one core), and the pieces they are made of.
 //!
+//! Every benchmark runs twice: wall clock (groups `receipt`, …) and the thread's CPU time
+//! (groups `receipt_cpu`, …), which stays meaningful when the machine is shared.
+//!
 //! cargo bench --bench protocol
 
-use std::hint::black_box;
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 
+use std::hint::black_box;
+use std::time::Duration;
+
+use cpu_time::CpuTime;
+use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use lobstah::core::protocol::{
@@ -27,14 +36,14 @@ fn receipt(worker: &Identity) -> Receipt {
     }
 }
 
-fn receipts(c: &mut Criterion) {
+fn receipts<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
     let worker = Identity::from_seed([1; 32]);
     let r = receipt(&worker);
     let signed = SignedReceipt::sign(r.clone(), &worker).unwrap();
     let text = signed.to_json();
     let header = signed.to_base64();
 
-    let mut g = c.benchmark_group("receipt");
+    let mut g = c.benchmark_group(format!("receipt{suffix}"));
     g.throughput(Throughput::Elements(1));
     g.bench_function("canonicalize_and_sign", |b| {
         b.iter(|| SignedReceipt::sign(black_box(r.clone()), &worker).unwrap())
@@ -64,7 +73,7 @@ fn receipts(c: &mut Criterion) {
     let message = canonical_json(&body).unwrap();
     let sig = key.sign(&message);
     let vk = key.verifying_key();
-    let mut g = c.benchmark_group("ed25519_dalek");
+    let mut g = c.benchmark_group(format!("ed25519_dalek{suffix}"));
     g.throughput(Throughput::Elements(1));
     g.bench_function("sign", |b| b.iter(|| key.sign(black_box(&message))));
     g.bench_function("verify_strict", |b| {
@@ -76,13 +85,13 @@ fn receipts(c: &mut Criterion) {
         b.iter(|| VerifyingKey::from_bytes(black_box(&pk_bytes)).unwrap())
     });
     g.finish();
-    let mut g = c.benchmark_group("serde_json");
+    let mut g = c.benchmark_group(format!("serde_json{suffix}"));
     g.bench_function("clone_receipt_body", |b| {
         b.iter(|| black_box(signed.body()).clone())
     });
 }
 
-fn announcements(c: &mut Criterion) {
+fn announcements<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
     let id = Identity::from_seed([3; 32]);
     let a = Announcement {
         version: 1,
@@ -95,7 +104,7 @@ fn announcements(c: &mut Criterion) {
         announced_at: 1_700_000_000_000,
     };
     let signed = SignedAnnouncement::sign(a.clone(), &id).unwrap();
-    let mut g = c.benchmark_group("announcement");
+    let mut g = c.benchmark_group(format!("announcement{suffix}"));
     g.throughput(Throughput::Elements(1));
     g.bench_function("canonicalize_and_sign", |b| {
         b.iter(|| SignedAnnouncement::sign(black_box(a.clone()), &id).unwrap())
@@ -118,12 +127,41 @@ fn announcements(c: &mut Criterion) {
         ),
     );
     let big = Value::Object(big);
-    let mut g = c.benchmark_group("canonical_json");
+    let mut g = c.benchmark_group(format!("canonical_json{suffix}"));
     g.bench_function("announcement_with_50_extra_models", |b| {
         b.iter(|| canonical_json(black_box(&big)).unwrap())
     });
     g.finish();
 }
 
-criterion_group!(benches, receipts, announcements);
-criterion_main!(benches);
+fn wall(c: &mut Criterion) {
+    receipts(c, "");
+    announcements(c, "");
+}
+
+fn cpu(c: &mut Criterion<CpuTime>) {
+    if !CpuTime::available() {
+        eprintln!("per-thread CPU time is not available here; CPU-time groups skipped");
+        return;
+    }
+    receipts(c, "_cpu");
+    announcements(c, "_cpu");
+}
+
+/// Short runs: these are µs-scale; both clocks together take about two minutes.
+fn config<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    c.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = wall_clock;
+    config = config(Criterion::default());
+    targets = wall
+}
+criterion_group! {
+    name = cpu_clock;
+    config = config(Criterion::default().with_measurement(CpuTime));
+    targets = cpu
+}
+criterion_main!(wall_clock, cpu_clock);
