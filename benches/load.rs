@@ -409,6 +409,7 @@ async fn bench(s: Settings) -> bool {
         s.worker_slots
             .map_or("default".to_string(), |n| n.to_string()),
     );
+    crypto_floor();
     println!(
         "{:<10} {:>7} | {:>9} {:>7} {:>7} {:>6} | {:>9} {:>7} {:>7} {:>6} | {:>6} {:>8} {:>6}",
         "mode",
@@ -426,7 +427,6 @@ async fn bench(s: Settings) -> bool {
         "errors"
     );
     let mut results = Vec::new();
-    crypto_floor();
     for &stream in &s.modes {
         for &clients in &s.clients {
             let direct = if s.targets.contains(&Target::Direct) {
