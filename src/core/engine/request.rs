@@ -50,7 +50,11 @@ impl ChatRequest {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(RequestError::BadStream),
         };
-        Ok(ChatRequest { body, model, stream })
+        Ok(ChatRequest {
+            body,
+            model,
+            stream,
+        })
     }
 
     /// Whether the client asked for a usage chunk at the end of a stream.
@@ -76,14 +80,29 @@ mod tests {
     #[test]
     fn validation_table() {
         let cases: [(&str, Expected); 8] = [
-            (r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, Ok(("m", false))),
-            (r#"{"model":"m","messages":[{}],"stream":true,"tools":[]}"#, Ok(("m", true))),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+                Ok(("m", false)),
+            ),
+            (
+                r#"{"model":"m","messages":[{}],"stream":true,"tools":[]}"#,
+                Ok(("m", true)),
+            ),
             ("{", Err(RequestError::InvalidJson(String::new()))),
             ("[]", Err(RequestError::NotAnObject)),
             (r#"{"messages":[{}]}"#, Err(RequestError::MissingModel)),
-            (r#"{"model":"  ","messages":[{}]}"#, Err(RequestError::MissingModel)),
-            (r#"{"model":"m","messages":[]}"#, Err(RequestError::MissingMessages)),
-            (r#"{"model":"m","messages":[{}],"stream":"yes"}"#, Err(RequestError::BadStream)),
+            (
+                r#"{"model":"  ","messages":[{}]}"#,
+                Err(RequestError::MissingModel),
+            ),
+            (
+                r#"{"model":"m","messages":[]}"#,
+                Err(RequestError::MissingMessages),
+            ),
+            (
+                r#"{"model":"m","messages":[{}],"stream":"yes"}"#,
+                Err(RequestError::BadStream),
+            ),
         ];
         for (input, want) in cases {
             let got = ChatRequest::parse(input.as_bytes());
