@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use super::output::utc_time;
+use super::output::receipt_line;
 use crate::core::control::ControlClient;
-use crate::core::node::{CoreEvent, EventItem, NodeClient, ReceiptRole, ReceiptRow};
+use crate::core::node::{CoreEvent, EventItem, NodeClient, ReceiptRow};
 use crate::core::paths::Paths;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -40,25 +40,7 @@ impl Printer {
             println!("{}", serde_json::to_string(r).unwrap_or_default());
             return;
         }
-        let role = match r.role {
-            ReceiptRole::Earned => "earned",
-            ReceiptRole::Spent => "spent",
-            ReceiptRole::SelfServed => "self",
-        };
-        let peer = r
-            .peer_label
-            .clone()
-            .unwrap_or_else(|| r.peer.chars().take(12).collect::<String>() + "…");
-        println!(
-            "{:>6}  {:<20}  {:<6}  {:<16}  {:<24}  {:>8}  {:>8}",
-            r.seq,
-            utc_time(r.completed_at_ms),
-            role,
-            peer.chars().take(16).collect::<String>(),
-            r.model.chars().take(24).collect::<String>(),
-            r.input_tokens,
-            r.output_tokens
-        );
+        println!("{}", receipt_line(r));
     }
 
     /// Receipts from a snapshot (newest first there), oldest first here.

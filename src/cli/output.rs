@@ -2,6 +2,39 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::core::node::{ReceiptRole, ReceiptRow};
+
+/// The column heads of `receipt_line`.
+pub fn receipt_header() -> String {
+    format!(
+        "{:>6}  {:<20}  {:<6}  {:<16}  {:<24}  {:>8}  {:>8}",
+        "seq", "completed", "role", "peer", "model", "in", "out"
+    )
+}
+
+/// One receipt as `receipts` and `receipts --follow` print it.
+pub fn receipt_line(r: &ReceiptRow) -> String {
+    let role = match r.role {
+        ReceiptRole::Earned => "earned",
+        ReceiptRole::Spent => "spent",
+        ReceiptRole::SelfServed => "self",
+    };
+    let peer = r
+        .peer_label
+        .clone()
+        .unwrap_or_else(|| r.peer.chars().take(12).collect::<String>() + "…");
+    format!(
+        "{:>6}  {:<20}  {:<6}  {:<16}  {:<24}  {:>8}  {:>8}",
+        r.seq,
+        utc_time(r.completed_at_ms),
+        role,
+        peer.chars().take(16).collect::<String>(),
+        r.model.chars().take(24).collect::<String>(),
+        r.input_tokens,
+        r.output_tokens
+    )
+}
+
 /// `2026-11-21T22:37:41Z` for a Unix-ms timestamp.
 pub fn utc_time(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()

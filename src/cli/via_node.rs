@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::output::{thousands, utc_time};
+use super::output::{receipt_header, receipt_line, thousands};
 use crate::core::control::ControlClient;
 use crate::core::ledger::ALLOWANCE_TOKENS;
-use crate::core::node::{ClientError, NodeClient, NodeCommand, ReceiptRole};
+use crate::core::node::{ClientError, NodeClient, NodeCommand};
 use crate::core::paths::Paths;
 
 /// `Some` when a node runs on this home and answered (or refused); `None` to use the
@@ -128,30 +128,9 @@ pub fn receipts(paths: &Paths, limit: usize, as_json: bool) -> Option<anyhow::Re
             println!("no receipts yet");
             return Ok(ExitCode::SUCCESS);
         }
-        println!(
-            "{:>6}  {:<20}  {:<6}  {:<16}  {:<24}  {:>8}  {:>8}",
-            "seq", "completed", "role", "peer", "model", "in", "out"
-        );
+        println!("{}", receipt_header());
         for r in rows {
-            let role = match r.role {
-                ReceiptRole::Earned => "earned",
-                ReceiptRole::Spent => "spent",
-                ReceiptRole::SelfServed => "self",
-            };
-            let peer = r
-                .peer_label
-                .clone()
-                .unwrap_or_else(|| r.peer.chars().take(12).collect::<String>() + "…");
-            println!(
-                "{:>6}  {:<20}  {:<6}  {:<16}  {:<24}  {:>8}  {:>8}",
-                r.seq,
-                utc_time(r.completed_at_ms),
-                role,
-                peer.chars().take(16).collect::<String>(),
-                r.model.chars().take(24).collect::<String>(),
-                r.input_tokens,
-                r.output_tokens
-            );
+            println!("{}", receipt_line(&r));
         }
         Ok(ExitCode::SUCCESS)
     })

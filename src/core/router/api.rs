@@ -59,6 +59,8 @@ impl RouterService {
         let peers = self.peer_list();
         let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
         let selector = self.lock_selector();
+        // Once for all peers: the monitor calls this every second.
+        let exclusions = selector.exclusions(now);
         peers
             .into_iter()
             .map(|p| {
@@ -75,10 +77,7 @@ impl RouterService {
                     }
                     None => ("unknown", Vec::new(), None, None, None),
                 };
-                let exclusion = selector
-                    .exclusions(now)
-                    .into_iter()
-                    .find(|x| x.peer == p.pubkey);
+                let exclusion = exclusions.iter().find(|x| x.peer == p.pubkey);
                 let health = selector.health(&p.pubkey);
                 json!({
                     "pubkey": p.pubkey.to_string(),

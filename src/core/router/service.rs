@@ -403,12 +403,14 @@ impl RouterService {
                 Effect::Forgotten { .. } => {}
             }
         }
+        if effects.is_empty() {
+            // The common case, once per request: nothing changed, nothing to recount.
+            return;
+        }
         let now = self.now_ms();
         let excluded = self.lock_selector().exclusions(now).len();
         self.metrics.excluded_peers.set(excluded as i64);
-        if !effects.is_empty()
-            && let Some(observer) = self.observer.get()
-        {
+        if let Some(observer) = self.observer.get() {
             observer.effects(effects);
         }
     }
