@@ -11,6 +11,9 @@ use crate::core::protocol::{PublicKey, Tier};
 
 /// How long a capacity answer is trusted (the existing network's default).
 pub const CAPACITY_TTL_MS: u64 = 30_000;
+/// How soon an unreachable peer is asked again: a worker that restarts should be back in
+/// seconds, not after a whole capacity TTL.
+pub const UNREACHABLE_RETRY_MS: u64 = 5_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Capacity {
@@ -150,7 +153,8 @@ impl CapacityTable {
         self.entries.remove(peer);
     }
 
-    /// Peers whose last check is older than the TTL (or that were never checked).
+    /// Peers whose last check is older than the TTL, or than the retry interval for
+    /// unreachable ones (or that were never checked).
     pub fn stale<'a>(
         &self,
         peers: impl Iterator<Item = &'a PublicKey>,
@@ -159,9 +163,62 @@ impl CapacityTable {
         peers
             .filter(|pk| match self.entries.get(pk) {
                 None => true,
+                Some(s @ CapacityState::Unreachable { .. }) => {
+                    now_ms.saturating_sub(s.checked_at_ms()) >= UNREACHABLE_RETRY_MS
+                }
                 Some(s) => now_ms.saturating_sub(s.checked_at_ms()) >= CAPACITY_TTL_MS,
             })
             .copied()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::protocol::Identity;
+
+    #[test]
+    fn staleness_table() {
+        let (known, down, never) = (
+            Identity::from_seed([1; 32]).public(),
+            Identity::from_seed([2; 32]).public(),
+            Identity::from_seed([3; 32]).public(),
+        );
+        let mut table = CapacityTable::default();
+        let capacity = Capacity {
+            models: vec![],
+            queue_depth: 0,
+            tier: Tier::Interactive,
+            concurrency: 1,
+        };
+        table.set(
+            known,
+            CapacityState::Known {
+                capacity,
+                fetched_at_ms: 0,
+            },
+        );
+        table.set(
+            down,
+            CapacityState::Unreachable {
+                reason: "refused".into(),
+                checked_at_ms: 0,
+            },
+        );
+        let cases = [
+            (0, vec![never]),
+            (UNREACHABLE_RETRY_MS - 1, vec![never]),
+            (UNREACHABLE_RETRY_MS, vec![down, never]),
+            (CAPACITY_TTL_MS - 1, vec![down, never]),
+            (CAPACITY_TTL_MS, vec![known, down, never]),
+        ];
+        for (now, want) in cases {
+            assert_eq!(
+                table.stale([known, down, never].iter(), now),
+                want,
+                "now={now}"
+            );
+        }
     }
 }
