@@ -288,6 +288,9 @@ async fn a_closed_event_stream_is_subscribed_again() {
         .await;
         eventually("a re-read after it", || node.reads() >= 2).await;
         let before = node.delivered.load(Ordering::SeqCst);
+        // Like a real node: the state changes, then the event announces it. A snapshot
+        // read the throttle still has queued must not undo what the event showed.
+        node.snapshot.lock().expect("lock").advertising.on = true;
         node.emit(CoreEvent::AdvertisingChanged { on: true });
         // Taken off the stream means applied: update() runs in the same poll.
         eventually("the event is taken", || {
