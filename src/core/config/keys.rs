@@ -113,6 +113,21 @@ pub const KEYS: &[Key] = &[
         "tracker URLs to announce to and sync peers from",
     ),
     key(
+        "discovery.sync_every_secs",
+        "LOBSTAH_SYNC_EVERY_SECS",
+        "sync peers from the trackers every N seconds (0: only when asked)",
+    ),
+    key(
+        "discovery.block_private_addrs",
+        "LOBSTAH_BLOCK_PRIVATE_ADDRS",
+        "refuse discovered peers on private networks too (RFC 1918, ULA, CGNAT)",
+    ),
+    key(
+        "discovery.allow_local_peers",
+        "LOBSTAH_ALLOW_LOCAL_PEERS",
+        "accept discovered peers on loopback and private addresses (a grid on one machine)",
+    ),
+    key(
         "log.format",
         "LOBSTAH_LOG_FORMAT",
         "text or json (headless logs on stderr)",

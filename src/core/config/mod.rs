@@ -20,6 +20,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::core::discovery::UrlPolicy;
 use crate::core::paths::Paths;
 use crate::core::protocol::Tier;
 
@@ -180,6 +181,14 @@ pub struct AdvertiseSettings {
     pub ttl_secs: u64,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoverySettings {
+    /// 0: sync only when asked.
+    pub sync_every_secs: u64,
+    /// Which discovered peer addresses the router may dial.
+    pub url_policy: UrlPolicy,
+}
+
 /// The effective configuration of a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -191,6 +200,7 @@ pub struct Config {
     pub advertise: AdvertiseSettings,
     /// Trackers announcements go to and peers are synced from (may be empty).
     pub trackers: Vec<String>,
+    pub discovery: DiscoverySettings,
     pub log_format: LogFormat,
     pub shutdown_grace_secs: u64,
     entries: Vec<Entry>,
@@ -253,6 +263,13 @@ impl Config {
                 ttl_secs: r.get("advertise.ttl_secs", 300, parse_positive)?,
             },
             trackers: r.get("discovery.trackers", Vec::new(), parse_urls)?,
+            discovery: DiscoverySettings {
+                sync_every_secs: r.get("discovery.sync_every_secs", 0, parse_int)?,
+                url_policy: UrlPolicy {
+                    block_private: r.get("discovery.block_private_addrs", false, parse_bool)?,
+                    allow_local: r.get("discovery.allow_local_peers", false, parse_bool)?,
+                },
+            },
             log_format: r.get("log.format", LogFormat::Text, parse_text)?,
             shutdown_grace_secs: r.get("node.shutdown_grace_secs", 10, parse_int)?,
             entries: Vec::new(),

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::handle::Core;
-use super::tracker;
 use super::types::{CommandOutcome, CoreEvent, NodeCommand};
 use crate::core::protocol::PublicKey;
 use crate::core::router::peers::{AddOutcome, PeerSource};
@@ -71,12 +70,18 @@ impl Core {
             NodeCommand::RemovePeer { pubkey } => self.remove_peer(&pubkey),
             NodeCommand::SetAdvertising { on } => self.set_advertising(on).await,
             NodeCommand::SyncPeers => self.sync_peers().await,
+            NodeCommand::SyncTracker { url } => {
+                match crate::core::router::peers::normalize_url(&url) {
+                    Ok(url) => self.sync_from(&[url]).await,
+                    Err(e) => fail(format!("cannot sync from that tracker: {e}")),
+                }
+            }
         }
     }
 
     /// The router re-reads the book and asks new peers for their capacity in the
     /// background; the monitor publishes what it learns.
-    fn peers_changed(self: &Arc<Self>) -> Result<(), String> {
+    pub(super) fn peers_changed(self: &Arc<Self>) -> Result<(), String> {
         self.router.reload_peers().map_err(|e| e.to_string())?;
         self.publish(CoreEvent::PeersChanged);
         let router = self.router.clone();
@@ -146,83 +151,6 @@ impl Core {
             },
             Ok(false) => fail(format!("no peer {} in the peer book", pubkey.short())),
             Err(e) => fail(e.to_string()),
-        }
-    }
-
-    /// Pulls every configured tracker's peers, keeps the verified fresh ones, and books
-    /// them as tracker peers. A peer the operator added by hand stays as they added it.
-    async fn sync_peers(self: &Arc<Self>) -> CommandOutcome {
-        let trackers = self.config.trackers.clone();
-        if trackers.is_empty() {
-            return fail(
-                "no trackers configured: set discovery.trackers in config.toml (or LOBSTAH_TRACKERS), or add peers by hand",
-            );
-        }
-        let now = self.clock.now_ms();
-        let fetched = futures_util::future::join_all(
-            trackers
-                .iter()
-                .map(|t| tracker::fetch_peers(&self.http, t, now)),
-        )
-        .await;
-        let me = self.me();
-        let book = self.router.book();
-        let (mut added, mut updated, mut unchanged, mut manual, mut refused) = (0, 0, 0, 0, 0);
-        let mut failures = Vec::new();
-        let mut answered = 0;
-        for (tracker_url, result) in trackers.iter().zip(fetched) {
-            let peers = match result {
-                Ok(p) => p,
-                Err(e) => {
-                    failures.push(e.to_string());
-                    continue;
-                }
-            };
-            answered += 1;
-            refused += peers.refused.len();
-            for signed in &peers.fresh {
-                let a = signed.announcement();
-                if a.pubkey == me {
-                    continue;
-                }
-                if let Ok(Some(existing)) = book.get(&a.pubkey)
-                    && existing.source == PeerSource::Manual
-                {
-                    manual += 1;
-                    continue;
-                }
-                let source = PeerSource::Tracker {
-                    url: tracker_url.clone(),
-                };
-                match book.add(a.pubkey, &a.url, a.label.as_deref(), source, now) {
-                    Ok(AddOutcome::Added) => added += 1,
-                    Ok(AddOutcome::Updated) => updated += 1,
-                    Ok(AddOutcome::Unchanged) => unchanged += 1,
-                    Err(e) => {
-                        tracing::debug!(peer = %a.pubkey.short(), error = %e, "tracker peer refused");
-                        refused += 1;
-                    }
-                }
-            }
-        }
-        if added + updated > 0
-            && let Err(e) = self.peers_changed()
-        {
-            failures.push(format!("the router could not reload its peers: {e}"));
-        }
-        let mut message = format!(
-            "synced from {answered} of {} trackers: {added} new, {updated} updated, {unchanged} unchanged, {refused} refused",
-            trackers.len()
-        );
-        if manual > 0 {
-            message.push_str(&format!(", {manual} kept as added by hand"));
-        }
-        for failure in &failures {
-            message.push_str(&format!("; {failure}"));
-        }
-        CommandOutcome {
-            ok: answered > 0,
-            message,
         }
     }
 }

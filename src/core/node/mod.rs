@@ -11,6 +11,7 @@ mod advertise;
 pub mod bus;
 pub mod client;
 mod commands;
+mod discover;
 mod engine;
 mod handle;
 mod monitor;

@@ -18,7 +18,7 @@ use super::handle::{Core, NodeHandle, Served, Tasks, Urls};
 use super::observer::Observer;
 use super::state::{Labels, State};
 use super::types::{AdvertisingStatus, EngineStatus, QueueStatus};
-use super::{build_engine, monitor};
+use super::{build_engine, discover, monitor};
 use crate::core::clock::{SharedClock, system_clock};
 use crate::core::config::Config;
 use crate::core::control::{self, ControlError, NodeInfo, files};
@@ -158,6 +158,7 @@ impl Node {
         };
         router_config.first_byte_timeout =
             Duration::from_secs(config.router.first_byte_timeout_secs.max(1));
+        router_config.url_policy = config.discovery.url_policy;
         let router = RouterService::new(router_config, ledger.clone(), writer.clone(), book)?;
 
         let mut worker_config =
@@ -240,6 +241,13 @@ impl Node {
         let worker_task = tokio::spawn(worker.clone().serve(worker_listener, worker_stop.clone()));
         let router_task = tokio::spawn(router.clone().serve(router_listener, router_stop.clone()));
         monitor::spawn(Arc::downgrade(&core), monitor_stop.clone());
+        if config.discovery.sync_every_secs > 0 && !config.trackers.is_empty() {
+            discover::spawn_periodic_sync(
+                Arc::downgrade(&core),
+                Duration::from_secs(config.discovery.sync_every_secs),
+                monitor_stop.clone(),
+            );
+        }
 
         // The token exists before the API answers, and node.json (which points at it)
         // only once both are ready.

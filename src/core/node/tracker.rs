@@ -114,6 +114,27 @@ pub async fn fetch_peers(
     tracker: &str,
     now_ms: u64,
 ) -> Result<TrackerPeers, TrackerError> {
+    let items = fetch_items(client, tracker).await?;
+    let mut out = TrackerPeers::default();
+    for item in items {
+        let checked = SignedAnnouncement::from_value(item).and_then(|a| {
+            a.verify_signature()?;
+            a.check_fresh(now_ms)?;
+            Ok(a)
+        });
+        match checked {
+            Ok(a) => out.fresh.push(a),
+            Err(e) => out.refused.push(e.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// The entries of one tracker's `/peers`, unchecked: the caller verifies each.
+pub async fn fetch_items(
+    client: &reqwest::Client,
+    tracker: &str,
+) -> Result<Vec<Value>, TrackerError> {
     let response = client
         .get(format!("{tracker}/peers"))
         .timeout(TRACKER_TIMEOUT)
@@ -143,22 +164,10 @@ pub async fn fetch_peers(
     if bytes.len() > MAX_PEERS_BODY {
         return Err(protocol("the peer list is too large".into()));
     }
-    let value: Value =
+    let mut value: Value =
         serde_json::from_slice(&bytes).map_err(|e| protocol(format!("not JSON: {e}")))?;
-    let Some(items) = value.get("peers").and_then(Value::as_array) else {
-        return Err(protocol("no \"peers\" list".into()));
-    };
-    let mut out = TrackerPeers::default();
-    for item in items {
-        let checked = SignedAnnouncement::from_value(item.clone()).and_then(|a| {
-            a.verify_signature()?;
-            a.check_fresh(now_ms)?;
-            Ok(a)
-        });
-        match checked {
-            Ok(a) => out.fresh.push(a),
-            Err(e) => out.refused.push(e.to_string()),
-        }
+    match value.get_mut("peers").map(Value::take) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(protocol("no \"peers\" list".into())),
     }
-    Ok(out)
 }

@@ -209,7 +209,12 @@ pub enum NodeCommand {
     SetAdvertising {
         on: bool,
     },
+    /// Sync from the configured trackers (and relays).
     SyncPeers,
+    /// Sync from one tracker, configured or not.
+    SyncTracker {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

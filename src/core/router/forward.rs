@@ -67,10 +67,19 @@ async fn route(
         if i > 0 {
             r.metrics.failovers.inc();
         }
-        let Some(url) = r.peer_url(peer) else {
+        let Some(record) = r.peer_record(peer) else {
             continue;
         };
-        match attempt(r, *peer, &url, body.clone(), request.stream).await {
+        let url = record.url.clone();
+        let client = match r.client_for(&record) {
+            Ok(client) => client,
+            Err(reason) => {
+                r.record_failure(*peer, reason.clone());
+                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
+                continue;
+            }
+        };
+        match attempt(r, &client, *peer, &url, body.clone(), request.stream).await {
             Attempt::Done(response) => return Ok(response),
             Attempt::Failed(reason) => {
                 r.record_failure(*peer, reason.clone());
@@ -112,6 +121,7 @@ fn no_capable_peer(r: &RouterService, model: &str, now: u64) -> ApiError {
 
 async fn attempt(
     r: &Arc<RouterService>,
+    client: &reqwest::Client,
     peer: PublicKey,
     url: &str,
     body: Bytes,
@@ -120,8 +130,7 @@ async fn attempt(
     let in_flight = r.track(peer);
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
-    let send = r
-        .client
+    let send = client
         .post(format!("{url}/v1/chat/completions"))
         .header(REQUESTER_HEADER, r.pubkey().to_string())
         .header(header::CONTENT_TYPE, "application/json")

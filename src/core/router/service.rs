@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::capacity::{self, CapacityState, CapacityTable};
-use super::peers::{PeerBook, PeerRecord};
+use super::peers::{PeerBook, PeerRecord, PeerSource};
 use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 
 /// What the router knows of one peer's capacity, owned, for building `PeerView`s.
@@ -34,6 +34,7 @@ impl PeerSnapshot {
     }
 }
 use crate::core::clock::SharedClock;
+use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
 use crate::core::protocol::{Identity, PublicKey, SignedReceipt, Tier};
@@ -58,6 +59,10 @@ pub struct RouterConfig {
     /// How long a peer may take to start answering before the router tries the next.
     pub first_byte_timeout: Duration,
     pub capacity_timeout: Duration,
+    /// Which addresses of discovered (not hand-added) peers may be dialled.
+    pub url_policy: UrlPolicy,
+    /// Name resolution for discovered peers, checked at every connection.
+    pub lookup: Arc<dyn Lookup>,
 }
 
 impl RouterConfig {
@@ -70,6 +75,8 @@ impl RouterConfig {
             connect_timeout: Duration::from_secs(3),
             first_byte_timeout: Duration::from_secs(120),
             capacity_timeout: Duration::from_secs(3),
+            url_policy: UrlPolicy::default(),
+            lookup: Arc::new(SystemLookup),
         }
     }
 }
@@ -86,7 +93,10 @@ pub struct ReceiptRejection {
 
 pub struct RouterService {
     pub(super) config: RouterConfig,
+    /// For peers the operator added by hand: dialled as given.
     pub(super) client: reqwest::Client,
+    /// For discovered peers: through the URL safety guard.
+    pub(super) guarded: reqwest::Client,
     pub(super) ledger: Ledger,
     pub(super) writer: LedgerWriter,
     pub(super) book: PeerBook,
@@ -136,12 +146,19 @@ impl RouterService {
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let guarded = guarded_client(
+            config.url_policy,
+            config.lookup.clone(),
+            config.connect_timeout,
+        )?;
         let peers = book.list()?;
         Ok(Arc::new(RouterService {
             selector: Mutex::new(Selector::new(config.selection.clone())),
             config,
             client,
+            guarded,
             ledger,
             writer,
             book,
@@ -217,13 +234,27 @@ impl RouterService {
         self.peers.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub(super) fn peer_url(&self, peer: &PublicKey) -> Option<String> {
+    pub(super) fn peer_record(&self, peer: &PublicKey) -> Option<PeerRecord> {
         self.peers
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .find(|p| &p.pubkey == peer)
-            .map(|p| p.url.clone())
+            .cloned()
+    }
+
+    /// The client to reach `peer` with. Peers added by hand are dialled as given;
+    /// discovered ones only through the guard, and an IP literal (which no resolver
+    /// sees) is checked here, on every request, against the current policy.
+    pub(super) fn client_for(&self, peer: &PeerRecord) -> Result<reqwest::Client, String> {
+        if peer.source == PeerSource::Manual {
+            return Ok(self.client.clone());
+        }
+        self.config
+            .url_policy
+            .check_syntax(&peer.url)
+            .map(|_| self.guarded.clone())
+            .map_err(|e| format!("refused by the URL safety policy: {e}"))
     }
 
     pub(super) fn lock_selector(&self) -> std::sync::MutexGuard<'_, Selector> {
@@ -248,14 +279,23 @@ impl RouterService {
                 .filter(|p| stale.contains(&p.pubkey))
                 .collect()
         };
-        let fetches = due.iter().map(|p| {
-            capacity::fetch(
-                &self.client,
-                &p.url,
-                &p.pubkey,
-                now,
-                self.config.capacity_timeout,
-            )
+        let fetches = due.iter().map(|p| async move {
+            match self.client_for(p) {
+                Ok(client) => {
+                    capacity::fetch(
+                        &client,
+                        &p.url,
+                        &p.pubkey,
+                        now,
+                        self.config.capacity_timeout,
+                    )
+                    .await
+                }
+                Err(reason) => CapacityState::Unreachable {
+                    reason,
+                    checked_at_ms: now,
+                },
+            }
         });
         let results = futures_util::future::join_all(fetches).await;
         let current = self.peer_list();
