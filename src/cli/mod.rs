@@ -2,6 +2,7 @@
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
 mod console_cmds;
+mod discovery_cmds;
 mod follow_cmds;
 mod identity_cmds;
 mod ledger_cmds;
@@ -143,6 +144,15 @@ pub enum PeersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Book the peers a tracker lists: each announcement verified, fresh and at a safe
+    /// URL; the newest per pubkey wins; peers this tracker no longer lists are dropped.
+    Sync {
+        /// The tracker, e.g. http://tracker.example:17476
+        tracker: String,
+        /// The counts as JSON (reads the peer book directly, so not beside a running node).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +249,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             PeersCommand::List { json } => via_node::peers_list(&paths, json)
                 .unwrap_or_else(|| serve_cmds::peers_list(&paths, json)),
+            PeersCommand::Sync { tracker, json } => {
+                discovery_cmds::peers_sync(&paths, &tracker, json)
+            }
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
         Command::Id => identity_cmds::id(&paths),

@@ -54,6 +54,24 @@ pub struct NodeFlags {
     /// A tracker to announce to and sync peers from (repeatable).
     #[arg(long = "tracker", value_name = "URL")]
     pub trackers: Vec<String>,
+    /// Advertise to this tracker from the start (repeatable): --tracker plus --advertise.
+    #[arg(long = "announce-to", value_name = "URL")]
+    pub announce_to: Vec<String>,
+    /// The URL announced (default: the worker's address; set it to one peers can reach).
+    #[arg(long, value_name = "URL")]
+    pub announce_url: Option<String>,
+    /// The label announced beside the URL.
+    #[arg(long, value_name = "TEXT")]
+    pub announce_label: Option<String>,
+    /// Sync peers from the trackers every SECS seconds (default: only when asked).
+    #[arg(long, value_name = "SECS")]
+    pub sync_every: Option<String>,
+    /// Refuse discovered peers on private networks too (RFC 1918, ULA, CGNAT).
+    #[arg(long)]
+    pub block_private_addrs: bool,
+    /// Accept discovered peers on loopback and private addresses (a grid on one machine).
+    #[arg(long)]
+    pub allow_local_peers: bool,
     /// Log format of --headless: text or json.
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -78,6 +96,13 @@ impl NodeFlags {
             ("worker.concurrency", "--concurrency", &self.concurrency),
             ("worker.max_queue", "--max-queue", &self.max_queue),
             ("worker.tier", "--tier", &self.tier),
+            ("advertise.url", "--announce-url", &self.announce_url),
+            ("advertise.label", "--announce-label", &self.announce_label),
+            (
+                "discovery.sync_every_secs",
+                "--sync-every",
+                &self.sync_every,
+            ),
             ("log.format", "--log-format", &self.log_format),
         ];
         for (key, flag, value) in text {
@@ -85,11 +110,44 @@ impl NodeFlags {
                 o.set(key, flag, v);
             }
         }
-        if self.advertise {
-            o.set("advertise.enabled", "--advertise", "true");
+        let switches = [
+            (self.advertise, "advertise.enabled", "--advertise"),
+            (
+                !self.announce_to.is_empty(),
+                "advertise.enabled",
+                "--announce-to",
+            ),
+            (
+                self.block_private_addrs,
+                "discovery.block_private_addrs",
+                "--block-private-addrs",
+            ),
+            (
+                self.allow_local_peers,
+                "discovery.allow_local_peers",
+                "--allow-local-peers",
+            ),
+        ];
+        for (given, key, flag) in switches {
+            if given {
+                o.set(key, flag, "true");
+            }
         }
-        if !self.trackers.is_empty() {
-            o.set("discovery.trackers", "--tracker", self.trackers.join(","));
+        let trackers: Vec<&str> = self
+            .trackers
+            .iter()
+            .chain(&self.announce_to)
+            .map(String::as_str)
+            .collect();
+        if !trackers.is_empty() {
+            let flag = if self.announce_to.is_empty() {
+                "--tracker"
+            } else if self.trackers.is_empty() {
+                "--announce-to"
+            } else {
+                "--tracker and --announce-to"
+            };
+            o.set("discovery.trackers", flag, trackers.join(","));
         }
         o
     }

@@ -10,7 +10,9 @@ use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::discovery_cmds::advertise_worker;
 use crate::core::clock::system_clock;
+use crate::core::discovery::announcer::AnnounceSettings;
 use crate::core::engine::{
     Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url,
 };
@@ -18,7 +20,7 @@ use crate::core::keystore;
 use crate::core::ledger::{Ledger, LedgerWriter};
 use crate::core::paths::Paths;
 use crate::core::protocol::{Identity, PublicKey, Tier};
-use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource};
+use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource, normalize_url};
 use crate::core::router::selection::SelectionConfig;
 use crate::core::router::{RouterConfig, RouterService};
 use crate::core::store;
@@ -58,6 +60,18 @@ pub struct WorkerArgs {
     /// Synthetic engine only: model names to offer.
     #[arg(long, value_delimiter = ',', default_value = "synthetic")]
     pub synthetic_models: Vec<String>,
+    /// Announce this worker to a tracker (repeatable); nothing is announced without it.
+    #[arg(long = "announce-to", value_name = "URL")]
+    pub announce_to: Vec<String>,
+    /// The URL announced (default: the address listened on; set one peers can reach).
+    #[arg(long, value_name = "URL")]
+    pub announce_url: Option<String>,
+    /// The label announced beside the URL.
+    #[arg(long, value_name = "TEXT")]
+    pub announce_label: Option<String>,
+    /// Announcement lifetime in seconds; heartbeats go every half of it.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..=86_400))]
+    pub announce_ttl: u64,
 }
 
 #[derive(Debug, Args)]
@@ -178,7 +192,32 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
         identity.public(),
         engine.kind()
     );
-    worker.serve(listener, shutdown_on_signals()).await?;
+    let shutdown = shutdown_on_signals();
+    let advertising = if args.announce_to.is_empty() {
+        None
+    } else {
+        let url = match args.announce_url {
+            Some(url) => normalize_url(&url).context("--announce-url")?,
+            None => {
+                if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+                    tracing::warn!(%addr, "announcing an address peers elsewhere cannot reach; set --announce-url");
+                }
+                format!("http://{addr}")
+            }
+        };
+        let settings = AnnounceSettings {
+            trackers: args.announce_to,
+            url,
+            label: args.announce_label,
+            tier: args.tier,
+            ttl_secs: args.announce_ttl,
+        };
+        Some(advertise_worker(identity.clone(), settings, worker.clone(), shutdown.clone()).await?)
+    };
+    worker.serve(listener, shutdown).await?;
+    if let Some(task) = advertising {
+        let _ = task.await;
+    }
     let _ = writer_thread.join();
     Ok(ExitCode::SUCCESS)
 }
@@ -219,7 +258,7 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
+pub fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
     let db = store::open(&paths.database())
         .context("cannot open the peer book (is a router running on this home? stop it first)")?;
     Ok(PeerBook::new(db)?)

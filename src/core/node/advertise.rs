@@ -11,9 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::commands::{Reach, fail, ok, reach};
 use super::handle::Core;
-use super::tracker;
 use super::types::{CommandOutcome, CoreEvent, HeartbeatResult};
-use crate::core::protocol::{Announcement, PROTOCOL_VERSION, SignedAnnouncement};
+use crate::core::discovery::announcer::{AnnounceSettings, Announcer, RoundResult};
 
 /// The heartbeat task while advertising is on.
 #[derive(Default)]
@@ -63,7 +62,7 @@ impl Core {
     }
 
     fn heartbeat_period(&self) -> Duration {
-        Duration::from_secs((self.config.advertise.ttl_secs / 2).max(1))
+        self.announcer().settings().heartbeat_period()
     }
 
     pub async fn set_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
@@ -136,48 +135,28 @@ impl Core {
         (token, task)
     }
 
-    async fn announce_all(&self) -> HeartbeatResult {
-        let now = self.clock.now_ms();
-        let announcement = Announcement {
-            version: PROTOCOL_VERSION,
-            pubkey: self.me(),
-            url: self.announce_url(),
-            label: self.config.advertise.label.clone(),
-            models: self.worker.models().await,
-            tier: self.config.worker.tier,
-            ttl_seconds: self.config.advertise.ttl_secs,
-            announced_at: now,
-        };
-        let signed = match SignedAnnouncement::sign(announcement, &self.identity) {
-            Ok(s) => s,
-            Err(e) => {
-                return HeartbeatResult {
-                    at_ms: now,
-                    ok: false,
-                    detail: format!("cannot sign the announcement: {e}"),
-                };
-            }
-        };
-        let results = futures_util::future::join_all(
-            self.config
-                .trackers
-                .iter()
-                .map(|t| tracker::announce(&self.http, t, &signed)),
+    fn announcer(&self) -> Announcer {
+        Announcer::new(
+            self.http.clone(),
+            self.identity.clone(),
+            self.clock.clone(),
+            AnnounceSettings {
+                trackers: self.config.trackers.clone(),
+                url: self.announce_url(),
+                label: self.config.advertise.label.clone(),
+                tier: self.config.worker.tier,
+                ttl_secs: self.config.advertise.ttl_secs,
+            },
         )
-        .await;
-        summarize(now, "announced to", results)
+    }
+
+    async fn announce_all(&self) -> HeartbeatResult {
+        let models = self.worker.models().await;
+        heartbeat_result(self.announcer().announce(models).await)
     }
 
     async fn withdraw_all(&self) -> HeartbeatResult {
-        let now = self.clock.now_ms();
-        let results = futures_util::future::join_all(
-            self.config
-                .trackers
-                .iter()
-                .map(|t| tracker::unannounce(&self.http, t, &self.identity, now)),
-        )
-        .await;
-        summarize(now, "withdrawn from", results)
+        heartbeat_result(self.announcer().withdraw().await)
     }
 
     /// At shutdown: stop the heartbeat and withdraw, if advertising.
@@ -197,24 +176,10 @@ impl Core {
     }
 }
 
-fn summarize<T>(
-    at_ms: u64,
-    verb: &str,
-    results: Vec<Result<T, tracker::TrackerError>>,
-) -> HeartbeatResult {
-    let total = results.len();
-    let errors: Vec<String> = results
-        .into_iter()
-        .filter_map(|r| r.err().map(|e| e.to_string()))
-        .collect();
-    let mut detail = format!("{verb} {} of {total} trackers", total - errors.len());
-    for e in &errors {
-        detail.push_str("; ");
-        detail.push_str(e);
-    }
+fn heartbeat_result(round: RoundResult) -> HeartbeatResult {
     HeartbeatResult {
-        at_ms,
-        ok: errors.is_empty(),
-        detail,
+        at_ms: round.at_ms,
+        ok: round.ok,
+        detail: round.detail,
     }
 }

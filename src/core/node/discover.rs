@@ -8,10 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::commands::fail;
 use super::handle::Core;
-use super::tracker;
 use super::types::CommandOutcome;
-use crate::core::discovery::{Listing, MergeContext, SyncReport, SystemLookup, check_items, merge};
-use crate::core::router::peers::{PeerBook, PeerSource};
+use crate::core::discovery::{MergeContext, SystemLookup, sync_trackers};
 
 impl Core {
     /// Pulls every configured tracker's peers into the book (see `discovery::merge`).
@@ -76,35 +74,4 @@ pub(super) fn spawn_periodic_sync(core: Weak<Core>, period: Duration, stop: Canc
             }
         }
     });
-}
-
-/// Fetches every tracker's `/peers`, checks each entry and merges the result into `book`.
-/// A tracker that does not answer is reported and its peers are left as they were.
-pub async fn sync_trackers(
-    http: &reqwest::Client,
-    book: &PeerBook,
-    trackers: &[String],
-    ctx: &MergeContext<'_>,
-) -> SyncReport {
-    let fetched =
-        futures_util::future::join_all(trackers.iter().map(|t| tracker::fetch_items(http, t)))
-            .await;
-    let mut report = SyncReport::default();
-    let mut listings = Vec::new();
-    for (tracker_url, result) in trackers.iter().zip(fetched) {
-        match result {
-            Ok(items) => {
-                report.sources_answered += 1;
-                listings.push(Listing {
-                    source: PeerSource::Tracker {
-                        url: tracker_url.clone(),
-                    },
-                    fresh: check_items(&items, ctx.now_ms, &mut report),
-                });
-            }
-            Err(e) => report.failures.push(e.to_string()),
-        }
-    }
-    merge(book, &listings, ctx, &mut report).await;
-    report
 }

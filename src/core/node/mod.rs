@@ -19,8 +19,10 @@ mod observer;
 mod snapshot;
 mod start;
 mod state;
-pub mod tracker;
 pub mod types;
+
+/// The tracker client, where the node's callers have always found it.
+pub use crate::core::discovery::tracker_client as tracker;
 
 pub use client::{ClientError, EventItem, EventStream, NodeClient};
 pub use engine::{EngineSetup, build_engine};
