@@ -8,12 +8,14 @@
 
 mod rate_limit;
 mod registry;
+mod server;
 #[cfg(test)]
 mod tests;
 mod unannounce;
 
 pub use rate_limit::{Limited, RateLimit, RateLimiter};
 pub use registry::{Accepted, Change, Refusal, Registry, RegistryLimits};
+pub use server::{TrackerState, router, serve};
 pub use unannounce::{UNANNOUNCE_SKEW_MS, Unannounce};
 
 /// The tracker's default port.
