@@ -1,8 +1,11 @@
 //! A tracker on a real loopback listener (port 0) with a clock the test moves by hand,
-//! and signed announcements to feed it.
+//! `lobstah tracker start` as a child process, and signed announcements to feed them.
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lobstah::core::clock::ManualClock;
 use lobstah::core::protocol::{Announcement, Identity, SignedAnnouncement, Tier, canonical_json};
@@ -146,7 +149,81 @@ pub fn announcement_for(
 /// object as sent (as a newer peer would).
 pub fn announcement_with_extra(who: &Identity, at: u64) -> Value {
     let mut body = announcement(who, at, 300).to_value()["announcement"].clone();
-    body["gpu"] = json!({"name": "M2 Max", "vramGb": 32});
+    body["gpu"] = json!({"name": "M2 Max", "tflops": 13.6});
     let signature = who.sign(&canonical_json(&body).expect("canonical JSON"));
     json!({"announcement": body, "signature": signature.to_hex()})
+}
+
+/// Asserts a tracker refusal: status, `type`, `reason`, and a human message beside it.
+pub fn assert_refused(
+    status: StatusCode,
+    body: &Value,
+    want: StatusCode,
+    kind: &str,
+    reason: &str,
+) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert_eq!(body["error"]["reason"], reason, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "a message beside the reason: {body}");
+}
+
+/// `lobstah tracker start` as a child process, its address read from the line it prints.
+pub struct TrackerProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl TrackerProcess {
+    /// Starts the built binary with `args` after `tracker start` (pass `--port 0`).
+    pub fn spawn(home: &Path, args: &[&str]) -> TrackerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lobstah"))
+            .args(["tracker", "start"])
+            .args(args)
+            .env("LOBSTAH_HOME", home)
+            .env("NO_PROXY", "127.0.0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lobstah tracker");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        let read = BufReader::new(stdout).read_line(&mut first);
+        let url = match first.trim().strip_prefix("tracker listening on ") {
+            Some(url) if read.is_ok() => url.to_string(),
+            _ => {
+                let _ = child.kill();
+                panic!("unexpected first line {first:?} ({read:?})");
+            }
+        };
+        TrackerProcess { child, url }
+    }
+
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits up to 30 s for the exit code.
+    pub fn wait(mut self) -> Option<i32> {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < until, "lobstah tracker did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TrackerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

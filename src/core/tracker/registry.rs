@@ -124,10 +124,6 @@ impl Registry {
         }
     }
 
-    pub fn limits(&self) -> RegistryLimits {
-        self.limits
-    }
-
     fn cap_ms(&self) -> u64 {
         self.limits.max_ttl_seconds.saturating_mul(1000)
     }

@@ -71,6 +71,7 @@ pub fn router(state: Arc<TrackerState>) -> Router {
         .route("/peers", get(peers))
         .route("/health", get(health))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state)
@@ -138,6 +139,7 @@ async fn rate_limit(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let Some(ip) = client {
+        tracing::debug!(%ip, method = %request.method(), path = request.uri().path(), "request");
         let verdict = state.limiter().check(ip, state.clock.now_ms());
         if let Err(limited) = verdict {
             tracing::debug!(%ip, path = request.uri().path(), "rate limited: {limited}");
@@ -231,6 +233,19 @@ async fn not_found(request: Request) -> ApiError {
         "not-found",
         format!(
             "no such endpoint: {} {} (the tracker serves POST /announce, POST /unannounce, GET /peers, GET /health)",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    tracker_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method-not-allowed",
+        format!(
+            "{} is not served on {} (announce and unannounce are POST, peers and health GET)",
             request.method(),
             request.uri().path()
         ),
