@@ -12,6 +12,7 @@ mod serve_cmds;
 mod service_cmds;
 mod service_files;
 mod status_view;
+mod tracker_cmds;
 mod via_node;
 
 use std::path::PathBuf;
@@ -115,6 +116,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PeersCommand,
     },
+    /// Run a discovery tracker that workers announce to and routers sync peers from.
+    Tracker {
+        #[command(subcommand)]
+        command: TrackerCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +133,12 @@ pub enum WorkerCommand {
 pub enum RouterCommand {
     /// Start the router (runs until SIGINT/SIGTERM).
     Start(serve_cmds::RouterArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrackerCommand {
+    /// Start the tracker (runs until SIGINT/SIGTERM).
+    Start(tracker_cmds::TrackerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +241,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Router {
             command: RouterCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),
+        Command::Tracker {
+            command: TrackerCommand::Start(args),
+        } => runtime()?.block_on(tracker_cmds::tracker_start(args)),
         // Beside a running node these go through its control API (it owns the file).
         Command::Peers { command } => match command {
             PeersCommand::Add { pubkey, url, label } => {

@@ -5,6 +5,7 @@
 
 pub mod python;
 pub mod scripted_peer;
+pub mod tracker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
