@@ -4,10 +4,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ProtocolError;
+use super::key_cache::KEYS;
 
 pub const PUBKEY_PREFIX: &str = "lob1";
 
@@ -33,7 +34,7 @@ impl PublicKey {
 
     /// A short form for tables: `lob1` + the first 8 hex characters.
     pub fn short(&self) -> String {
-        format!("{PUBKEY_PREFIX}{}…", &hex::encode(self.0)[..8])
+        format!("{PUBKEY_PREFIX}{}…", &lower_hex(&self.0[..4]))
     }
 
     pub(crate) fn verify(
@@ -42,7 +43,7 @@ impl PublicKey {
         signature: &Signature,
     ) -> Result<(), ProtocolError> {
         let bad = || ProtocolError::BadSignature(self.to_string());
-        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| bad())?;
+        let key = KEYS.get(&self.0).ok_or_else(bad)?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         key.verify_strict(message, &sig).map_err(|_| bad())
     }
@@ -50,7 +51,12 @@ impl PublicKey {
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PUBKEY_PREFIX}{}", hex::encode(self.0))
+        // On the stack: a key is written into every receipt, header and ledger row.
+        let mut text = [0u8; 68];
+        text[..4].copy_from_slice(PUBKEY_PREFIX.as_bytes());
+        write_lower_hex(&self.0, &mut text[4..]);
+        // Only ASCII was written.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -92,7 +98,7 @@ impl Signature {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        lower_hex(&self.0)
     }
 }
 
@@ -130,7 +136,7 @@ impl Identity {
     }
 
     pub fn seed_hex(&self) -> String {
-        hex::encode(self.signing.to_bytes())
+        lower_hex(&self.signing.to_bytes())
     }
 
     pub fn public(&self) -> PublicKey {
@@ -146,6 +152,24 @@ impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the secret half.
         write!(f, "Identity({})", self.public)
+    }
+}
+
+/// Lowercase hex of `bytes`. `hex::encode` builds its string one `char` at a time, which
+/// showed up in profiles: keys, signatures and nonces are encoded several times per request.
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    write_lower_hex(bytes, &mut out);
+    // Only ASCII digits and a–f were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the lowercase hex of `bytes` into `out`, which holds exactly twice as many bytes.
+fn write_lower_hex(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
 }
 
@@ -191,6 +215,27 @@ mod tests {
         for case in cases {
             assert!(PublicKey::parse(&case).is_err(), "accepted {case:?}");
         }
+    }
+
+    #[test]
+    fn hex_forms_match_the_hex_crate() {
+        for seed in [[0u8; 32], [0xff; 32], [0x5a; 32]] {
+            let id = Identity::from_seed(seed);
+            let pk = id.public();
+            assert_eq!(
+                pk.to_string(),
+                format!("lob1{}", hex::encode(pk.as_bytes()))
+            );
+            assert_eq!(
+                pk.short(),
+                format!("lob1{}…", &hex::encode(pk.as_bytes())[..8])
+            );
+            assert_eq!(id.seed_hex(), hex::encode(seed));
+            let sig = id.sign(b"x");
+            assert_eq!(sig.to_hex(), hex::encode(sig.0));
+        }
+        assert_eq!(lower_hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(lower_hex(&[]), "");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod announcement;
 mod canonical;
 mod error;
 mod identity;
+mod key_cache;
 mod receipt;
 
 pub use announcement::{
