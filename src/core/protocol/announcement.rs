@@ -96,7 +96,7 @@ impl SignedAnnouncement {
                 "did not serialize to an object",
             ));
         };
-        let signature = identity.sign(&canonical_json(&Value::Object(body.clone()))?);
+        let signature = identity.sign(&canonical_json(&body)?);
         Ok(SignedAnnouncement {
             body,
             announcement,
@@ -150,7 +150,7 @@ impl SignedAnnouncement {
     }
 
     pub fn verify_signature(&self) -> Result<(), ProtocolError> {
-        let message = canonical_json(&Value::Object(self.body.clone()))?;
+        let message = canonical_json(&self.body)?;
         self.announcement.pubkey.verify(&message, &self.signature)
     }
 

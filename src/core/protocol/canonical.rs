@@ -3,12 +3,12 @@
 //! Delegates to `serde_json_canonicalizer`, which sorts keys by UTF-16 code units and
 //! formats numbers and strings the way JavaScript's `JSON.stringify` does.
 
-use serde_json::Value;
+use serde::Serialize;
 
 use super::ProtocolError;
 
-/// The canonical UTF-8 bytes of `value`.
-pub fn canonical_json(value: &Value) -> Result<Vec<u8>, ProtocolError> {
+/// The canonical UTF-8 bytes of `value` (a `Value`, or a `Map` without wrapping it in one).
+pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProtocolError> {
     serde_json_canonicalizer::to_vec(value)
         .map_err(|e| ProtocolError::malformed("object", format!("cannot canonicalize: {e}")))
 }

@@ -41,7 +41,7 @@ impl Receipt {
 
 /// 16 random bytes as 32 lowercase hex characters.
 pub fn new_nonce() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    super::identity::lower_hex(&rand::random::<[u8; 16]>())
 }
 
 /// A receipt with its signature, as it travels and as the ledger stores it.
@@ -70,14 +70,21 @@ impl SignedReceipt {
                 "did not serialize to an object",
             ));
         };
-        Self::sign_body(body, identity)
+        // The typed receipt is at hand: check it as is instead of parsing the body back.
+        check_fields(&receipt)?;
+        let signature = identity.sign(&canonical_json(&body)?);
+        Ok(SignedReceipt {
+            body,
+            receipt,
+            signature,
+        })
     }
 
     /// Signs an arbitrary receipt object, for callers (and tests) that add fields v1 does
     /// not define. The object must still hold valid v1 fields.
     pub fn sign_body(body: Map<String, Value>, identity: &Identity) -> Result<Self, ProtocolError> {
         let receipt = parse_fields(&body)?;
-        let signature = identity.sign(&canonical_json(&Value::Object(body.clone()))?);
+        let signature = identity.sign(&canonical_json(&body)?);
         Ok(SignedReceipt {
             body,
             receipt,
@@ -137,8 +144,18 @@ impl SignedReceipt {
         Value::Object(outer)
     }
 
+    /// The JSON text, written straight from the body (no copy into a `Value` first): the
+    /// same bytes `to_value().to_string()` gives, which a test holds it to.
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        // Serializing a map of strings and numbers into a String cannot fail.
+        serde_json::to_string(&self.wire()).unwrap_or_default()
+    }
+
+    fn wire(&self) -> Wire<'_> {
+        Wire {
+            receipt: &self.body,
+            signature: self.signature.to_hex(),
+        }
     }
 
     pub fn to_base64(&self) -> String {
@@ -147,7 +164,7 @@ impl SignedReceipt {
 
     /// Checks the worker's signature over the receipt object as received.
     pub fn verify_signature(&self) -> Result<(), ProtocolError> {
-        let message = canonical_json(&Value::Object(self.body.clone()))?;
+        let message = canonical_json(&self.body)?;
         self.receipt.worker_pubkey.verify(&message, &self.signature)
     }
 
@@ -185,9 +202,17 @@ impl SignedReceipt {
     }
 }
 
+/// The travelling form, borrowed: `receipt` first, then `signature`, as `to_value` orders
+/// them.
+#[derive(Serialize)]
+struct Wire<'a> {
+    receipt: &'a Map<String, Value>,
+    signature: String,
+}
+
 impl Serialize for SignedReceipt {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_value().serialize(s)
+        self.wire().serialize(s)
     }
 }
 
@@ -198,8 +223,15 @@ impl<'de> Deserialize<'de> for SignedReceipt {
 }
 
 fn parse_fields(body: &Map<String, Value>) -> Result<Receipt, ProtocolError> {
-    let receipt: Receipt = serde_json::from_value(Value::Object(body.clone()))
+    // Deserialized from the borrowed map: no copy of the body.
+    let receipt = Receipt::deserialize(body)
         .map_err(|e| ProtocolError::malformed("receipt", e.to_string()))?;
+    check_fields(&receipt)?;
+    Ok(receipt)
+}
+
+/// The rules v1 sets beyond the field types.
+fn check_fields(receipt: &Receipt) -> Result<(), ProtocolError> {
     if receipt.version != PROTOCOL_VERSION {
         return Err(ProtocolError::UnsupportedVersion {
             what: "receipt",
@@ -234,7 +266,7 @@ fn parse_fields(body: &Map<String, Value>) -> Result<Receipt, ProtocolError> {
             "completedAt is earlier than startedAt",
         ));
     }
-    Ok(receipt)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -263,6 +295,59 @@ mod tests {
         let back = SignedReceipt::from_base64(&signed.to_base64()).unwrap();
         back.verify_signature().unwrap();
         assert_eq!(back, signed);
+    }
+
+    #[test]
+    fn json_text_is_what_the_value_form_writes() {
+        let worker = Identity::from_seed([1; 32]);
+        let mut body = match serde_json::to_value(sample(&worker)).unwrap() {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        body.insert(
+            "zFuture".into(),
+            serde_json::json!({"é": [1.5, null, "\u{1F600}"]}),
+        );
+        body.insert("aFirst".into(), Value::from(-3));
+        let signed = SignedReceipt::sign_body(body, &worker).unwrap();
+        for s in [
+            signed.clone(),
+            SignedReceipt::sign(sample(&worker), &worker).unwrap(),
+        ] {
+            assert_eq!(s.to_json(), s.to_value().to_string());
+            assert_eq!(serde_json::to_string(&s).unwrap(), s.to_json());
+            let back = SignedReceipt::from_json(s.to_json().as_bytes()).unwrap();
+            back.verify_signature().unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    /// `sign` checks the typed receipt instead of parsing the body back; it must refuse
+    /// what `sign_body` (which parses) refuses.
+    #[test]
+    fn sign_refuses_what_sign_body_refuses() {
+        let worker = Identity::from_seed([1; 32]);
+        let bad: [fn(&mut Receipt); 5] = [
+            |r| r.version = 2,
+            |r| r.nonce = "00112233445566778899AABBCCDDEEFF".into(),
+            |r| r.job_id.clear(),
+            |r| r.output_tokens = 1 << 53,
+            |r| r.started_at = r.completed_at + 1,
+        ];
+        for (i, spoil) in bad.iter().enumerate() {
+            let mut r = sample(&worker);
+            spoil(&mut r);
+            let body = match serde_json::to_value(&r).unwrap() {
+                Value::Object(m) => m,
+                _ => unreachable!(),
+            };
+            let by_body = SignedReceipt::sign_body(body, &worker).unwrap_err();
+            assert_eq!(
+                SignedReceipt::sign(r, &worker).unwrap_err(),
+                by_body,
+                "case {i}"
+            );
+        }
     }
 
     #[test]
