@@ -22,6 +22,10 @@ use stream::{EstimateWarning, SseTranslator, generated_chars, usage_of};
 pub struct OpenAiEngine {
     /// Without the `/v1` suffix.
     base: String,
+    /// `{base}/v1/chat/completions`, parsed once: reqwest would parse the text on every
+    /// request otherwise. `None` if it does not parse (then the text goes, and fails, as
+    /// before).
+    chat_url: Option<reqwest::Url>,
     client: reqwest::Client,
     authorization: Option<HeaderValue>,
     estimate_warning: Arc<WarnOnce>,
@@ -45,6 +49,7 @@ impl OpenAiEngine {
         };
         Ok(OpenAiEngine {
             client: build_client(&base)?,
+            chat_url: reqwest::Url::parse(&format!("{base}/v1/chat/completions")).ok(),
             base,
             authorization,
             estimate_warning: Arc::default(),
@@ -57,9 +62,12 @@ impl OpenAiEngine {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self
-            .client
-            .request(method, format!("{}/v1/{path}", self.base));
+        let builder = match (&self.chat_url, path) {
+            (Some(url), "chat/completions") => self.client.request(method, url.clone()),
+            _ => self
+                .client
+                .request(method, format!("{}/v1/{path}", self.base)),
+        };
         match &self.authorization {
             Some(value) => builder.header(reqwest::header::AUTHORIZATION, value.clone()),
             None => builder,

@@ -12,12 +12,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use serde::Deserializer as _;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::capacity::describe_reqwest_error;
 use super::receipt_filter::ReceiptFilter;
 use super::service::RouterService;
+use super::urls::chat_url_text;
 use crate::core::api_error::ApiError;
 use crate::core::engine::ChatRequest;
 use crate::core::metrics::StreamLabel;
@@ -130,9 +133,12 @@ async fn attempt(
     let in_flight = r.track(peer);
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
-    let send = client
-        .post(format!("{url}/v1/chat/completions"))
-        .header(REQUESTER_HEADER, r.pubkey().to_string())
+    let request = match r.chat_urls.get(url) {
+        Some(parsed) => client.post(parsed),
+        None => client.post(chat_url_text(url)),
+    };
+    let send = request
+        .header(REQUESTER_HEADER, r.requester_header.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)
         .send();
@@ -185,10 +191,7 @@ async fn forward_whole(
         Ok(Err(e)) => return Attempt::Failed(describe_reqwest_error(&e)),
         Ok(Ok(b)) => b,
     };
-    if !matches!(
-        serde_json::from_slice::<Value>(&bytes),
-        Ok(Value::Object(_))
-    ) {
+    if !is_json_object(&bytes) {
         return Attempt::Failed(format!(
             "answered 200 with a body that is not a JSON object: {}",
             summarize(&String::from_utf8_lossy(&bytes[..bytes.len().min(200)]))
@@ -311,6 +314,28 @@ async fn forward_stream(
     Attempt::Done(out)
 }
 
+/// Whether `bytes` are one JSON object. Checked without building a `Value`: the answer
+/// goes to the client exactly as the worker sent it, so only its shape matters here.
+fn is_json_object(bytes: &[u8]) -> bool {
+    struct ObjectShape;
+    impl<'de> Visitor<'de> for ObjectShape {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+    }
+    // Ignored strings are not checked for UTF-8 by serde_json; a `Value` parse would be.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(ObjectShape).is_ok() && de.end().is_ok()
+}
+
 fn served_by(response: &mut Response, peer: &PublicKey) {
     if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
         response.headers_mut().insert(SERVED_BY_HEADER, v);
@@ -345,4 +370,40 @@ fn summarize(text: &str) -> String {
         .unwrap_or_else(|| text.to_string());
     let one_line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
     one_line.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape check agrees with parsing into a `Value` on every kind of input.
+    #[test]
+    fn object_shape_table() {
+        let cases = [
+            r#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":null}"#,
+            r#"  {"a":{"b":[1,2,{"c":"\u00e9\""}]}}  "#,
+            "{}",
+            r#"{"a":1,"a":2}"#,
+            "[]",
+            "\"text\"",
+            "12",
+            "null",
+            "",
+            "{",
+            r#"{"a":1} {"b":2}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":tru}"#,
+            r#"{"a":"\x"}"#,
+        ];
+        for case in cases {
+            let by_value = matches!(serde_json::from_str::<Value>(case), Ok(Value::Object(_)));
+            assert_eq!(is_json_object(case.as_bytes()), by_value, "{case:?}");
+        }
+        assert!(!is_json_object(b"{\"a\":\"\xff\"}"), "not UTF-8");
+        // Deliberate differences: a number beyond an f64 and a lone surrogate escape are
+        // valid JSON text (JavaScript reads them as Infinity and a lone UTF-16 unit) and
+        // pass, where building a `Value` refused them.
+        assert!(is_json_object(br#"{"big":1e400,"i":18446744073709551616}"#));
+        assert!(is_json_object(br#"{"a":"\ud800"}"#));
+    }
 }

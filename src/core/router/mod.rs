@@ -13,6 +13,7 @@ pub mod peers;
 pub mod receipt_filter;
 pub mod selection;
 mod service;
+mod urls;
 
 pub use forward::SERVED_BY_HEADER;
 pub use service::{

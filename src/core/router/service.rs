@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::{self, CapacityState, CapacityTable};
 use super::peers::{PeerBook, PeerRecord, PeerSource};
 use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
+use super::urls::ChatUrls;
+use axum::http::HeaderValue;
 
 /// What the router knows of one peer's capacity, owned, for building `PeerView`s.
 #[derive(Debug, Clone)]
@@ -105,6 +107,9 @@ pub struct RouterService {
     pub(super) capacity: RwLock<CapacityTable>,
     pub(super) selector: Mutex<Selector>,
     in_flight: Mutex<HashMap<PublicKey, u32>>,
+    pub(super) chat_urls: ChatUrls,
+    /// Our public key as the `x-lobstah-requester` header value, formatted once.
+    pub(super) requester_header: HeaderValue,
     rejections: Mutex<VecDeque<ReceiptRejection>>,
     refresh: tokio::sync::Mutex<()>,
     observer: OnceLock<Arc<dyn RouterObserver>>,
@@ -133,6 +138,8 @@ pub enum RouterError {
     Peers(#[from] super::peers::PeerError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("our public key is not a valid HTTP header value")]
+    Header,
 }
 
 impl RouterService {
@@ -154,6 +161,9 @@ impl RouterService {
             config.connect_timeout,
         )?;
         let peers = book.list()?;
+        // A public key's text is 68 ASCII characters: always a valid header value.
+        let requester_header = HeaderValue::from_str(&config.identity.public().to_string())
+            .map_err(|_| RouterError::Header)?;
         Ok(Arc::new(RouterService {
             selector: Mutex::new(Selector::new(config.selection.clone())),
             config,
@@ -166,6 +176,8 @@ impl RouterService {
             peers: RwLock::new(peers),
             capacity: RwLock::new(CapacityTable::default()),
             in_flight: Mutex::new(HashMap::new()),
+            chat_urls: ChatUrls::new(),
+            requester_header,
             rejections: Mutex::new(VecDeque::new()),
             refresh: tokio::sync::Mutex::new(()),
             observer: OnceLock::new(),
