@@ -4,7 +4,7 @@
 
 use lobstah::core::protocol::{
     Announcement, Identity, PublicKey, Receipt, SignedAnnouncement, SignedReceipt, Tier,
-    canonical_json,
+    canonical_json, canonical_object,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -611,4 +611,66 @@ fn announcement_with_unknown_field_and_tricky_label_round_trips() {
     assert!(!announcement_accepted(&nested));
     let model = text.replace("qwen🦞", "qwen🦀");
     assert!(!announcement_accepted(&model));
+}
+
+// ---------------------------------------------------------------------------------------
+// Canonical JSON: the direct path for flat objects against the JCS crate
+// ---------------------------------------------------------------------------------------
+
+/// Keys: mostly ASCII (controls, quotes and backslashes included), sometimes anything.
+fn object_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::collection::vec(prop::char::range('\u{0}', '\u{7f}'), 0..10)
+            .prop_map(String::from_iter),
+        1 => extra_key(),
+    ]
+}
+
+/// Values: everything the direct path takes, the edges where it stops taking them
+/// (2^53, floats, i64 and u64 extremes), and nested values it hands to the crate.
+fn object_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        1 => Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::Bool),
+        3 => tricky_string(0, 16).prop_map(Value::String),
+        2 => protocol_int().prop_map(|n| json!(n)),
+        1 => protocol_int().prop_map(|n| json!(-(n as i64))),
+        1 => prop::sample::select(vec![
+            json!(MAX_SAFE + 1), json!(-(MAX_SAFE as i64) - 1), json!(u64::MAX),
+            json!(i64::MIN), json!(i64::MAX), json!(0.0), json!(-0.0), json!(1.0),
+            json!(1e21), json!(5e-324),
+        ]),
+        1 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        1 => extra_value(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// `canonical_object` writes flat objects itself and hands the rest to the crate;
+    /// either way the bytes, which signatures cover, must be the crate's.
+    #[test]
+    fn canonical_object_writes_what_the_jcs_crate_writes(
+        fields in prop::collection::vec((object_key(), object_value()), 0..12),
+    ) {
+        let object: Map<String, Value> = fields.into_iter().collect();
+        prop_assert_eq!(canonical_object(&object).unwrap(), canonical_json(&object).unwrap());
+        let text = serde_json::to_string(&object).unwrap();
+        let reparsed: Map<String, Value> = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(canonical_object(&reparsed).unwrap(), canonical_json(&reparsed).unwrap());
+    }
+}
+
+/// Numbers as they arrive in text: `-0`, `1.0` and exponents are not integers to the
+/// direct path, whatever their value.
+#[test]
+fn canonical_object_on_numbers_written_oddly() {
+    let text =
+        r#"{"a":-0,"b":1.0,"c":1e2,"d":-1,"e":9007199254740991,"f":9007199254740992,"g":0.1}"#;
+    let object: Map<String, Value> = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        canonical_object(&object).unwrap(),
+        canonical_json(&object).unwrap()
+    );
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
-    Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json,
+    Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_object,
     check_safe_integer,
 };
 
@@ -96,7 +96,7 @@ impl SignedAnnouncement {
                 "did not serialize to an object",
             ));
         };
-        let signature = identity.sign(&canonical_json(&body)?);
+        let signature = identity.sign(&canonical_object(&body)?);
         Ok(SignedAnnouncement {
             body,
             announcement,
@@ -150,7 +150,7 @@ impl SignedAnnouncement {
     }
 
     pub fn verify_signature(&self) -> Result<(), ProtocolError> {
-        let message = canonical_json(&self.body)?;
+        let message = canonical_object(&self.body)?;
         self.announcement.pubkey.verify(&message, &self.signature)
     }
 

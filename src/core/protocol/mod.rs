@@ -11,7 +11,7 @@ mod receipt;
 pub use announcement::{
     ANNOUNCE_FUTURE_SKEW_MS, Announcement, SignedAnnouncement, Tier, unannounce_message,
 };
-pub use canonical::canonical_json;
+pub use canonical::{canonical_json, canonical_object};
 pub use error::ProtocolError;
 pub use identity::{Identity, PUBKEY_PREFIX, PublicKey, Signature};
 pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};

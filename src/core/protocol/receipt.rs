@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{
-    Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_json,
+    Identity, PROTOCOL_VERSION, ProtocolError, PublicKey, Signature, canonical_object,
     check_safe_integer,
 };
 
@@ -72,7 +72,7 @@ impl SignedReceipt {
         };
         // The typed receipt is at hand: check it as is instead of parsing the body back.
         check_fields(&receipt)?;
-        let signature = identity.sign(&canonical_json(&body)?);
+        let signature = identity.sign(&canonical_object(&body)?);
         Ok(SignedReceipt {
             body,
             receipt,
@@ -84,7 +84,7 @@ impl SignedReceipt {
     /// not define. The object must still hold valid v1 fields.
     pub fn sign_body(body: Map<String, Value>, identity: &Identity) -> Result<Self, ProtocolError> {
         let receipt = parse_fields(&body)?;
-        let signature = identity.sign(&canonical_json(&body)?);
+        let signature = identity.sign(&canonical_object(&body)?);
         Ok(SignedReceipt {
             body,
             receipt,
@@ -164,7 +164,7 @@ impl SignedReceipt {
 
     /// Checks the worker's signature over the receipt object as received.
     pub fn verify_signature(&self) -> Result<(), ProtocolError> {
-        let message = canonical_json(&self.body)?;
+        let message = canonical_object(&self.body)?;
         self.receipt.worker_pubkey.verify(&message, &self.signature)
     }
 
