@@ -75,6 +75,9 @@ pub async fn collect(mut stream: ChatStream) -> Collected {
         assert!(out.error.is_none(), "nothing may follow an error: {item:?}");
         match item {
             Ok(StreamEvent::Chunk(c)) => out.chunks.push(c),
+            Ok(StreamEvent::ChunkText(t)) => out
+                .chunks
+                .push(serde_json::from_str(&t).expect("a relayed chunk is one JSON object")),
             Ok(StreamEvent::Usage(u)) => out.usage = Some(u),
             Err(e) => out.error = Some(e),
         }

@@ -41,6 +41,9 @@ pub struct ChatResponse {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     Chunk(Value),
+    /// A chunk as the JSON text of one object, on one line: what an engine that already
+    /// speaks OpenAI chunks relays without rebuilding them.
+    ChunkText(String),
     Usage(Usage),
 }
 

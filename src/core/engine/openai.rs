@@ -4,6 +4,7 @@
 //! request always asks for usage (`stream_options.include_usage`) so the answer can be
 //! metered.
 
+mod relay;
 mod stream;
 
 use std::sync::Arc;

@@ -106,6 +106,7 @@ async fn handle(
         while let Some(event) = events.next().await {
             let frame = match event {
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
+                Ok(StreamEvent::ChunkText(text)) => sse_data(&text),
                 Ok(StreamEvent::Usage(usage)) => {
                     match sign(&w, requester, &model, usage, started_at) {
                         Ok(signed) => {

@@ -325,7 +325,7 @@ mod tests {
                         .map(|c| c["delta"].clone())
                         .unwrap_or(Value::Null),
                 ),
-                StreamEvent::Usage(_) => None,
+                StreamEvent::ChunkText(_) | StreamEvent::Usage(_) => None,
             })
             .collect()
     }

@@ -11,9 +11,15 @@ use crate::core::engine::http::LineTranslator;
 use crate::core::engine::lines::{SseDecoder, SseItem};
 use crate::core::engine::{EngineError, StreamEvent, Usage};
 
+use super::relay::{RawChunk, is_null};
+
 /// `usage.prompt_tokens` / `usage.completion_tokens` of an OpenAI object, if both are there.
 pub(crate) fn usage_of(v: &Value) -> Option<Usage> {
-    let u = v.get("usage")?;
+    usage_in(v.get("usage")?)
+}
+
+/// The counts in a `usage` object, if both are there.
+fn usage_in(u: &Value) -> Option<Usage> {
     Some(Usage {
         input_tokens: u.get("prompt_tokens")?.as_u64()?,
         output_tokens: u.get("completion_tokens")?.as_u64()?,
@@ -36,7 +42,13 @@ pub(crate) fn error_message(v: &Value) -> Option<String> {
 /// Characters of generated text in a chunk's deltas (or a completion's messages, with
 /// `field` = "message"), for estimating usage an engine did not report.
 pub(crate) fn generated_chars(v: &Value, field: &str) -> usize {
-    let Some(Value::Array(choices)) = v.get("choices") else {
+    v.get("choices")
+        .map_or(0, |choices| generated_chars_in(choices, field))
+}
+
+/// [`generated_chars`] given the `choices` member itself.
+fn generated_chars_in(choices: &Value, field: &str) -> usize {
+    let Value::Array(choices) = choices else {
         return 0;
     };
     let mut chars = 0;
@@ -128,6 +140,9 @@ impl SseTranslator {
             self.done = true;
             return Ok(vec![self.final_usage()]);
         }
+        if let Some(events) = self.relay(&data) {
+            return Ok(events);
+        }
         let chunk: Value = serde_json::from_str(&data).map_err(|e| {
             EngineError::Protocol(format!("stream event is not JSON ({e}): {}", short(&data)))
         })?;
@@ -167,6 +182,49 @@ impl SseTranslator {
             fields.shift_remove("usage");
         }
         Ok(vec![StreamEvent::Chunk(chunk)])
+    }
+}
+
+impl SseTranslator {
+    /// The usual chunk, read without building it: the same bookkeeping and the same
+    /// decisions as the general path in `item`, with the chunk passed on as text. `None`
+    /// sends the chunk down the general path (not an object, repeated keys, a line break,
+    /// an error member, members that do not parse).
+    fn relay(&mut self, data: &str) -> Option<Vec<StreamEvent>> {
+        let chunk = RawChunk::parse(data)?;
+        if chunk.get("error").is_some_and(|e| !is_null(e)) {
+            return None;
+        }
+        let usage: Option<Value> = match chunk.get("usage") {
+            Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+            None => None,
+        };
+        let choices: Option<Value> = match chunk.get("choices") {
+            Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+            None => None,
+        };
+        if let Some(counts) = usage.as_ref().and_then(usage_in) {
+            self.usage = Some(counts);
+        }
+        self.output_chars += choices
+            .as_ref()
+            .map_or(0, |c| generated_chars_in(c, "delta"));
+        let choices = choices.as_ref().and_then(Value::as_array);
+        if let Some(choices) = choices {
+            self.saw_finish |= choices
+                .iter()
+                .any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()));
+        }
+        let usage_only =
+            choices.is_some_and(|c| c.is_empty()) && usage.as_ref().is_some_and(Value::is_object);
+        if self.wants_usage {
+            return Some(vec![StreamEvent::ChunkText(chunk.text())]);
+        }
+        if usage_only {
+            return Some(Vec::new());
+        }
+        // As in `item`: the `"usage": null` our forcing put on every chunk goes.
+        Some(vec![StreamEvent::ChunkText(chunk.text_without("usage"))])
     }
 }
 
@@ -240,10 +298,11 @@ mod tests {
             let mut t = translator(wants);
             let events = feed(&mut t, STREAM);
             assert!(t.finished());
-            let chunks: Vec<&Value> = events
+            let chunks: Vec<Value> = events
                 .iter()
                 .filter_map(|e| match e {
-                    StreamEvent::Chunk(c) => Some(c),
+                    StreamEvent::Chunk(c) => Some(c.clone()),
+                    StreamEvent::ChunkText(t) => Some(serde_json::from_str(t).unwrap()),
                     StreamEvent::Usage(_) => None,
                 })
                 .collect();
@@ -255,6 +314,56 @@ mod tests {
                 estimated: false,
             };
             assert_eq!(events.last(), Some(&StreamEvent::Usage(usage)));
+        }
+    }
+
+    /// The relay (compact chunks) and the general path (the same chunks with line breaks,
+    /// which the relay refuses) decide alike: the same chunks out, as JSON values, and
+    /// the same usage, measured or estimated.
+    #[test]
+    fn relay_and_general_path_agree() {
+        let chunks = [
+            json!({"id":"a","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}),
+            json!({"id":"a","choices":[{"index":0,"delta":{"content":"é \"x\"\n"}}],"usage":null}),
+            json!({"id":"a","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"q\":1}"}}]}}]}),
+            json!({"id":"a","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null,"error":null}),
+            json!({"id":"a","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}),
+            json!({"id":"a","choices":[],"usage":{"prompt_tokens":5}}),
+            json!({"choices":[{"delta":{"content":"no usage member"}}]}),
+            json!({"object":"keep-alive"}),
+        ];
+        for wants in [false, true] {
+            for last in 1..=chunks.len() {
+                let run = |pretty: bool| {
+                    let mut t = translator(wants);
+                    let mut out = Vec::new();
+                    for c in &chunks[..last] {
+                        let data = if pretty {
+                            serde_json::to_string_pretty(c).unwrap()
+                        } else {
+                            c.to_string()
+                        };
+                        let events = t.item(SseItem::Event { event: None, data }).unwrap();
+                        out.extend(events.into_iter().map(|e| match e {
+                            StreamEvent::Chunk(c) => {
+                                assert!(pretty, "the relay takes compact chunks");
+                                c
+                            }
+                            StreamEvent::ChunkText(text) => {
+                                assert!(!pretty && !text.contains('\n'));
+                                serde_json::from_str(&text).unwrap()
+                            }
+                            StreamEvent::Usage(_) => unreachable!(),
+                        }));
+                    }
+                    let done = t.item(SseItem::Event {
+                        event: None,
+                        data: "[DONE]".into(),
+                    });
+                    (out, done.unwrap(), t.saw_finish)
+                };
+                assert_eq!(run(false), run(true), "wants {wants}, {last} chunks");
+            }
         }
     }
 
