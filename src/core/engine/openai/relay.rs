@@ -4,8 +4,10 @@
 //! a `Value` of every chunk and serializing it again (that round trip was ~15% of a
 //! streamed request through the chain under callgrind).
 
-use serde::Deserializer as _;
+use std::borrow::Cow;
+
 use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer as _};
 use serde_json::value::RawValue;
 
 /// A chunk's top-level members, each value kept as the engine wrote it.
@@ -67,6 +69,86 @@ impl<'a> RawChunk<'a> {
 /// Whether a member's text is JSON `null`.
 pub(super) fn is_null(value: &RawValue) -> bool {
     value.get().trim() == "null"
+}
+
+/// What metering reads from a chunk's `choices` (see `generated_chars` in `stream`).
+pub(super) struct Choices {
+    pub count: usize,
+    /// Characters of generated text in the choices' deltas.
+    pub chars: usize,
+    /// Whether any choice has a non-null finish reason.
+    pub finished: bool,
+}
+
+/// The chunk's `choices`, read as the few fields metering needs: `Some(None)` when it has
+/// none, `None` when the general path must take the chunk (a `choices` that is not an
+/// array, a choice that is not an object, content that is not a string, a repeated
+/// field).
+pub(super) fn read_choices(chunk: &RawChunk<'_>) -> Option<Option<Choices>> {
+    let Some(raw) = chunk.get("choices") else {
+        return Some(None);
+    };
+    if !raw.get().starts_with('[') {
+        return None;
+    }
+    let choices: Vec<Choice> = serde_json::from_str(raw.get()).ok()?;
+    Some(Some(Choices {
+        count: choices.len(),
+        chars: choices.iter().map(Choice::generated_chars).sum(),
+        finished: choices.iter().any(|c| c.finish_reason.is_some()),
+    }))
+}
+
+/// One element of `choices`, as far as metering reads it (see `generated_chars`): a
+/// `null` finish reason reads as none.
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+impl Choice<'_> {
+    /// What `generated_chars_in` counts for this choice's `delta`.
+    fn generated_chars(&self) -> usize {
+        let Some(delta) = &self.delta else {
+            return 0;
+        };
+        let content = delta.content.as_ref().map_or(0, |c| c.chars().count());
+        let arguments: usize = delta
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|call| {
+                call.function
+                    .as_ref()
+                    .and_then(|f| f.arguments.as_ref())
+                    .map_or(0, |a| a.chars().count())
+            })
+            .sum();
+        content + arguments
+    }
 }
 
 struct Members;

@@ -11,7 +11,7 @@ use crate::core::engine::http::LineTranslator;
 use crate::core::engine::lines::{SseDecoder, SseItem};
 use crate::core::engine::{EngineError, StreamEvent, Usage};
 
-use super::relay::{RawChunk, is_null};
+use super::relay::{RawChunk, is_null, read_choices};
 
 /// `usage.prompt_tokens` / `usage.completion_tokens` of an OpenAI object, if both are there.
 pub(crate) fn usage_of(v: &Value) -> Option<Usage> {
@@ -199,24 +199,16 @@ impl SseTranslator {
             Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
             None => None,
         };
-        let choices: Option<Value> = match chunk.get("choices") {
-            Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
-            None => None,
-        };
+        let choices = read_choices(&chunk)?;
         if let Some(counts) = usage.as_ref().and_then(usage_in) {
             self.usage = Some(counts);
         }
-        self.output_chars += choices
-            .as_ref()
-            .map_or(0, |c| generated_chars_in(c, "delta"));
-        let choices = choices.as_ref().and_then(Value::as_array);
-        if let Some(choices) = choices {
-            self.saw_finish |= choices
-                .iter()
-                .any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()));
+        if let Some(choices) = &choices {
+            self.output_chars += choices.chars;
+            self.saw_finish |= choices.finished;
         }
-        let usage_only =
-            choices.is_some_and(|c| c.is_empty()) && usage.as_ref().is_some_and(Value::is_object);
+        let usage_only = choices.as_ref().is_some_and(|c| c.count == 0)
+            && usage.as_ref().is_some_and(Value::is_object);
         if self.wants_usage {
             return Some(vec![StreamEvent::ChunkText(chunk.text())]);
         }
@@ -331,6 +323,13 @@ mod tests {
             json!({"id":"a","choices":[],"usage":{"prompt_tokens":5}}),
             json!({"choices":[{"delta":{"content":"no usage member"}}]}),
             json!({"object":"keep-alive"}),
+            json!({"choices":[{"delta":{"content":null},"finish_reason":null}],"usage":null}),
+            json!({"choices":[{"delta":{"content":[{"type":"text","text":"hi"}]}}]}),
+            json!({"choices":[{"delta":{"tool_calls":[{"function":null},{"index":1},{"function":{"arguments":7}}]}}]}),
+            json!({"choices":[1, null, {"delta":null}, {"delta":{"content":"ok"}}]}),
+            json!({"choices":null,"usage":null}),
+            json!({"choices":{"0":{}},"usage":null}),
+            json!({"choices":[{"finish_reason":1}]}),
         ];
         for wants in [false, true] {
             for last in 1..=chunks.len() {
@@ -345,10 +344,8 @@ mod tests {
                         };
                         let events = t.item(SseItem::Event { event: None, data }).unwrap();
                         out.extend(events.into_iter().map(|e| match e {
-                            StreamEvent::Chunk(c) => {
-                                assert!(pretty, "the relay takes compact chunks");
-                                c
-                            }
+                            // Compact chunks the relay does not take come this way too.
+                            StreamEvent::Chunk(c) => c,
                             StreamEvent::ChunkText(text) => {
                                 assert!(!pretty && !text.contains('\n'));
                                 serde_json::from_str(&text).unwrap()
@@ -365,6 +362,30 @@ mod tests {
                 assert_eq!(run(false), run(true), "wants {wants}, {last} chunks");
             }
         }
+        // The usual chunks do take the relay.
+        let mut t = translator(false);
+        for c in &chunks[..4] {
+            let events = t
+                .item(SseItem::Event {
+                    event: None,
+                    data: c.to_string(),
+                })
+                .unwrap();
+            assert!(matches!(events[..], [StreamEvent::ChunkText(_)]), "{c}");
+        }
+    }
+
+    /// A repeated field: the last one counts, as when parsing into a `Value`.
+    #[test]
+    fn repeated_fields_in_a_choice() {
+        let mut t = translator(false);
+        let data = r#"{"choices":[{"delta":{"content":"a","content":"bbb"}}]}"#;
+        t.item(SseItem::Event {
+            event: None,
+            data: data.into(),
+        })
+        .unwrap();
+        assert_eq!(t.output_chars, 3);
     }
 
     #[test]
