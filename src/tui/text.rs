@@ -133,6 +133,7 @@ pub mod column {
     pub const QUEUE: &str = "q";
     pub const LATENCY: &str = "latency";
     pub const COUNTS: &str = "ok/fail";
+    pub const SOURCE: &str = "source";
     pub const PEER: &str = "peer";
     pub const REASON: &str = "reason";
     pub const LEFT: &str = "left";
