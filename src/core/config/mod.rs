@@ -260,7 +260,16 @@ impl Config {
                 enabled: r.get("advertise.enabled", false, parse_bool)?,
                 url: r.get("advertise.url", None, parse_optional_url)?,
                 label: r.get("advertise.label", None, parse_optional_text)?,
-                ttl_secs: r.get("advertise.ttl_secs", 300, parse_positive)?,
+                // Trackers hold an entry at most an hour; a longer TTL would heartbeat
+                // too rarely to stay listed.
+                ttl_secs: r.get("advertise.ttl_secs", 300, |raw| {
+                    parse_positive(raw).and_then(|secs: u64| match secs {
+                        0..=3600 => Ok(secs),
+                        _ => Err(format!(
+                            "{secs} is over the 3600 s trackers keep an announcement"
+                        )),
+                    })
+                })?,
             },
             trackers: r.get("discovery.trackers", Vec::new(), parse_urls)?,
             discovery: DiscoverySettings {
