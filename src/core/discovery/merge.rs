@@ -41,18 +41,18 @@ impl SyncReport {
         self.added + self.updated + self.removed > 0
     }
 
-    /// One sentence: "3 added, 1 updated, …", leaving out the zeros after the first four.
+    /// One sentence: "3 added, 1 updated, …"; the rarer counts only when not zero.
     pub fn summary(&self) -> String {
         let mut parts = vec![
             format!("{} added", self.added),
             format!("{} updated", self.updated),
             format!("{} unchanged", self.unchanged),
             format!("{} removed", self.removed),
+            format!("{} bad signature", self.bad_signature),
+            format!("{} unsafe URL", self.unsafe_url),
+            format!("{} stale", self.stale),
         ];
         let refusals = [
-            (self.bad_signature, "bad signature"),
-            (self.unsafe_url, "unsafe URL"),
-            (self.stale, "stale"),
             (self.malformed, "malformed"),
             (self.kept_manual, "kept as added by hand"),
         ];
