@@ -52,6 +52,9 @@ pub struct WorkerArgs {
     /// Requests allowed to wait; beyond this the worker answers 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
+    /// Async jobs allowed to wait in the job queue; beyond this a submission gets 503.
+    #[arg(long, default_value_t = crate::core::worker::DEFAULT_MAX_QUEUED_JOBS)]
+    pub max_jobs: usize,
     #[arg(long, default_value = "interactive")]
     pub tier: Tier,
     /// Synthetic engine only: tokens per second per request (0 = as fast as possible).
@@ -177,12 +180,14 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     let engine = build_engine(&args)?;
     let db = store::open(&paths.database())?;
     let ledger = Ledger::new(db)?;
-    let (writer, writer_thread) = LedgerWriter::spawn(ledger, None);
+    let (writer, writer_thread) = LedgerWriter::spawn(ledger.clone(), None);
     let mut config = WorkerConfig::new(identity.clone(), engine.clone(), system_clock());
     config.tier = args.tier;
     config.concurrency = args.concurrency;
     config.max_waiting = args.max_queue;
-    let worker = Worker::new(config, writer);
+    config.max_queued_jobs = args.max_jobs;
+    let worker = Worker::with_jobs(config, &ledger, writer).context("cannot open the job queue")?;
+    drop(ledger);
     let listener = bind(&args.host, args.port, "worker").await?;
     let addr = listener.local_addr()?;
     let models = worker.models().await;

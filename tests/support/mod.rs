@@ -3,6 +3,7 @@
 //! wait for a condition with a hard deadline (never a bare sleep).
 #![allow(dead_code)]
 
+pub mod jobs;
 pub mod python;
 pub mod scripted_peer;
 pub mod tracker;
@@ -110,7 +111,8 @@ pub async fn start_worker(
     let ledger = Ledger::new(db).expect("ledger");
     let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);
     let pubkey = identity.public();
-    let worker = Worker::new(WorkerConfig::new(identity, engine, clock), writer);
+    let worker = Worker::with_jobs(WorkerConfig::new(identity, engine, clock), &ledger, writer)
+        .expect("worker");
     let (l, addr) = listener().await;
     let shutdown = CancellationToken::new();
     tokio::spawn(worker.clone().serve(l, shutdown.clone()));

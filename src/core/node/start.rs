@@ -84,6 +84,8 @@ pub enum NodeError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Router(#[from] RouterError),
+    #[error("cannot open the job queue: {0}")]
+    Jobs(#[from] crate::core::worker::JobError),
     #[error("cannot write {path}: {source}")]
     RunFile {
         path: PathBuf,
@@ -166,7 +168,7 @@ impl Node {
         worker_config.tier = config.worker.tier;
         worker_config.concurrency = config.worker.concurrency;
         worker_config.max_waiting = config.worker.max_queue;
-        let worker = Worker::new(worker_config, writer.clone());
+        let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
 
         let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;
         let router_listener = bind(config.router.host, config.router.port, "router").await?;
@@ -232,6 +234,20 @@ impl Node {
         });
         let _ = cell.set(Arc::downgrade(&core));
         router.set_observer(Arc::new(Observer(Arc::downgrade(&core))));
+        // Job receipts are ledgered by the jobs' own transactions, not the writer:
+        // their commits become receipt events the same way.
+        let hook: crate::core::jobs::ReceiptHook = {
+            let core = Arc::downgrade(&core);
+            Arc::new(move |appended| {
+                if let Some(core) = core.upgrade() {
+                    core.on_appended(appended);
+                }
+            })
+        };
+        router.jobs().set_receipt_hook(hook.clone());
+        if let Some(jobs) = worker.jobs() {
+            jobs.set_receipt_hook(hook);
+        }
         let handle = NodeHandle { core: core.clone() };
 
         let worker_stop = CancellationToken::new();
