@@ -107,12 +107,24 @@ pub async fn start_worker(
     db: Db,
     clock: SharedClock,
 ) -> TestWorker {
+    start_worker_with(identity, engine, db, clock, |_| {}).await
+}
+
+/// A worker (with jobs) over `db`, with `configure` applied to its config.
+pub async fn start_worker_with(
+    identity: Identity,
+    engine: Arc<dyn Engine>,
+    db: Db,
+    clock: SharedClock,
+    configure: impl FnOnce(&mut WorkerConfig),
+) -> TestWorker {
     install_crypto();
     let ledger = Ledger::new(db).expect("ledger");
     let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);
     let pubkey = identity.public();
-    let worker = Worker::with_jobs(WorkerConfig::new(identity, engine, clock), &ledger, writer)
-        .expect("worker");
+    let mut config = WorkerConfig::new(identity, engine, clock);
+    configure(&mut config);
+    let worker = Worker::with_jobs(config, &ledger, writer).expect("worker");
     let (l, addr) = listener().await;
     let shutdown = CancellationToken::new();
     tokio::spawn(worker.clone().serve(l, shutdown.clone()));

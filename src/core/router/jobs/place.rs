@@ -55,8 +55,9 @@ impl From<RouterJobError> for ApiError {
 }
 
 /// Places job `id` (its body is `body`) with the first candidate that takes it. On
-/// success the returned row has its placement; on failure the client gets the reason
-/// (503 no capable peer, 502 all failed with each attempt, or a peer's 4xx verdict).
+/// success the returned row has its placement — or, when an offer went unanswered, no
+/// placement yet but that attempt to settle first. On failure the client gets the
+/// reason (503 no capable peer, 502 all failed with each attempt, or a peer's 4xx).
 pub(super) async fn place(
     r: &Arc<RouterService>,
     id: &str,
@@ -169,7 +170,11 @@ pub(super) async fn place(
             }
             Offer::Unknown(reason) => {
                 r.record_failure(peer, reason.clone());
-                tried.push(json!({"peer": peer.to_string(), "url": record.url, "error": reason}));
+                // The peer may hold the job: offering it elsewhere now could run it
+                // twice. The router keeps it (the client gets its id) and the collector
+                // asks this peer again; see `UNKNOWN_GRACE_MS`.
+                tracing::warn!(job = %id, peer = %peer.short(), %reason, "no answer to a job offer; asking that peer again before offering it elsewhere");
+                return Ok(row);
             }
         }
     }

@@ -23,6 +23,11 @@ use crate::core::worker::{RECEIPT_HEADER, REQUESTER_HEADER};
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// A job no peer would take for this long ends as an error.
 const PLACE_GIVE_UP_MS: u64 = 60 * 60 * 1000;
+/// How long a job stays with a peer whose answer to the offer was lost (it may hold the
+/// job) before it is offered elsewhere. A peer that restarts is back well within it; one
+/// that is gone longer costs the job this much delay, and if it did take the job and
+/// comes back, that copy is collected and paid for too (it ran twice).
+pub const UNKNOWN_GRACE_MS: u64 = 30_000;
 
 /// What a peer said about one of its jobs.
 pub(super) enum Fetched {
@@ -414,13 +419,23 @@ pub(super) async fn resume(r: &Arc<RouterService>, row: &RouterJob) -> Result<()
     for index in row.loose(false) {
         settle_loose(r, row, index).await?;
     }
-    let Some(row) = r.jobs.store.get(&row.id, r.now_ms())? else {
+    let (store, id, now) = (r.jobs.store.clone(), row.id.clone(), r.now_ms());
+    let Some(row) = blocking(move || store.get(&id, now)).await? else {
         return Ok(());
     };
     if !row.unplaced() {
         return Ok(());
     }
-    let now = r.now_ms();
+    let waiting_on = row
+        .loose(false)
+        .into_iter()
+        .filter_map(|i| row.attempts.get(i))
+        .any(|a| now < a.at_ms.saturating_add(UNKNOWN_GRACE_MS));
+    if waiting_on {
+        // A peer that may hold the job did not answer yet: give it time to come back
+        // before the job is offered elsewhere, where it could run a second time.
+        return Ok(());
+    }
     if now.saturating_sub(row.created_at) > PLACE_GIVE_UP_MS {
         update(r, &row.id, move |_, row| {
             if row.unplaced() {
