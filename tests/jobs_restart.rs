@@ -101,26 +101,20 @@ fn spawn(home: &Path, args: &[&str]) -> Process {
     }
 }
 
-/// A batch-tier worker on the synthetic engine, ~20 ms a job, two at a time.
-fn worker(home: &Path, port: &str) -> Process {
-    spawn(
-        home,
-        &[
-            "worker",
-            "start",
-            "--engine",
-            "synthetic",
-            "--tier",
-            "batch",
-            "--synthetic-rate",
-            "400",
-            "--concurrency",
-            "2",
-            "--port",
-            port,
-        ],
-    )
+/// A batch-tier worker on the synthetic engine, two jobs at a time, each taking 8
+/// tokens at `rate` tokens a second.
+fn worker(home: &Path, port: &str, rate: &str) -> Process {
+    #[rustfmt::skip]
+    let args = [
+        "worker", "start", "--engine", "synthetic", "--tier", "batch",
+        "--synthetic-rate", rate, "--concurrency", "2", "--port", port,
+    ];
+    spawn(home, &args)
 }
+
+/// Worker A is slow (80 ms a job), so it has a backlog, and jobs running, when it dies.
+const A_RATE: &str = "100";
+const B_RATE: &str = "400";
 
 fn router(home: &Path, port: &str) -> Process {
     spawn(home, &["router", "start", "--port", port])
@@ -156,6 +150,19 @@ async fn submit(client: &reqwest::Client, url: &str, i: usize) -> String {
     }
 }
 
+/// The job counts a worker's `/capacity` reports.
+async fn capacity_jobs(client: &reqwest::Client, url: &str) -> Value {
+    let capacity: Value = client
+        .get(format!("{url}/capacity"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    capacity["jobs"].clone()
+}
+
 fn open_db(path: &Path) -> store::Db {
     // The process that had it may take a moment to let go of the file lock.
     for _ in 0..200 {
@@ -172,8 +179,8 @@ async fn two_hundred_jobs_survive_a_worker_crash_and_a_router_crash() {
     let started = Instant::now();
     let homes: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let (a_home, b_home, r_home) = (homes[0].path(), homes[1].path(), homes[2].path());
-    let mut a = worker(a_home, "0");
-    let b = worker(b_home, "0");
+    let mut a = worker(a_home, "0", A_RATE);
+    let b = worker(b_home, "0", B_RATE);
     for (p, label) in [(&a, "a"), (&b, "b")] {
         let added = lobstah(r_home)
             .args(["peers", "add", &p.pubkey.to_string(), &p.url, label])
@@ -191,18 +198,23 @@ async fn two_hundred_jobs_survive_a_worker_crash_and_a_router_crash() {
     let mut a_restart = None;
     for i in 0..JOBS {
         let permit = slots.clone().acquire_owned().await.unwrap();
-        let (client, url) = (client.clone(), url.clone());
+        let (task_client, task_url) = (client.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
-            let id = submit(&client, &url, i).await;
+            let id = submit(&task_client, &task_url, i).await;
             drop(permit);
             id
         }));
         if i == KILL_WORKER_AT {
+            let jobs = capacity_jobs(&client, &a.url).await;
+            assert!(
+                jobs["running"].as_u64() > Some(0),
+                "A is busy when it dies: {jobs}"
+            );
             a.kill();
             let (home, port) = (a_home.to_path_buf(), a.port());
             a_restart = Some(tokio::task::spawn_blocking(move || {
                 std::thread::sleep(Duration::from_millis(300));
-                worker(&home, &port)
+                worker(&home, &port, A_RATE)
             }));
         }
         if i == KILL_ROUTER_AT {

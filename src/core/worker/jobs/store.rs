@@ -285,12 +285,9 @@ impl JobStore {
         Ok(record)
     }
 
-    /// Takes the first queued job and marks it running. Not made durable on its own: a
-    /// crash that loses this commit leaves the job queued, which is where recovery would
-    /// put it anyway; the next durable commit carries it.
+    /// Takes the first queued job and marks it running.
     pub fn claim_next(&self, now_ms: u64) -> Result<Option<JobRecord>, JobError> {
-        let mut tx = self.db.begin_write()?;
-        let _ = tx.set_durability(Durability::None);
+        let tx = self.db.begin_write()?;
         let record = {
             let mut queue = tx.open_table(QUEUE)?;
             let Some((seq, id)) = queue
