@@ -199,6 +199,8 @@ impl Node {
             running: admission.running() as u32,
             waiting: admission.waiting() as u32,
             concurrency: admission.concurrency() as u32,
+            jobs: worker.job_counts(),
+            client_jobs: router.jobs().counts(),
         };
         state.advertising = AdvertisingStatus {
             on: false,
