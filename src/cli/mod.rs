@@ -5,6 +5,7 @@ mod console_cmds;
 mod discovery_cmds;
 mod follow_cmds;
 mod identity_cmds;
+mod jobs_cmds;
 mod ledger_cmds;
 mod node_cmds;
 mod output;
@@ -120,6 +121,11 @@ pub enum Command {
     Tracker {
         #[command(subcommand)]
         command: TrackerCommand,
+    },
+    /// Async jobs through the router: submit, get (--wait), cancel, list.
+    Jobs {
+        #[command(subcommand)]
+        command: jobs_cmds::JobsCommand,
     },
 }
 
@@ -289,6 +295,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ServiceCommand::Uninstall(args) => service_cmds::uninstall(&args),
             ServiceCommand::Status(args) => service_cmds::status(&paths, &args),
         },
+        Command::Jobs { command } => {
+            let config = crate::core::config::Config::load(&paths, &cli.node.overrides())
+                .map_err(anyhow::Error::from);
+            jobs_cmds::run(&paths, config, command)
+        }
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { json } => ledger_cmds::verify(&paths, json),
             LedgerCommand::Import { file } => ledger_cmds::import(&paths, &file),
