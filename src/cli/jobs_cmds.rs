@@ -66,6 +66,7 @@ pub struct SubmitArgs {
     /// A chat request as JSON (OpenAI's shape, optional "metadata"); - reads stdin.
     #[arg(conflicts_with = "prompt")]
     pub file: Option<PathBuf>,
+    /// The model to ask (with --prompt).
     #[arg(long, requires = "prompt")]
     pub model: Option<String>,
     /// The user message.

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use super::place::{place, placement, summarize};
 use super::row::{AttemptOutcome, RouterJob};
 use super::{RouterJobError, blocking};
-use crate::core::jobs::{JobFailure, JobStatus, JobView, ROUTER_KEEP_MS, ReceiptNote};
+use crate::core::jobs::{DONE_TTL_MS, JobFailure, JobStatus, JobView, ROUTER_KEEP_MS, ReceiptNote};
 use crate::core::ledger::{
     AcceptRules, AppendOutcome, Ledger, Party, StoredReceipt, Verified, accept,
 };
@@ -107,15 +107,32 @@ pub(super) async fn poll_placement(
             Ok(None)
         }
         Fetched::Gone => {
-            tracing::warn!(job = %row.id, peer = %peer.short(), "the peer lost the job; it will be placed again");
+            let now = r.now_ms();
+            let placed_at = row.attempts.get(index).map(|a| a.at_ms).unwrap_or(now);
+            // Gone after longer than a worker keeps results: it may have run and expired
+            // while nobody collected it. Placing it again could run it twice, so it ends.
+            let expired = now.saturating_sub(placed_at) >= DONE_TTL_MS;
+            if expired {
+                tracing::warn!(job = %row.id, peer = %peer.short(), "the peer no longer has the job; it may have finished and expired uncollected");
+            } else {
+                tracing::warn!(job = %row.id, peer = %peer.short(), "the peer lost the job; it will be placed again");
+            }
             let (_, row) = update(r, &row.id, move |_, row| {
                 if row.placement == Some(index) && !row.status.is_terminal() {
-                    row.placement = None;
-                    row.status = JobStatus::Queued;
-                    row.started_at = None;
                     if let Some(a) = row.attempts.get_mut(index) {
                         a.outcome = AttemptOutcome::Absent;
                         a.detail = Some("the peer no longer had the job".into());
+                    }
+                    row.placement = None;
+                    row.started_at = None;
+                    if expired {
+                        row.error = Some(JobFailure {
+                            kind: "job_expired".into(),
+                            message: "the peer no longer has the job: its result expired before the router collected it".into(),
+                        });
+                        row.finish(JobStatus::Error, now, ROUTER_KEEP_MS);
+                    } else {
+                        row.status = JobStatus::Queued;
                     }
                 }
                 Ok(())
