@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::poll::{poll_placement, resume, settle_loose};
+use super::loose::{resume, settle_loose};
+use super::poll::poll_placement;
 use super::row::RouterJob;
 use super::{RouterJobError, blocking};
 use crate::core::jobs::JobStatus;

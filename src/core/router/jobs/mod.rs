@@ -12,11 +12,14 @@
 //! result may be fetched long after it completed.
 //!
 //! `row` is the job as stored and its attempts; `store` the tables; `place` submission
-//! and failover; `poll` asks peers about jobs, credits and withdraws; `collect` is the
+//! and failover; `poll` asks peers about placed jobs; `credit` ledgers a done job's
+//! receipt; `loose` settles unanswered offers and homeless jobs; `collect` is the
 //! background loop; `http` the endpoints.
 
 mod collect;
+mod credit;
 mod http;
+mod loose;
 mod place;
 mod poll;
 mod row;

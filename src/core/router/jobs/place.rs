@@ -27,7 +27,7 @@ const OFFER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one peer made of the offer.
 enum Offer {
-    Taken(JobView),
+    Taken(Box<JobView>),
     /// It holds no copy. `penalize`: count it against the peer's health.
     Refused {
         reason: String,
@@ -120,7 +120,7 @@ pub(super) async fn place(
             Offer::Verdict(e) => (AttemptOutcome::Refused, Some(e.message.clone())),
         };
         let taken = match &offer {
-            Offer::Taken(view) => Some(view.clone()),
+            Offer::Taken(view) => Some((**view).clone()),
             _ => None,
         };
         let (_, row) = {
@@ -225,7 +225,7 @@ async fn offer(
     };
     if status.is_success() {
         return match serde_json::from_str::<JobView>(&text) {
-            Ok(view) if !view.id.is_empty() => Offer::Taken(view),
+            Ok(view) if !view.id.is_empty() => Offer::Taken(Box::new(view)),
             _ => Offer::Unknown(format!(
                 "answered {} with something that is not a job: {}",
                 status.as_u16(),

@@ -170,20 +170,23 @@ mod tests {
         }
     }
 
+    /// (attempts, placement, status, submission active) → (loose, unplaced, open)
+    type Case = (
+        Vec<AttemptOutcome>,
+        Option<usize>,
+        JobStatus,
+        bool,
+        Vec<usize>,
+        bool,
+        bool,
+    );
+
     #[test]
     fn loose_attempts_and_openness_table() {
         use AttemptOutcome::*;
         use JobStatus::*;
         // (attempts, placement, status, submission active) → (loose, unplaced, open)
-        let cases: Vec<(
-            Vec<AttemptOutcome>,
-            Option<usize>,
-            JobStatus,
-            bool,
-            Vec<usize>,
-            bool,
-            bool,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (vec![Pending], None, Queued, true, vec![], true, true),
             (vec![Pending], None, Queued, false, vec![0], true, true),
             (

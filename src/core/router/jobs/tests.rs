@@ -2,7 +2,7 @@
 //! by now, and tied to the peer and the worker's job id; the signature and the requester
 //! checked as for chat.
 
-use super::poll::check_job_receipt;
+use super::credit::check_job_receipt;
 use crate::core::protocol::{Identity, PublicKey, RECEIPT_SKEW_MS, Receipt, SignedReceipt};
 
 const OFFERED: u64 = 1_800_000_000_000;
