@@ -78,6 +78,24 @@ async fn an_idempotency_key_names_one_job() {
         "newest first: {list}"
     );
     assert_eq!(list["counts"]["done"], 2);
+    for (url, line) in [
+        (&worker.url, "lobstah_worker_jobs{status=\"done\"} 2"),
+        (&router.url, "lobstah_router_jobs{status=\"done\"} 2"),
+        (
+            &router.url,
+            "lobstah_router_requests_total{outcome=\"job_placed\"} 2",
+        ),
+    ] {
+        let text = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(line), "{line} in {text}");
+    }
     router.stop().await;
 }
 

@@ -208,6 +208,10 @@ pub struct JobView {
     /// Router only: what became of the job's receipt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptNote>,
+    /// Router only, and rare: receipts of copies of the job that ran at another peer too
+    /// (an offer whose answer was lost), paid for because the work was done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_receipts: Vec<ReceiptNote>,
 }
 
 impl JobView {

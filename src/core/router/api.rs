@@ -169,6 +169,7 @@ async fn pubkey(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
+    crate::core::metrics::set_job_gauges(&r.metrics().jobs, r.jobs().counts());
     (
         [(
             header::CONTENT_TYPE,

@@ -305,6 +305,7 @@ async fn pubkey(State(w): State<Arc<Worker>>) -> impl IntoResponse {
 async fn metrics(State(w): State<Arc<Worker>>) -> impl IntoResponse {
     w.metrics.queue_depth.set(w.admission.waiting() as i64);
     w.metrics.in_flight.set(w.admission.running() as i64);
+    crate::core::metrics::set_job_gauges(&w.metrics.jobs, w.job_counts());
     (
         [(
             header::CONTENT_TYPE,

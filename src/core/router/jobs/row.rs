@@ -129,6 +129,7 @@ impl RouterJob {
             error: self.error.clone(),
             served_by: self.placed().map(|a| a.peer.to_string()),
             receipt: self.receipt.clone(),
+            extra_receipts: self.extra_receipts.clone(),
         }
     }
 }

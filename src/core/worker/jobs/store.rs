@@ -67,6 +67,7 @@ impl JobRecord {
             error: self.error.clone(),
             served_by: None,
             receipt: None,
+            extra_receipts: Vec::new(),
         }
     }
 
