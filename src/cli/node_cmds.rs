@@ -45,6 +45,9 @@ pub struct NodeFlags {
     /// Requests that may wait for the engine; beyond, 503.
     #[arg(long, value_name = "N")]
     pub max_queue: Option<String>,
+    /// Async jobs that may wait in the worker's job queue; beyond, 503.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<String>,
     /// interactive, batch or best-effort.
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
@@ -95,6 +98,7 @@ impl NodeFlags {
             ),
             ("worker.concurrency", "--concurrency", &self.concurrency),
             ("worker.max_queue", "--max-queue", &self.max_queue),
+            ("worker.max_jobs", "--max-jobs", &self.max_jobs),
             ("worker.tier", "--tier", &self.tier),
             ("advertise.url", "--announce-url", &self.announce_url),
             ("advertise.label", "--announce-label", &self.announce_label),

@@ -58,6 +58,11 @@ pub const KEYS: &[Key] = &[
         "requests that may wait; beyond, 503",
     ),
     key(
+        "worker.max_jobs",
+        "LOBSTAH_WORKER_MAX_JOBS",
+        "async jobs that may wait; beyond, 503",
+    ),
+    key(
         "worker.tier",
         "LOBSTAH_WORKER_TIER",
         "interactive, batch or best-effort",

@@ -159,6 +159,7 @@ pub struct WorkerSettings {
     pub port: u16,
     pub concurrency: usize,
     pub max_queue: usize,
+    pub max_jobs: usize,
     pub tier: Tier,
 }
 
@@ -243,6 +244,11 @@ impl Config {
                 port: r.get("worker.port", 17474, parse_int)?,
                 concurrency: r.get("worker.concurrency", 4, parse_positive)?,
                 max_queue: r.get("worker.max_queue", 64, parse_int)?,
+                max_jobs: r.get(
+                    "worker.max_jobs",
+                    crate::core::worker::DEFAULT_MAX_QUEUED_JOBS,
+                    parse_int,
+                )?,
                 tier: r.get("worker.tier", Tier::Interactive, parse_text)?,
             },
             engine: EngineSettings {

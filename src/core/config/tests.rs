@@ -104,7 +104,10 @@ fn defaults_are_the_documented_ones_and_every_key_is_shown() {
         (c.router.port, c.worker.port, c.control_port),
         (17475, 17474, 17477)
     );
-    assert_eq!((c.worker.concurrency, c.worker.max_queue), (4, 64));
+    assert_eq!(
+        (c.worker.concurrency, c.worker.max_queue, c.worker.max_jobs),
+        (4, 64, 1_000)
+    );
     assert!(!c.advertise.enabled, "advertising is opt-in");
     assert!(c.trackers.is_empty());
     assert_eq!(c.log_format, LogFormat::Text);

@@ -148,7 +148,10 @@ async fn submit(
 pub async fn get_job(State(r): State<Arc<RouterService>>, Path(id): Path<String>) -> Response {
     let result = async {
         let row = load(&r, id).await?;
-        if row.status.is_terminal() || row.placement.is_none() {
+        let unreachable = row.placed().is_some_and(|a| r.known_unreachable(&a.peer));
+        if row.status.is_terminal() || row.placement.is_none() || unreachable {
+            // Nothing to ask, or a peer known to be down: answer from the row at once
+            // rather than wait out a timeout; the collector keeps trying.
             return Ok(answer(StatusCode::OK, &row));
         }
         // Under way: ask its peer, so a finished job is settled (and credited) now.
