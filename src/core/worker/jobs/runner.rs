@@ -59,8 +59,12 @@ pub fn spawn_dispatcher(
                     let handle = runs.spawn(run(worker.clone(), jobs.clone(), job, slot));
                     ids.insert(handle.id(), id);
                 }
-                // Cancelled while we waited for the slot.
-                Ok(None) => drop(slot),
+                // Cancelled while we waited for the slot. (A pause, so that counts gone
+                // wrong could never make this loop spin.)
+                Ok(None) => {
+                    drop(slot);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot take the next job from the queue");
                     drop(slot);
