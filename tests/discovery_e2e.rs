@@ -12,22 +12,10 @@ use std::time::{Duration, Instant};
 
 use lobstah::core::protocol::PublicKey;
 use serde_json::Value;
+use support::bin::{lobstah, run};
 use support::tracker::TrackerProcess;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn lobstah(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lobstah"));
-    c.env("LOBSTAH_HOME", home)
-        .env_remove("RUST_LOG")
-        .env("NO_PROXY", "127.0.0.1");
-    for (var, _) in std::env::vars() {
-        if var.starts_with("LOBSTAH_") && var != "LOBSTAH_HOME" {
-            c.env_remove(var);
-        }
-    }
-    c
-}
 
 /// A child that is killed if the test ends early.
 struct Process(Child);
@@ -131,13 +119,6 @@ fn spawn_node(home: &Path, tracker: &str) -> (Process, Value) {
         std::thread::sleep(Duration::from_millis(20));
     };
     (process, info)
-}
-
-fn run(home: &Path, args: &[&str]) -> (bool, String) {
-    let out = lobstah(home).args(args).output().expect("run lobstah");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
 }
 
 async fn tracker_pubkeys(http: &reqwest::Client, tracker: &str) -> Vec<String> {
