@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod nostr;
 pub mod python;
 pub mod scripted_peer;
 pub mod tracker;

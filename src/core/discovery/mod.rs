@@ -4,6 +4,7 @@
 pub mod announcer;
 pub mod guarded;
 pub mod merge;
+pub mod nostr;
 pub mod sync;
 pub mod tracker_client;
 pub mod url_safety;
