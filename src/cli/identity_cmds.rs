@@ -4,13 +4,38 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::core::keystore;
+use crate::core::keystore::{self, KeystoreError};
 use crate::core::paths::Paths;
 
+/// Creates the identity and, beside it, the Nostr key; `force` replaces both. An
+/// identity made before lobstah spoke Nostr is kept and only gets the key it lacks.
 pub fn keygen(paths: &Paths, force: bool) -> anyhow::Result<ExitCode> {
     let path = paths.identity_file();
-    let identity = keystore::create_identity(&path, force)?;
-    eprintln!("wrote {}", path.display());
+    let nostr_path = paths.nostr_key_file();
+    let keep_nostr = !force && nostr_path.exists();
+    if keep_nostr {
+        // Checked before anything is written: an unusable key is not quietly kept.
+        keystore::load_nostr_keys(&nostr_path)?;
+    }
+    let identity = match keystore::create_identity(&path, force) {
+        Ok(identity) => {
+            eprintln!("wrote {}", path.display());
+            identity
+        }
+        Err(KeystoreError::Exists(..)) if !keep_nostr => {
+            let identity =
+                keystore::load_identity(&path).context("cannot load the existing identity")?;
+            eprintln!("kept the identity at {}", path.display());
+            identity
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if keep_nostr {
+        eprintln!("kept the Nostr key at {}", nostr_path.display());
+    } else {
+        keystore::create_nostr_keys(&nostr_path, force)?;
+        eprintln!("wrote {}", nostr_path.display());
+    }
     println!("{}", identity.public());
     Ok(ExitCode::SUCCESS)
 }
