@@ -145,3 +145,25 @@ fn a_nostr_key_others_can_read_is_refused() {
     assert_eq!(mode(&nostr), 0o600);
     assert_ne!(read(&nostr), secret);
 }
+
+#[test]
+fn id_prints_the_npub_only_when_asked() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let pubkey = ok(home, &["keygen"]).trim().to_owned();
+    assert_eq!(ok(home, &["id"]), format!("{pubkey}\n"));
+
+    let out = ok(home, &["id", "--nostr"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert_eq!(lines[0], pubkey);
+    let keys = Keys::parse(read(&files(home).1).trim()).unwrap();
+    use nostr_sdk::prelude::ToBech32;
+    assert_eq!(lines[1], keys.public_key().to_bech32().unwrap());
+    assert!(lines[1].starts_with("npub1"), "{out:?}");
+
+    fs::remove_file(files(home).1).unwrap();
+    let err = fails(home, &["id", "--nostr"]);
+    assert!(err.contains("lobstah keygen"), "{err}");
+    assert_eq!(ok(home, &["id"]).trim(), pubkey);
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::core::discovery::nostr;
 use crate::core::keystore::{self, KeystoreError};
 use crate::core::paths::Paths;
 
@@ -40,9 +41,20 @@ pub fn keygen(paths: &Paths, force: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn id(paths: &Paths) -> anyhow::Result<ExitCode> {
+/// Prints the lobstah public key, and with `nostr` the Nostr one (npub) on a second line.
+pub fn id(paths: &Paths, nostr: bool) -> anyhow::Result<ExitCode> {
     let identity = keystore::load_identity(&paths.identity_file())
         .context("cannot load this node's identity")?;
+    let npub = if nostr {
+        let keys = keystore::load_nostr_keys(&paths.nostr_key_file())
+            .context("cannot load this node's Nostr key")?;
+        Some(nostr::npub(&keys))
+    } else {
+        None
+    };
     println!("{}", identity.public());
+    if let Some(npub) = npub {
+        println!("{npub}");
+    }
     Ok(ExitCode::SUCCESS)
 }

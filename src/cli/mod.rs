@@ -60,7 +60,11 @@ pub enum Command {
         force: bool,
     },
     /// Print this node's public key.
-    Id,
+    Id {
+        /// Also print the Nostr public key (npub) on a second line.
+        #[arg(long)]
+        nostr: bool,
+    },
     /// Show credits: earned, spent, net and available (10,000 allowance + net).
     Balance {
         #[arg(long)]
@@ -269,7 +273,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
-        Command::Id => identity_cmds::id(&paths),
+        Command::Id { nostr } => identity_cmds::id(&paths, nostr),
         Command::Balance { json, all: false } => via_node::balance(&paths, json)
             .unwrap_or_else(|| ledger_cmds::balance(&paths, json, false)),
         Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
