@@ -2,16 +2,16 @@
 //! LOBSTAH_HOME in a temporary directory: both files 0600, `--force` replaces both, an
 //! identity from before Nostr gets the key it lacks, an unsafe key file is refused.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nostr_sdk::prelude::Keys;
 
 fn lobstah(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lobstah"))
-        .env("LOBSTAH_HOME", home)
-        .env_remove("RUST_LOG")
+    support::bin::lobstah(home)
         .args(args)
         .output()
         .expect("run the lobstah binary")
