@@ -10,6 +10,8 @@ mod support;
 mod advertise;
 #[path = "node/commands.rs"]
 mod commands;
+#[path = "node/nostr.rs"]
+mod nostr;
 #[path = "node/receipts.rs"]
 mod receipts;
 

@@ -169,6 +169,16 @@ pub enum PeersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Book the peers announced on Nostr relays: both signatures (Nostr and lobstah)
+    /// verified, fresh, at a safe URL; the newest per pubkey wins.
+    Discover {
+        /// A relay to read (repeatable; default: discovery.nostr_relays).
+        #[arg(long = "nostr-relay", value_name = "URL")]
+        relays: Vec<String>,
+        /// The counts as JSON (reads the peer book directly, so not beside a running node).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +280,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| serve_cmds::peers_list(&paths, json)),
             PeersCommand::Sync { tracker, json } => {
                 discovery_cmds::peers_sync(&paths, &tracker, json)
+            }
+            PeersCommand::Discover { relays, json } => {
+                discovery_cmds::peers_discover(&paths, relays, json)
             }
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),

@@ -11,5 +11,5 @@ pub mod url_safety;
 
 pub use guarded::{GuardedResolver, Lookup, StaticLookup, SystemLookup, guarded_client};
 pub use merge::{Listing, MergeContext, SyncReport, check_items, merge};
-pub use sync::sync_trackers;
+pub use sync::{sync_nostr, sync_trackers};
 pub use url_safety::{AddressKind, UnsafeUrl, UrlHost, UrlPolicy, classify};
