@@ -23,7 +23,7 @@ async fn a_node_publishes_on_nostr_and_another_discovers_serves_and_drops_it() {
     let worker_key = worker.snapshot().await.expect("snapshot").identity;
 
     // Nothing is published until advertising is turned on.
-    let before = discover(&[relay_url.clone()], now_ms(), IDLE, STEP)
+    let before = discover(std::slice::from_ref(&relay_url), now_ms(), IDLE, STEP)
         .await
         .expect("relay answers");
     assert!(before.fresh.is_empty(), "{before:?}");
@@ -82,7 +82,7 @@ async fn a_node_publishes_on_nostr_and_another_discovers_serves_and_drops_it() {
         "{}",
         off.message
     );
-    let after = discover(&[relay_url.clone()], now_ms(), IDLE, STEP)
+    let after = discover(std::slice::from_ref(&relay_url), now_ms(), IDLE, STEP)
         .await
         .expect("relay answers");
     assert!(after.fresh.is_empty(), "deleted: {after:?}");
