@@ -42,6 +42,11 @@ async fn a_node_publishes_on_nostr_and_another_discovers_serves_and_drops_it() {
     );
     let heartbeat = worker.snapshot().await.expect("snapshot").advertising;
     assert!(heartbeat.on && heartbeat.last_heartbeat.is_some_and(|h| h.ok));
+    assert_eq!(
+        heartbeat.targets,
+        [relay_url.clone()],
+        "the console names the relay"
+    );
 
     let mut config = test_config();
     config.discovery.nostr_relays = vec![relay_url.clone()];

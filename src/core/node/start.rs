@@ -200,7 +200,19 @@ impl Node {
         };
         state.advertising = AdvertisingStatus {
             on: false,
-            targets: config.trackers.clone(),
+            // Everywhere an announcement would go, so the console's confirmation can say.
+            targets: config
+                .trackers
+                .iter()
+                .chain(
+                    config
+                        .discovery
+                        .nostr_relays
+                        .iter()
+                        .filter(|_| config.advertise.publish_via_nostr),
+                )
+                .cloned()
+                .collect(),
             last_heartbeat: None,
         };
 
