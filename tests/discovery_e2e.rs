@@ -10,24 +10,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lobstah::core::discovery::nostr::discover;
 use lobstah::core::protocol::PublicKey;
 use serde_json::Value;
+use support::bin::{lobstah, run};
+use support::nostr::{IDLE, STEP};
 use support::tracker::TrackerProcess;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn lobstah(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lobstah"));
-    c.env("LOBSTAH_HOME", home)
-        .env_remove("RUST_LOG")
-        .env("NO_PROXY", "127.0.0.1");
-    for (var, _) in std::env::vars() {
-        if var.starts_with("LOBSTAH_") && var != "LOBSTAH_HOME" {
-            c.env_remove(var);
-        }
-    }
-    c
-}
 
 /// A child that is killed if the test ends early.
 struct Process(Child);
@@ -59,23 +49,15 @@ impl Drop for Process {
 
 /// `worker start` on the synthetic engine, advertising to `tracker` as `label`.
 fn spawn_worker(home: &Path, tracker: &str, label: &str) -> (Process, PublicKey) {
+    spawn_worker_with(home, &["--announce-to", tracker, "--announce-label", label])
+}
+
+/// `worker start` on the synthetic engine with `advertise` flags.
+fn spawn_worker_with(home: &Path, advertise: &[&str]) -> (Process, PublicKey) {
     let mut child = lobstah(home)
-        .args([
-            "worker",
-            "start",
-            "--engine",
-            "synthetic",
-            "--synthetic-rate",
-            "0",
-        ])
-        .args([
-            "--port",
-            "0",
-            "--announce-to",
-            tracker,
-            "--announce-label",
-            label,
-        ])
+        .args(["worker", "start", "--engine", "synthetic"])
+        .args(["--synthetic-rate", "0", "--port", "0"])
+        .args(advertise)
         .env("LOBSTAH_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -131,13 +113,6 @@ fn spawn_node(home: &Path, tracker: &str) -> (Process, Value) {
         std::thread::sleep(Duration::from_millis(20));
     };
     (process, info)
-}
-
-fn run(home: &Path, args: &[&str]) -> (bool, String) {
-    let out = lobstah(home).args(args).output().expect("run lobstah");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
 }
 
 async fn tracker_pubkeys(http: &reqwest::Client, tracker: &str) -> Vec<String> {
@@ -252,4 +227,68 @@ async fn advertised_workers_are_synced_served_and_dropped_when_they_leave() {
         "only w2 is a candidate now"
     );
     assert_eq!(node.terminate_and_wait(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_published_on_nostr_is_discovered_and_dropped_when_it_leaves() {
+    let (_relay, relay) = support::nostr::mock_relay().await;
+    let worker_home = tempfile::tempdir().expect("dir");
+    let (mut worker, pubkey) = spawn_worker_with(
+        worker_home.path(),
+        &[
+            "--publish-via-nostr",
+            "--nostr-relay",
+            &relay,
+            "--announce-label",
+            "nw",
+        ],
+    );
+    // The worker prints its address before it has connected to the relay.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let seen = discover(
+            std::slice::from_ref(&relay),
+            support::nostr::now_ms(),
+            IDLE,
+            STEP,
+        )
+        .await;
+        if seen.is_ok_and(|r| r.fresh.len() == 1) {
+            break;
+        }
+        assert!(Instant::now() < until, "the worker publishes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(worker_home.path().join("nostr.key").exists());
+
+    // No node runs here: `peers discover` books straight into the peer book.
+    let home = tempfile::tempdir().expect("dir");
+    let discover = |home: &Path| {
+        lobstah(home)
+            .args(["peers", "discover", "--nostr-relay", &relay])
+            .env("LOBSTAH_ALLOW_LOCAL_PEERS", "1")
+            .output()
+            .expect("run lobstah")
+    };
+    let out = discover(home.path());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && text.contains("1 added"), "{text}");
+    let (_, listing) = run(home.path(), &["peers", "list", "--json"]);
+    let peers: Vec<Value> = serde_json::from_str(&listing).expect("peers json");
+    assert_eq!(peers.len(), 1, "{listing}");
+    assert_eq!(peers[0]["pubkey"], pubkey.to_string());
+    assert_eq!(peers[0]["source"], "nostr");
+
+    // Without the operator's leave, a loopback URL from a relay is refused.
+    let strict = tempfile::tempdir().expect("dir");
+    let (ok, text) = run(
+        strict.path(),
+        &["peers", "discover", "--nostr-relay", &relay],
+    );
+    assert!(ok && text.contains("1 unsafe URL"), "{text}");
+
+    assert_eq!(worker.terminate_and_wait(), Some(0));
+    let out = discover(home.path());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && text.contains("1 removed"), "{text}");
 }

@@ -12,6 +12,8 @@ mod advertise;
 mod commands;
 #[path = "node/jobs.rs"]
 mod jobs;
+#[path = "node/nostr.rs"]
+mod nostr;
 #[path = "node/receipts.rs"]
 mod receipts;
 

@@ -61,7 +61,11 @@ pub enum Command {
         force: bool,
     },
     /// Print this node's public key.
-    Id,
+    Id {
+        /// Also print the Nostr public key (npub) on a second line.
+        #[arg(long)]
+        nostr: bool,
+    },
     /// Show credits: earned, spent, net and available (10,000 allowance + net).
     Balance {
         #[arg(long)]
@@ -171,6 +175,16 @@ pub enum PeersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Book the peers announced on Nostr relays: both signatures (Nostr and lobstah)
+    /// verified, fresh, at a safe URL; the newest per pubkey wins.
+    Discover {
+        /// A relay to read (repeatable; default: discovery.nostr_relays).
+        #[arg(long = "nostr-relay", value_name = "URL")]
+        relays: Vec<String>,
+        /// The counts as JSON (reads the peer book directly, so not beside a running node).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,9 +287,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             PeersCommand::Sync { tracker, json } => {
                 discovery_cmds::peers_sync(&paths, &tracker, json)
             }
+            PeersCommand::Discover { relays, json } => {
+                discovery_cmds::peers_discover(&paths, relays, json)
+            }
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
-        Command::Id => identity_cmds::id(&paths),
+        Command::Id { nostr } => identity_cmds::id(&paths, nostr),
         Command::Balance { json, all: false } => via_node::balance(&paths, json)
             .unwrap_or_else(|| ledger_cmds::balance(&paths, json, false)),
         Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),

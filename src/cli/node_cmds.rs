@@ -69,6 +69,16 @@ pub struct NodeFlags {
     /// Sync peers from the trackers every SECS seconds (default: only when asked).
     #[arg(long, value_name = "SECS")]
     pub sync_every: Option<String>,
+    /// When advertising, publish the announcement on Nostr relays too.
+    #[arg(long)]
+    pub publish_via_nostr: bool,
+    /// Sync peers from Nostr relays too.
+    #[arg(long)]
+    pub discover_via_nostr: bool,
+    /// A Nostr relay to publish to and discover from (repeatable; default: well-known
+    /// public relays).
+    #[arg(long = "nostr-relay", value_name = "URL")]
+    pub nostr_relays: Vec<String>,
     /// Refuse discovered peers on private networks too (RFC 1918, ULA, CGNAT).
     #[arg(long)]
     pub block_private_addrs: bool,
@@ -122,6 +132,16 @@ impl NodeFlags {
                 "--announce-to",
             ),
             (
+                self.publish_via_nostr,
+                "advertise.publish_via_nostr",
+                "--publish-via-nostr",
+            ),
+            (
+                self.discover_via_nostr,
+                "discovery.discover_via_nostr",
+                "--discover-via-nostr",
+            ),
+            (
                 self.block_private_addrs,
                 "discovery.block_private_addrs",
                 "--block-private-addrs",
@@ -136,6 +156,13 @@ impl NodeFlags {
             if given {
                 o.set(key, flag, "true");
             }
+        }
+        if !self.nostr_relays.is_empty() {
+            o.set(
+                "discovery.nostr_relays",
+                "--nostr-relay",
+                self.nostr_relays.join(","),
+            );
         }
         let trackers: Vec<&str> = self
             .trackers

@@ -3,7 +3,9 @@
 //! wait for a condition with a hard deadline (never a bare sleep).
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod jobs;
+pub mod nostr;
 pub mod python;
 pub mod scripted_peer;
 pub mod tracker;

@@ -179,15 +179,27 @@ pub struct AdvertiseSettings {
     /// The URL announced; `None`: the worker's own address.
     pub url: Option<String>,
     pub label: Option<String>,
+    /// Publish on the Nostr relays as well as to the trackers.
+    pub publish_via_nostr: bool,
     pub ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscoverySettings {
+    pub nostr_relays: Vec<String>,
+    /// Sync from the relays as well as the trackers.
+    pub discover_via_nostr: bool,
     /// 0: sync only when asked.
     pub sync_every_secs: u64,
     /// Which discovered peer addresses the router may dial.
     pub url_policy: UrlPolicy,
+}
+
+fn default_relays() -> Vec<String> {
+    crate::core::discovery::nostr::DEFAULT_RELAYS
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
 }
 
 /// The effective configuration of a node.
@@ -266,6 +278,7 @@ impl Config {
                 enabled: r.get("advertise.enabled", false, parse_bool)?,
                 url: r.get("advertise.url", None, parse_optional_url)?,
                 label: r.get("advertise.label", None, parse_optional_text)?,
+                publish_via_nostr: r.get("advertise.publish_via_nostr", false, parse_bool)?,
                 // Trackers hold an entry at most an hour; a longer TTL would heartbeat
                 // too rarely to stay listed.
                 ttl_secs: r.get("advertise.ttl_secs", 300, |raw| {
@@ -279,6 +292,12 @@ impl Config {
             },
             trackers: r.get("discovery.trackers", Vec::new(), parse_urls)?,
             discovery: DiscoverySettings {
+                nostr_relays: r.get(
+                    "discovery.nostr_relays",
+                    default_relays(),
+                    parse_relay_urls,
+                )?,
+                discover_via_nostr: r.get("discovery.discover_via_nostr", false, parse_bool)?,
                 sync_every_secs: r.get("discovery.sync_every_secs", 0, parse_int)?,
                 url_policy: UrlPolicy {
                     block_private: r.get("discovery.block_private_addrs", false, parse_bool)?,

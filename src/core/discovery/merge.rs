@@ -76,6 +76,9 @@ impl SyncReport {
 pub struct Listing {
     pub source: PeerSource,
     pub fresh: Vec<SignedAnnouncement>,
+    /// The listing is the source's whole word, so what it booked earlier and no longer
+    /// lists may go. False when part of it did not answer (a relay that was down).
+    pub complete: bool,
 }
 
 /// Checks raw `/peers` entries as received; the verified, fresh ones come back and the
@@ -188,7 +191,11 @@ fn prune(
     vouched: &HashSet<PublicKey>,
     report: &mut SyncReport,
 ) {
-    let answered: Vec<&PeerSource> = listings.iter().map(|l| &l.source).collect();
+    let answered: Vec<&PeerSource> = listings
+        .iter()
+        .filter(|l| l.complete)
+        .map(|l| &l.source)
+        .collect();
     let booked = match book.list() {
         Ok(peers) => peers,
         Err(e) => {

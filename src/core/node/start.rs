@@ -205,7 +205,19 @@ impl Node {
         };
         state.advertising = AdvertisingStatus {
             on: false,
-            targets: config.trackers.clone(),
+            // Everywhere an announcement would go, so the console's confirmation can say.
+            targets: config
+                .trackers
+                .iter()
+                .chain(
+                    config
+                        .discovery
+                        .nostr_relays
+                        .iter()
+                        .filter(|_| config.advertise.publish_via_nostr),
+                )
+                .cloned()
+                .collect(),
             last_heartbeat: None,
         };
 
@@ -260,7 +272,9 @@ impl Node {
         let worker_task = tokio::spawn(worker.clone().serve(worker_listener, worker_stop.clone()));
         let router_task = tokio::spawn(router.clone().serve(router_listener, router_stop.clone()));
         monitor::spawn(Arc::downgrade(&core), monitor_stop.clone());
-        if config.discovery.sync_every_secs > 0 && !config.trackers.is_empty() {
+        if config.discovery.sync_every_secs > 0
+            && (!config.trackers.is_empty() || config.discovery.discover_via_nostr)
+        {
             discover::spawn_periodic_sync(
                 Arc::downgrade(&core),
                 Duration::from_secs(config.discovery.sync_every_secs),

@@ -223,6 +223,11 @@ pub enum NodeCommand {
     SyncTracker {
         url: String,
     },
+    /// Read peers from Nostr relays (the configured ones when `relays` is empty).
+    DiscoverNostr {
+        #[serde(default)]
+        relays: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
