@@ -44,7 +44,7 @@ async fn a_node_publishes_on_nostr_and_another_discovers_serves_and_drops_it() {
     assert!(heartbeat.on && heartbeat.last_heartbeat.is_some_and(|h| h.ok));
     assert_eq!(
         heartbeat.targets,
-        [relay_url.clone()],
+        std::slice::from_ref(&relay_url),
         "the console names the relay"
     );
 
