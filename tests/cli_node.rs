@@ -3,22 +3,12 @@
 //! default; errors naming file, line and key) and `service install|uninstall --dry-run`
 //! (a plist that parses, a unit that starts `--headless`).
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
+use support::bin::lobstah;
 
-fn lobstah(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lobstah"));
-    c.env("LOBSTAH_HOME", home).env_remove("RUST_LOG");
-    // The developer's own settings must not leak into the precedence table.
-    for (var, _) in std::env::vars() {
-        if var.starts_with("LOBSTAH_") && var != "LOBSTAH_HOME" {
-            c.env_remove(var);
-        }
-    }
-    c
-}
+mod support;
 
 fn output(o: &Output) -> String {
     format!(

@@ -15,22 +15,9 @@ use std::time::{Duration, Instant};
 use lobstah::core::ledger::Ledger;
 use lobstah::core::store;
 use serde_json::{Value, json};
+use support::bin::lobstah;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn lobstah(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lobstah"));
-    c.env("LOBSTAH_HOME", home)
-        .env_remove("RUST_LOG")
-        .env("NO_PROXY", "127.0.0.1");
-    // The developer's own settings (ports, engine) must not leak into the test.
-    for (var, _) in std::env::vars() {
-        if var.starts_with("LOBSTAH_") && var != "LOBSTAH_HOME" {
-            c.env_remove(var);
-        }
-    }
-    c
-}
 
 /// A headless node on the synthetic engine, paced so requests are in flight long
 /// enough to be caught by a signal.

@@ -10,6 +10,10 @@ mod support;
 mod advertise;
 #[path = "node/commands.rs"]
 mod commands;
+#[path = "node/jobs.rs"]
+mod jobs;
+#[path = "node/nostr.rs"]
+mod nostr;
 #[path = "node/receipts.rs"]
 mod receipts;
 

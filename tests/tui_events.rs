@@ -108,6 +108,11 @@ fn small_events_need_no_refresh() {
         running: 4,
         waiting: 9,
         concurrency: 4,
+        jobs: lobstah::core::node::JobCounts {
+            queued: 7,
+            ..Default::default()
+        },
+        ..Default::default()
     };
     assert!(update(&mut app, event(101, CoreEvent::QueueChanged { queue })).is_empty());
     assert_eq!(app.snapshot.queue, queue);

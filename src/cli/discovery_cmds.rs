@@ -1,6 +1,6 @@
-//! Discovery at the command line: `lobstah peers sync <tracker>` (through the running
-//! node when there is one, else straight into the peer book) and the advertising a bare
-//! `lobstah worker start --announce-to` does.
+//! Discovery at the command line: `lobstah peers sync <tracker>` and `lobstah peers
+//! discover` (through the running node when there is one, else straight into the peer
+//! book) and the advertising a bare `lobstah worker start --announce-to` does.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,11 +13,13 @@ use super::via_node;
 use crate::core::clock::system_clock;
 use crate::core::config::{Config, Overrides};
 use crate::core::discovery::announcer::{AnnounceSettings, Announcer};
-use crate::core::discovery::{MergeContext, SystemLookup, sync_trackers};
+use crate::core::discovery::nostr::NostrPublisher;
+use crate::core::discovery::{MergeContext, SyncReport, SystemLookup, sync_nostr, sync_trackers};
+use crate::core::keystore;
 use crate::core::node::NodeCommand;
 use crate::core::paths::Paths;
 use crate::core::protocol::Identity;
-use crate::core::router::peers::normalize_url;
+use crate::core::router::peers::{PeerBook, normalize_url};
 use crate::core::worker::Worker;
 
 /// `lobstah peers sync <tracker-url>`.
@@ -33,10 +35,7 @@ pub fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result
     {
         return done;
     }
-    // The URL policy comes from the same settings the node would use.
-    let config = Config::load(paths, &Overrides::default()).context("invalid configuration")?;
-    let book = super::serve_cmds::open_book(paths)?;
-    let identity = super::serve_cmds::identity_or_create(paths)?;
+    let offline = Offline::open(paths)?;
     super::runtime()?.block_on(async move {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(3))
@@ -44,37 +43,93 @@ pub fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result
             .context("cannot build the HTTP client")?;
         let report = sync_trackers(
             &http,
-            &book,
+            &offline.book,
             std::slice::from_ref(&tracker),
-            &MergeContext {
-                me: identity.public(),
-                now_ms: system_clock().now_ms(),
-                policy: config.discovery.url_policy,
-                lookup: &SystemLookup,
-            },
+            &offline.context(),
         )
         .await;
-        let ok = report.sources_answered > 0;
-        if as_json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else if ok {
-            println!("synced from {tracker}: {}", report.summary());
-        } else {
-            eprintln!("cannot sync from {tracker}: {}", report.summary());
-        }
-        Ok(if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        print_report(&report, &tracker, as_json)
+    })
+}
+
+/// `lobstah peers discover [--nostr-relay URL]…`.
+pub fn peers_discover(
+    paths: &Paths,
+    relays: Vec<String>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    if !as_json
+        && let Some(done) = via_node::peers_command(
+            paths,
+            NodeCommand::DiscoverNostr {
+                relays: relays.clone(),
+            },
+        )
+    {
+        return done;
+    }
+    let offline = Offline::open(paths)?;
+    let relays = if relays.is_empty() {
+        offline.config.discovery.nostr_relays.clone()
+    } else {
+        relays
+    };
+    super::runtime()?.block_on(async move {
+        let report = sync_nostr(&offline.book, &relays, &offline.context()).await;
+        print_report(&report, &format!("{} Nostr relays", relays.len()), as_json)
+    })
+}
+
+/// What a sync needs when no node runs: the settings the node would use (the URL
+/// policy), the peer book, and this node's key (its own announcement is not a peer).
+struct Offline {
+    config: Config,
+    book: PeerBook,
+    identity: Identity,
+}
+
+impl Offline {
+    fn open(paths: &Paths) -> anyhow::Result<Self> {
+        Ok(Offline {
+            config: Config::load(paths, &Overrides::default()).context("invalid configuration")?,
+            book: super::serve_cmds::open_book(paths)?,
+            identity: super::serve_cmds::identity_or_create(paths)?,
         })
+    }
+
+    fn context(&self) -> MergeContext<'static> {
+        MergeContext {
+            me: self.identity.public(),
+            now_ms: system_clock().now_ms(),
+            policy: self.config.discovery.url_policy,
+            lookup: &SystemLookup,
+        }
+    }
+}
+
+fn print_report(report: &SyncReport, from: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    let ok = report.sources_answered > 0;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else if ok {
+        println!("synced from {from}: {}", report.summary());
+    } else {
+        eprintln!("cannot sync from {from}: {}", report.summary());
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
 /// Announces a bare worker to `settings.trackers` now and every heartbeat until
 /// `stop`, then withdraws; the returned task ends once the withdrawal is sent.
 pub async fn advertise_worker(
+    paths: &Paths,
     identity: Identity,
     settings: AnnounceSettings,
+    nostr_relays: Option<Vec<String>>,
     worker: Arc<Worker>,
     stop: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -85,7 +140,16 @@ pub async fn advertise_worker(
         .connect_timeout(std::time::Duration::from_secs(3))
         .build()
         .context("cannot build the HTTP client")?;
-    let announcer = Announcer::new(http, identity, system_clock(), settings);
+    let mut announcer = Announcer::new(http, identity, system_clock(), settings);
+    if let Some(relays) = nostr_relays {
+        let keys = keystore::load_or_create_nostr_keys(&paths.nostr_key_file())
+            .context("cannot load the Nostr key")?;
+        let publisher = NostrPublisher::connect(keys, &relays)
+            .await
+            .context("cannot reach the Nostr relays")?;
+        tracing::info!(npub = %publisher.npub(), "publishing on Nostr");
+        announcer = announcer.with_nostr(publisher);
+    }
     let first = announcer.announce(worker.models().await).await;
     if first.ok {
         tracing::info!(detail = %first.detail, url = %announcer.settings().url, "advertising");
@@ -104,5 +168,6 @@ pub async fn advertise_worker(
             .await;
         let withdrawn = announcer.withdraw().await;
         tracing::info!(detail = %withdrawn.detail, "advertisement withdrawn");
+        announcer.close().await;
     }))
 }

@@ -5,6 +5,7 @@ mod console_cmds;
 mod discovery_cmds;
 mod follow_cmds;
 mod identity_cmds;
+mod jobs_cmds;
 mod ledger_cmds;
 mod node_cmds;
 mod output;
@@ -60,7 +61,11 @@ pub enum Command {
         force: bool,
     },
     /// Print this node's public key.
-    Id,
+    Id {
+        /// Also print the Nostr public key (npub) on a second line.
+        #[arg(long)]
+        nostr: bool,
+    },
     /// Show credits: earned, spent, net and available (10,000 allowance + net).
     Balance {
         #[arg(long)]
@@ -121,6 +126,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TrackerCommand,
     },
+    /// Async jobs through the router: submit, get (--wait), cancel, list.
+    Jobs {
+        #[command(subcommand)]
+        command: jobs_cmds::JobsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +171,16 @@ pub enum PeersCommand {
     Sync {
         /// The tracker, e.g. http://tracker.example:17476
         tracker: String,
+        /// The counts as JSON (reads the peer book directly, so not beside a running node).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Book the peers announced on Nostr relays: both signatures (Nostr and lobstah)
+    /// verified, fresh, at a safe URL; the newest per pubkey wins.
+    Discover {
+        /// A relay to read (repeatable; default: discovery.nostr_relays).
+        #[arg(long = "nostr-relay", value_name = "URL")]
+        relays: Vec<String>,
         /// The counts as JSON (reads the peer book directly, so not beside a running node).
         #[arg(long)]
         json: bool,
@@ -267,9 +287,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             PeersCommand::Sync { tracker, json } => {
                 discovery_cmds::peers_sync(&paths, &tracker, json)
             }
+            PeersCommand::Discover { relays, json } => {
+                discovery_cmds::peers_discover(&paths, relays, json)
+            }
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
-        Command::Id => identity_cmds::id(&paths),
+        Command::Id { nostr } => identity_cmds::id(&paths, nostr),
         Command::Balance { json, all: false } => via_node::balance(&paths, json)
             .unwrap_or_else(|| ledger_cmds::balance(&paths, json, false)),
         Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
@@ -289,6 +312,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ServiceCommand::Uninstall(args) => service_cmds::uninstall(&args),
             ServiceCommand::Status(args) => service_cmds::status(&paths, &args),
         },
+        Command::Jobs { command } => {
+            let config = crate::core::config::Config::load(&paths, &cli.node.overrides())
+                .map_err(anyhow::Error::from);
+            jobs_cmds::run(&paths, config, command)
+        }
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { json } => ledger_cmds::verify(&paths, json),
             LedgerCommand::Import { file } => ledger_cmds::import(&paths, &file),

@@ -45,6 +45,9 @@ pub struct NodeFlags {
     /// Requests that may wait for the engine; beyond, 503.
     #[arg(long, value_name = "N")]
     pub max_queue: Option<String>,
+    /// Async jobs that may wait in the worker's job queue; beyond, 503.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<String>,
     /// interactive, batch or best-effort.
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
@@ -66,6 +69,16 @@ pub struct NodeFlags {
     /// Sync peers from the trackers every SECS seconds (default: only when asked).
     #[arg(long, value_name = "SECS")]
     pub sync_every: Option<String>,
+    /// When advertising, publish the announcement on Nostr relays too.
+    #[arg(long)]
+    pub publish_via_nostr: bool,
+    /// Sync peers from Nostr relays too.
+    #[arg(long)]
+    pub discover_via_nostr: bool,
+    /// A Nostr relay to publish to and discover from (repeatable; default: well-known
+    /// public relays).
+    #[arg(long = "nostr-relay", value_name = "URL")]
+    pub nostr_relays: Vec<String>,
     /// Refuse discovered peers on private networks too (RFC 1918, ULA, CGNAT).
     #[arg(long)]
     pub block_private_addrs: bool,
@@ -95,6 +108,7 @@ impl NodeFlags {
             ),
             ("worker.concurrency", "--concurrency", &self.concurrency),
             ("worker.max_queue", "--max-queue", &self.max_queue),
+            ("worker.max_jobs", "--max-jobs", &self.max_jobs),
             ("worker.tier", "--tier", &self.tier),
             ("advertise.url", "--announce-url", &self.announce_url),
             ("advertise.label", "--announce-label", &self.announce_label),
@@ -118,6 +132,16 @@ impl NodeFlags {
                 "--announce-to",
             ),
             (
+                self.publish_via_nostr,
+                "advertise.publish_via_nostr",
+                "--publish-via-nostr",
+            ),
+            (
+                self.discover_via_nostr,
+                "discovery.discover_via_nostr",
+                "--discover-via-nostr",
+            ),
+            (
                 self.block_private_addrs,
                 "discovery.block_private_addrs",
                 "--block-private-addrs",
@@ -132,6 +156,13 @@ impl NodeFlags {
             if given {
                 o.set(key, flag, "true");
             }
+        }
+        if !self.nostr_relays.is_empty() {
+            o.set(
+                "discovery.nostr_relays",
+                "--nostr-relay",
+                self.nostr_relays.join(","),
+            );
         }
         let trackers: Vec<&str> = self
             .trackers

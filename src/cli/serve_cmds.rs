@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::discovery_cmds::advertise_worker;
 use crate::core::clock::system_clock;
 use crate::core::discovery::announcer::AnnounceSettings;
+use crate::core::discovery::nostr::DEFAULT_RELAYS;
 use crate::core::engine::{
     Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url,
 };
@@ -52,6 +53,9 @@ pub struct WorkerArgs {
     /// Requests allowed to wait; beyond this the worker answers 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
+    /// Async jobs allowed to wait in the job queue; beyond this a submission gets 503.
+    #[arg(long, default_value_t = crate::core::worker::DEFAULT_MAX_QUEUED_JOBS)]
+    pub max_jobs: usize,
     #[arg(long, default_value = "interactive")]
     pub tier: Tier,
     /// Synthetic engine only: tokens per second per request (0 = as fast as possible).
@@ -69,6 +73,12 @@ pub struct WorkerArgs {
     /// The label announced beside the URL.
     #[arg(long, value_name = "TEXT")]
     pub announce_label: Option<String>,
+    /// Publish the announcement on Nostr relays too (a NIP-09 deletion on shutdown).
+    #[arg(long)]
+    pub publish_via_nostr: bool,
+    /// A Nostr relay to publish on (repeatable; default: well-known public relays).
+    #[arg(long = "nostr-relay", value_name = "URL")]
+    pub nostr_relays: Vec<String>,
     /// Announcement lifetime in seconds; heartbeats go every half of it.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     pub announce_ttl: u64,
@@ -177,12 +187,14 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     let engine = build_engine(&args)?;
     let db = store::open(&paths.database())?;
     let ledger = Ledger::new(db)?;
-    let (writer, writer_thread) = LedgerWriter::spawn(ledger, None);
+    let (writer, writer_thread) = LedgerWriter::spawn(ledger.clone(), None);
     let mut config = WorkerConfig::new(identity.clone(), engine.clone(), system_clock());
     config.tier = args.tier;
     config.concurrency = args.concurrency;
     config.max_waiting = args.max_queue;
-    let worker = Worker::new(config, writer);
+    config.max_queued_jobs = args.max_jobs;
+    let worker = Worker::with_jobs(config, &ledger, writer).context("cannot open the job queue")?;
+    drop(ledger);
     let listener = bind(&args.host, args.port, "worker").await?;
     let addr = listener.local_addr()?;
     let models = worker.models().await;
@@ -193,7 +205,7 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
         engine.kind()
     );
     let shutdown = shutdown_on_signals();
-    let advertising = if args.announce_to.is_empty() {
+    let advertising = if args.announce_to.is_empty() && !args.publish_via_nostr {
         None
     } else {
         let url = match args.announce_url {
@@ -212,7 +224,24 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
             tier: args.tier,
             ttl_secs: args.announce_ttl,
         };
-        Some(advertise_worker(identity.clone(), settings, worker.clone(), shutdown.clone()).await?)
+        let nostr = args.publish_via_nostr.then(|| {
+            if args.nostr_relays.is_empty() {
+                DEFAULT_RELAYS.iter().map(|r| r.to_string()).collect()
+            } else {
+                args.nostr_relays.clone()
+            }
+        });
+        Some(
+            advertise_worker(
+                paths,
+                identity.clone(),
+                settings,
+                nostr,
+                worker.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        )
     };
     worker.serve(listener, shutdown).await?;
     if let Some(task) = advertising {
@@ -311,7 +340,21 @@ pub fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).context("cannot read the peer book"),
     };
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&peers)?);
+        // The same shape as beside a running node, so scripts need not care which.
+        let rows: Vec<serde_json::Value> = peers
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "pubkey": p.pubkey.to_string(),
+                    "label": p.label,
+                    "url": p.url,
+                    "source": p.source.to_string(),
+                    "addedAtMs": p.added_at_ms,
+                    "updatedAtMs": p.updated_at_ms,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if peers.is_empty() {
@@ -325,11 +368,7 @@ pub fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
             p.label.as_deref().unwrap_or("-"),
             p.pubkey.short(),
             p.url,
-            match &p.source {
-                PeerSource::Manual => "manual".to_string(),
-                PeerSource::Tracker { url } => format!("tracker {url}"),
-                PeerSource::Nostr => "nostr".to_string(),
-            }
+            p.source
         );
     }
     Ok(ExitCode::SUCCESS)

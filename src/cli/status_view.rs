@@ -92,6 +92,13 @@ pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
         "  queue        {} running, {} waiting (concurrency {})",
         q.running, q.waiting, q.concurrency
     );
+    for (label, c) in [("jobs served ", q.jobs), ("jobs sent   ", q.client_jobs)] {
+        let _ = writeln!(
+            out,
+            "  {label} {} queued, {} running, {} done, {} error, {} cancelled",
+            c.queued, c.running, c.done, c.error, c.cancelled
+        );
+    }
     let b = &s.balance;
     let _ = writeln!(
         out,

@@ -73,10 +73,11 @@ async fn start_worker(
     }));
     let db = store::in_memory().map_err(|e| DemoError::Setup(e.to_string()))?;
     let ledger = Ledger::new(db).map_err(|e| DemoError::Setup(e.to_string()))?;
-    let (writer, _thread) = LedgerWriter::spawn(ledger, None);
+    let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);
     let mut config = WorkerConfig::new(identity, engine, system_clock());
     config.concurrency = 2;
-    let worker = Worker::new(config, writer);
+    let worker =
+        Worker::with_jobs(config, &ledger, writer).map_err(|e| DemoError::Setup(e.to_string()))?;
     let listener = TcpListener::bind(at)
         .await
         .map_err(|e| DemoError::Setup(format!("cannot listen on {at}: {e}")))?;

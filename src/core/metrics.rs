@@ -31,6 +31,22 @@ pub struct DirectionLabel {
     pub direction: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+/// Sets a jobs-by-status gauge family from counts.
+pub fn set_job_gauges(family: &Family<StatusLabel, Gauge>, counts: crate::core::jobs::JobCounts) {
+    for status in crate::core::jobs::JobStatus::ALL {
+        family
+            .get_or_create(&StatusLabel {
+                status: status.as_str().into(),
+            })
+            .set(i64::from(counts.get(status)));
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~65 s: from a cached local engine to a slow remote prefill.
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -58,6 +74,7 @@ pub struct WorkerMetrics {
     pub queue_rejections: Counter,
     pub tokens: Family<DirectionLabel, Counter>,
     pub receipts_signed: Counter,
+    pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
 }
 
@@ -73,7 +90,9 @@ impl WorkerMetrics {
         let queue_rejections = Counter::default();
         let tokens = Family::<DirectionLabel, Counter>::default();
         let receipts_signed = Counter::default();
+        let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Chat requests by outcome", requests.clone());
+        r.register("jobs", "Async jobs held, by status", jobs.clone());
         r.register(
             "request_duration_seconds",
             "Time from admission to the last byte",
@@ -108,6 +127,7 @@ impl WorkerMetrics {
             queue_rejections,
             tokens,
             receipts_signed,
+            jobs,
             registry: Arc::new(MetricsRegistry(r)),
         }
     }
@@ -138,6 +158,7 @@ pub struct RouterMetrics {
     pub excluded_peers: Gauge,
     pub receipts_accepted: Counter,
     pub receipts_rejected: Family<ReasonLabel, Counter>,
+    pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
 }
 
@@ -154,7 +175,9 @@ impl RouterMetrics {
         let excluded_peers = Gauge::default();
         let receipts_accepted = Counter::default();
         let receipts_rejected = Family::<ReasonLabel, Counter>::default();
+        let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Client requests by outcome", requests.clone());
+        r.register("jobs", "Client jobs held, by status", jobs.clone());
         r.register(
             "request_duration_seconds",
             "Time from request to the last byte",
@@ -199,6 +222,7 @@ impl RouterMetrics {
             excluded_peers,
             receipts_accepted,
             receipts_rejected,
+            jobs,
             registry: Arc::new(MetricsRegistry(r)),
         }
     }

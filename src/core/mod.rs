@@ -8,6 +8,7 @@ pub mod control;
 pub mod demo;
 pub mod discovery;
 pub mod engine;
+pub mod jobs;
 pub mod keystore;
 pub mod ledger;
 pub mod metrics;

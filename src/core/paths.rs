@@ -47,6 +47,11 @@ impl Paths {
         self.data.join("identity.json")
     }
 
+    /// The secp256k1 key that signs this node's Nostr events (separate from the identity).
+    pub fn nostr_key_file(&self) -> PathBuf {
+        self.data.join("nostr.key")
+    }
+
     pub fn database(&self) -> PathBuf {
         self.data.join("lobstah.redb")
     }

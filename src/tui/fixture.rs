@@ -3,8 +3,8 @@
 //! time is relative to the `now_ms` given, so frames drawn from them are reproducible.
 
 use crate::core::node::{
-    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, PeerHealth, PeerRow, QueueStatus,
-    ReceiptRole, ReceiptRow, Snapshot,
+    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, JobCounts, PeerHealth, PeerRow,
+    QueueStatus, ReceiptRole, ReceiptRow, Snapshot,
 };
 
 /// A fixed instant for tests: 2023-11-14 22:13:20 UTC.
@@ -156,6 +156,18 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
             running: 1,
             waiting: 2,
             concurrency: 4,
+            jobs: JobCounts {
+                queued: 3,
+                running: 1,
+                done: 12,
+                ..JobCounts::default()
+            },
+            client_jobs: JobCounts {
+                queued: 5,
+                done: 40,
+                error: 1,
+                ..JobCounts::default()
+            },
         },
         balance: BalanceView {
             earned: 5_120,

@@ -6,6 +6,16 @@ pub const APP_NAME: &str = "lobstah";
 pub const DEMO_BADGE: &str = " DEMO ";
 pub const CONNECTING: &str = "connecting to the node…";
 pub const HELP_MORE: &str = "↓ more";
+/// The help overlay's legend of the queue panel's job lines: (term, meaning).
+pub const HELP_QUEUE_HEADING: &str = "Queue panel";
+pub const HELP_QUEUE_LEGEND: [(&str, &str); 3] = [
+    ("jobs", "Async jobs this worker serves for peers"),
+    (
+        "sent",
+        "Async jobs this node's router holds for its clients",
+    ),
+    ("q r d e c", "queued, running, done, error, cancelled"),
+];
 pub const TOO_SMALL: &str = "terminal too small";
 
 pub const TITLE_PEERS: &str = "Peers";
@@ -133,6 +143,7 @@ pub mod column {
     pub const QUEUE: &str = "q";
     pub const LATENCY: &str = "latency";
     pub const COUNTS: &str = "ok/fail";
+    pub const SOURCE: &str = "source";
     pub const PEER: &str = "peer";
     pub const REASON: &str = "reason";
     pub const LEFT: &str = "left";
@@ -159,6 +170,9 @@ pub mod cell {
     pub const RUNNING: &str = "running";
     pub const WAITING: &str = "waiting";
     pub const SLOTS: &str = "slots";
+    /// The worker's job queue, and the jobs this node's router holds for its clients.
+    pub const JOBS: &str = "jobs";
+    pub const SENT: &str = "sent";
     pub const BAL_EARNED: &str = "earned";
     pub const BAL_SPENT: &str = "spent";
     pub const BAL_NET: &str = "net";

@@ -94,7 +94,21 @@ async fn commands_explain_what_they_refuse() {
             false,
             "no peer",
         ),
-        (NodeCommand::SyncPeers, false, "no trackers configured"),
+        (NodeCommand::SyncPeers, false, "nowhere to sync from"),
+        (
+            NodeCommand::SyncTracker {
+                url: "ftp://tracker".into(),
+            },
+            false,
+            "must use http or https",
+        ),
+        (
+            NodeCommand::DiscoverNostr {
+                relays: vec!["http://not-a-relay".into()],
+            },
+            false,
+            "bad relay URL \"http://not-a-relay\"",
+        ),
         (
             NodeCommand::SetAdvertising { on: false },
             true,

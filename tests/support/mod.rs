@@ -3,6 +3,9 @@
 //! wait for a condition with a hard deadline (never a bare sleep).
 #![allow(dead_code)]
 
+pub mod bin;
+pub mod jobs;
+pub mod nostr;
 pub mod python;
 pub mod scripted_peer;
 pub mod tracker;
@@ -106,11 +109,24 @@ pub async fn start_worker(
     db: Db,
     clock: SharedClock,
 ) -> TestWorker {
+    start_worker_with(identity, engine, db, clock, |_| {}).await
+}
+
+/// A worker (with jobs) over `db`, with `configure` applied to its config.
+pub async fn start_worker_with(
+    identity: Identity,
+    engine: Arc<dyn Engine>,
+    db: Db,
+    clock: SharedClock,
+    configure: impl FnOnce(&mut WorkerConfig),
+) -> TestWorker {
     install_crypto();
     let ledger = Ledger::new(db).expect("ledger");
     let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);
     let pubkey = identity.public();
-    let worker = Worker::new(WorkerConfig::new(identity, engine, clock), writer);
+    let mut config = WorkerConfig::new(identity, engine, clock);
+    configure(&mut config);
+    let worker = Worker::with_jobs(config, &ledger, writer).expect("worker");
     let (l, addr) = listener().await;
     let shutdown = CancellationToken::new();
     tokio::spawn(worker.clone().serve(l, shutdown.clone()));

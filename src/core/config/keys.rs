@@ -58,6 +58,11 @@ pub const KEYS: &[Key] = &[
         "requests that may wait; beyond, 503",
     ),
     key(
+        "worker.max_jobs",
+        "LOBSTAH_WORKER_MAX_JOBS",
+        "async jobs that may wait; beyond, 503",
+    ),
+    key(
         "worker.tier",
         "LOBSTAH_WORKER_TIER",
         "interactive, batch or best-effort",
@@ -103,6 +108,11 @@ pub const KEYS: &[Key] = &[
         "label announced with the URL",
     ),
     key(
+        "advertise.publish_via_nostr",
+        "LOBSTAH_PUBLISH_VIA_NOSTR",
+        "when advertising, publish the announcement on the Nostr relays too",
+    ),
+    key(
         "advertise.ttl_secs",
         "LOBSTAH_ADVERTISE_TTL_SECS",
         "announcement lifetime; heartbeats every half of it",
@@ -111,6 +121,16 @@ pub const KEYS: &[Key] = &[
         "discovery.trackers",
         "LOBSTAH_TRACKERS",
         "tracker URLs to announce to and sync peers from",
+    ),
+    key(
+        "discovery.nostr_relays",
+        "LOBSTAH_NOSTR_RELAYS",
+        "Nostr relays to publish to and discover from (ws:// or wss://)",
+    ),
+    key(
+        "discovery.discover_via_nostr",
+        "LOBSTAH_DISCOVER_VIA_NOSTR",
+        "sync peers from the Nostr relays too (off unless you say so)",
     ),
     key(
         "discovery.sync_every_secs",

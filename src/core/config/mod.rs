@@ -159,6 +159,7 @@ pub struct WorkerSettings {
     pub port: u16,
     pub concurrency: usize,
     pub max_queue: usize,
+    pub max_jobs: usize,
     pub tier: Tier,
 }
 
@@ -178,15 +179,27 @@ pub struct AdvertiseSettings {
     /// The URL announced; `None`: the worker's own address.
     pub url: Option<String>,
     pub label: Option<String>,
+    /// Publish on the Nostr relays as well as to the trackers.
+    pub publish_via_nostr: bool,
     pub ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscoverySettings {
+    pub nostr_relays: Vec<String>,
+    /// Sync from the relays as well as the trackers.
+    pub discover_via_nostr: bool,
     /// 0: sync only when asked.
     pub sync_every_secs: u64,
     /// Which discovered peer addresses the router may dial.
     pub url_policy: UrlPolicy,
+}
+
+fn default_relays() -> Vec<String> {
+    crate::core::discovery::nostr::DEFAULT_RELAYS
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
 }
 
 /// The effective configuration of a node.
@@ -243,6 +256,11 @@ impl Config {
                 port: r.get("worker.port", 17474, parse_int)?,
                 concurrency: r.get("worker.concurrency", 4, parse_positive)?,
                 max_queue: r.get("worker.max_queue", 64, parse_int)?,
+                max_jobs: r.get(
+                    "worker.max_jobs",
+                    crate::core::worker::DEFAULT_MAX_QUEUED_JOBS,
+                    parse_int,
+                )?,
                 tier: r.get("worker.tier", Tier::Interactive, parse_text)?,
             },
             engine: EngineSettings {
@@ -260,10 +278,26 @@ impl Config {
                 enabled: r.get("advertise.enabled", false, parse_bool)?,
                 url: r.get("advertise.url", None, parse_optional_url)?,
                 label: r.get("advertise.label", None, parse_optional_text)?,
-                ttl_secs: r.get("advertise.ttl_secs", 300, parse_positive)?,
+                publish_via_nostr: r.get("advertise.publish_via_nostr", false, parse_bool)?,
+                // Trackers hold an entry at most an hour; a longer TTL would heartbeat
+                // too rarely to stay listed.
+                ttl_secs: r.get("advertise.ttl_secs", 300, |raw| {
+                    parse_positive(raw).and_then(|secs: u64| match secs {
+                        0..=3600 => Ok(secs),
+                        _ => Err(format!(
+                            "{secs} is over the 3600 s trackers keep an announcement"
+                        )),
+                    })
+                })?,
             },
             trackers: r.get("discovery.trackers", Vec::new(), parse_urls)?,
             discovery: DiscoverySettings {
+                nostr_relays: r.get(
+                    "discovery.nostr_relays",
+                    default_relays(),
+                    parse_relay_urls,
+                )?,
+                discover_via_nostr: r.get("discovery.discover_via_nostr", false, parse_bool)?,
                 sync_every_secs: r.get("discovery.sync_every_secs", 0, parse_int)?,
                 url_policy: UrlPolicy {
                     block_private: r.get("discovery.block_private_addrs", false, parse_bool)?,

@@ -123,3 +123,17 @@ pub(super) fn parse_models(raw: &Raw) -> Result<Vec<String>, String> {
 pub(super) fn parse_urls(raw: &Raw) -> Result<Vec<String>, String> {
     parse_list(raw)?.iter().map(|u| check_url(u)).collect()
 }
+
+/// Nostr relay URLs: ws:// or wss:// with a host.
+pub(super) fn parse_relay_urls(raw: &Raw) -> Result<Vec<String>, String> {
+    parse_list(raw)?
+        .iter()
+        .map(|text| {
+            let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+            if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
+                return Err(format!("{text:?} is not a ws(s):// relay URL"));
+            }
+            Ok(url.as_str().trim_end_matches('/').to_string())
+        })
+        .collect()
+}

@@ -104,7 +104,10 @@ fn defaults_are_the_documented_ones_and_every_key_is_shown() {
         (c.router.port, c.worker.port, c.control_port),
         (17475, 17474, 17477)
     );
-    assert_eq!((c.worker.concurrency, c.worker.max_queue), (4, 64));
+    assert_eq!(
+        (c.worker.concurrency, c.worker.max_queue, c.worker.max_jobs),
+        (4, 64, 1_000)
+    );
     assert!(!c.advertise.enabled, "advertising is opt-in");
     assert!(c.trackers.is_empty());
     assert_eq!(c.log_format, LogFormat::Text);
@@ -190,6 +193,18 @@ fn bad_config_errors_name_file_line_and_key() {
             "not an http(s) URL",
         ),
         (
+            "[advertise]\nttl_secs = 7200\n",
+            "config.toml:2",
+            "`advertise.ttl_secs`",
+            "over the 3600 s",
+        ),
+        (
+            "[discovery]\nblock_private_addrs = \"yes please\"\n",
+            "config.toml:2",
+            "`discovery.block_private_addrs`",
+            "",
+        ),
+        (
             "[router]\nhost = \"localhost\"\n",
             "config.toml:2",
             "`router.host`",
@@ -220,4 +235,23 @@ fn a_missing_file_is_no_file() {
     assert_eq!(Config::resolve(&layers).unwrap(), Config::defaults());
     let paths = crate::core::paths::Paths::in_dir(Path::new("/x"));
     assert_eq!(config_file(&paths), Path::new("/x/config.toml"));
+}
+
+#[test]
+fn discovery_policy_from_env_and_defaults() {
+    let c = try_resolve("", &[], &[]).unwrap();
+    assert_eq!(c.discovery.url_policy, UrlPolicy::default());
+    assert_eq!(
+        c.discovery.sync_every_secs, 0,
+        "periodic sync is off by default"
+    );
+    let c = try_resolve(
+        "[discovery]\nsync_every_secs = 600\n",
+        &[("LOBSTAH_BLOCK_PRIVATE_ADDRS", "1")],
+        &[],
+    )
+    .unwrap();
+    assert!(c.discovery.url_policy.block_private);
+    assert!(!c.discovery.url_policy.allow_local);
+    assert_eq!(c.discovery.sync_every_secs, 600);
 }

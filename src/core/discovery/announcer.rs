@@ -1,5 +1,6 @@
 //! The announcing side of discovery: sign an announcement of this worker and send it to
-//! every tracker; withdraw it with a signed unannounce. Both the node (which adds the
+//! every tracker (and, when asked, publish it on Nostr relays); withdraw it with a signed
+//! unannounce (and a NIP-09 deletion). Both the node (which adds the
 //! on/off switch and shows results) and a bare `lobstah worker start --announce-to` use
 //! it. Nothing here runs unless an operator asked for it.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
+use super::nostr::{NostrError, NostrPublisher};
 use super::tracker_client::{self, TrackerError};
 use crate::core::clock::SharedClock;
 use crate::core::protocol::{Announcement, Identity, PROTOCOL_VERSION, SignedAnnouncement, Tier};
@@ -43,6 +45,7 @@ pub struct Announcer {
     identity: Identity,
     clock: SharedClock,
     settings: AnnounceSettings,
+    nostr: Option<NostrPublisher>,
 }
 
 impl Announcer {
@@ -57,6 +60,20 @@ impl Announcer {
             identity,
             clock,
             settings,
+            nostr: None,
+        }
+    }
+
+    /// Also publishes on the relays `publisher` is connected to.
+    pub fn with_nostr(mut self, publisher: NostrPublisher) -> Self {
+        self.nostr = Some(publisher);
+        self
+    }
+
+    /// Disconnects from the relays (it does not withdraw: call `withdraw` first).
+    pub async fn close(self) {
+        if let Some(nostr) = self.nostr {
+            nostr.shutdown().await;
         }
     }
 
@@ -80,7 +97,7 @@ impl Announcer {
             .map_err(|e| format!("cannot sign the announcement: {e}"))
     }
 
-    /// Announces to every tracker at once.
+    /// Announces to every tracker and relay at once.
     pub async fn announce(&self, models: Vec<String>) -> RoundResult {
         let now = self.clock.now_ms();
         let signed = match self.sign(models) {
@@ -93,27 +110,47 @@ impl Announcer {
                 };
             }
         };
-        let results = join_all(
+        let trackers = join_all(
             self.settings
                 .trackers
                 .iter()
                 .map(|t| tracker_client::announce(&self.http, t, &signed)),
+        );
+        let relays = async {
+            match &self.nostr {
+                Some(nostr) => Some(nostr.publish(&signed).await),
+                None => None,
+            }
+        };
+        let (trackers, relays) = tokio::join!(trackers, relays);
+        combine(
+            summarize(now, "announced to", trackers),
+            relays,
+            "Nostr announcement",
         )
-        .await;
-        summarize(now, "announced to", results)
     }
 
-    /// Withdraws from every tracker at once.
+    /// Withdraws from every tracker and relay at once.
     pub async fn withdraw(&self) -> RoundResult {
         let now = self.clock.now_ms();
-        let results = join_all(
+        let trackers = join_all(
             self.settings
                 .trackers
                 .iter()
                 .map(|t| tracker_client::unannounce(&self.http, t, &self.identity, now)),
+        );
+        let relays = async {
+            match &self.nostr {
+                Some(nostr) => Some(nostr.withdraw().await),
+                None => None,
+            }
+        };
+        let (trackers, relays) = tokio::join!(trackers, relays);
+        combine(
+            summarize(now, "withdrawn from", trackers),
+            relays,
+            "Nostr deletion",
         )
-        .await;
-        summarize(now, "withdrawn from", results)
     }
 
     /// Announces every heartbeat period until `stop`, asking `models` each time so the
@@ -139,6 +176,34 @@ impl Announcer {
             }
             on_round(result);
         }
+    }
+}
+
+/// Adds the relays' part to the trackers' sentence; with no trackers, it is the sentence.
+fn combine(
+    trackers: RoundResult,
+    relays: Option<Result<super::nostr::PublishReport, NostrError>>,
+    what: &str,
+) -> RoundResult {
+    let Some(relays) = relays else {
+        return trackers;
+    };
+    let (ok, part) = match relays {
+        // Relays are redundant by design: one that accepted is a published announcement.
+        Ok(report) => (report.accepted_count() > 0, format!("{what}: {report}")),
+        Err(e) => (false, format!("{what}: {e}")),
+    };
+    if trackers.detail.ends_with(" 0 of 0 trackers") {
+        return RoundResult {
+            at_ms: trackers.at_ms,
+            ok,
+            detail: part,
+        };
+    }
+    RoundResult {
+        at_ms: trackers.at_ms,
+        ok: trackers.ok && ok,
+        detail: format!("{}; {part}", trackers.detail),
     }
 }
 

@@ -41,18 +41,18 @@ impl SyncReport {
         self.added + self.updated + self.removed > 0
     }
 
-    /// One sentence: "3 added, 1 updated, …", leaving out the zeros after the first four.
+    /// One sentence: "3 added, 1 updated, …"; the rarer counts only when not zero.
     pub fn summary(&self) -> String {
         let mut parts = vec![
             format!("{} added", self.added),
             format!("{} updated", self.updated),
             format!("{} unchanged", self.unchanged),
             format!("{} removed", self.removed),
+            format!("{} bad signature", self.bad_signature),
+            format!("{} unsafe URL", self.unsafe_url),
+            format!("{} stale", self.stale),
         ];
         let refusals = [
-            (self.bad_signature, "bad signature"),
-            (self.unsafe_url, "unsafe URL"),
-            (self.stale, "stale"),
             (self.malformed, "malformed"),
             (self.kept_manual, "kept as added by hand"),
         ];
@@ -76,6 +76,9 @@ impl SyncReport {
 pub struct Listing {
     pub source: PeerSource,
     pub fresh: Vec<SignedAnnouncement>,
+    /// The listing is the source's whole word, so what it booked earlier and no longer
+    /// lists may go. False when part of it did not answer (a relay that was down).
+    pub complete: bool,
 }
 
 /// Checks raw `/peers` entries as received; the verified, fresh ones come back and the
@@ -188,7 +191,11 @@ fn prune(
     vouched: &HashSet<PublicKey>,
     report: &mut SyncReport,
 ) {
-    let answered: Vec<&PeerSource> = listings.iter().map(|l| &l.source).collect();
+    let answered: Vec<&PeerSource> = listings
+        .iter()
+        .filter(|l| l.complete)
+        .map(|l| &l.source)
+        .collect();
     let booked = match book.list() {
         Ok(peers) => peers,
         Err(e) => {

@@ -102,6 +102,7 @@ async fn newest_wins_unsafe_urls_are_refused_and_manual_peers_stay() {
                 announce(&m, "http://a.test:9", NOW),
                 announce(&identity(99), "http://a.test:5", NOW),
             ],
+            complete: true,
         },
         Listing {
             source: tracker(2),
@@ -109,6 +110,7 @@ async fn newest_wins_unsafe_urls_are_refused_and_manual_peers_stay() {
                 announce(&a, "http://a.test:2", NOW - 5_000),
                 announce(&c, "http://169.254.169.254/latest", NOW),
             ],
+            complete: true,
         },
     ];
     let report = run(&book, &listings).await;
@@ -146,6 +148,7 @@ async fn a_source_that_stops_listing_a_peer_loses_it_and_others_keep_theirs() {
             announce(&a, "http://a.test:17474", NOW),
             announce(&b, "http://b.test:17474", NOW),
         ],
+        complete: true,
     }];
     let report = run(&book, &first).await;
     assert_eq!((report.added, report.removed), (2, 0));
@@ -160,10 +163,12 @@ async fn a_source_that_stops_listing_a_peer_loses_it_and_others_keep_theirs() {
         Listing {
             source: tracker(1),
             fresh: vec![announce(&a, "http://a.test:17474", NOW + 1)],
+            complete: true,
         },
         Listing {
             source: tracker(2),
             fresh: Vec::new(),
+            complete: true,
         },
     ];
     let report = run(&book, &later).await;

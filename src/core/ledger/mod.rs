@@ -123,6 +123,17 @@ impl Ledger {
     /// a wrap to a small number in release). `verify_ledger` sums the same way.
     pub fn append(&self, receipts: &[Verified]) -> Result<Vec<AppendOutcome>, StoreError> {
         let tx = self.db.begin_write()?;
+        let outcomes = Self::append_in(&tx, receipts)?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// `append` inside a transaction the caller commits: for a job whose change of state
+    /// and receipt must become durable together or not at all.
+    pub fn append_in(
+        tx: &redb::WriteTransaction,
+        receipts: &[Verified],
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
         let mut outcomes = Vec::with_capacity(receipts.len());
         {
             let mut log = tx.open_table(RECEIPTS)?;
@@ -186,7 +197,6 @@ impl Ledger {
             meta.insert("receipts", totals.receipts)?;
             meta.insert("tokens", totals.tokens)?;
         }
-        tx.commit()?;
         Ok(outcomes)
     }
 

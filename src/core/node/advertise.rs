@@ -1,7 +1,8 @@
-//! Advertising: off until the operator turns it on. When on and trackers are
-//! configured, a signed announcement goes to each every TTL/2 and the last result is
-//! kept; turning it off (or shutting down) withdraws it with a signed unannounce. With
-//! no trackers configured nothing is ever published, and the operator is told so.
+//! Advertising: off until the operator turns it on. When on, a signed announcement goes
+//! to each configured tracker (and, with `advertise.publish_via_nostr`, to the Nostr
+//! relays) every TTL/2, and the last result is kept; turning it off (or shutting down)
+//! withdraws it with a signed unannounce and a NIP-09 deletion. With nowhere configured
+//! to publish, nothing is ever published, and the operator is told so.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,20 +14,27 @@ use super::commands::{Reach, fail, ok, reach};
 use super::handle::Core;
 use super::types::{CommandOutcome, CoreEvent, HeartbeatResult};
 use crate::core::discovery::announcer::{AnnounceSettings, Announcer, RoundResult};
+use crate::core::discovery::nostr::NostrPublisher;
+use crate::core::keystore;
+use crate::core::paths::Paths;
 
-/// The heartbeat task while advertising is on.
+/// While advertising is on: the announcer (it holds the relay connections and the id
+/// of the last Nostr event, which the deletion names) and its heartbeat task.
 #[derive(Default)]
 pub(super) struct Advertiser {
+    announcer: Option<Arc<Announcer>>,
     heartbeat: Option<(CancellationToken, JoinHandle<()>)>,
 }
 
 impl Advertiser {
-    async fn stop(&mut self) {
+    /// Stops the heartbeat and hands back the announcer, so the caller can withdraw.
+    async fn stop(&mut self) -> Option<Arc<Announcer>> {
         if let Some((token, task)) = self.heartbeat.take() {
             token.cancel();
             // Let an announcement in flight land first, so the withdrawal comes after it.
             let _ = task.await;
         }
+        self.announcer.take()
     }
 }
 
@@ -61,8 +69,8 @@ impl Core {
             .unwrap_or_else(|| self.urls.worker.clone())
     }
 
-    fn heartbeat_period(&self) -> Duration {
-        self.announcer().settings().heartbeat_period()
+    fn publishes_anywhere(&self) -> bool {
+        !self.config.trackers.is_empty() || self.config.advertise.publish_via_nostr
     }
 
     pub async fn set_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
@@ -73,14 +81,13 @@ impl Core {
                 if on { "on" } else { "off" }
             ));
         }
-        let trackers = self.config.trackers.len();
         if !on {
-            advertiser.stop().await;
+            let announcer = advertiser.stop().await;
             self.set_on(false);
-            if trackers == 0 {
+            let Some(announcer) = announcer else {
                 return ok("advertising off");
-            }
-            let result = self.withdraw_all().await;
+            };
+            let result = self.withdraw(announcer).await;
             let message = format!("advertising off; {}", result.detail);
             let outcome_ok = result.ok;
             self.record(result);
@@ -90,16 +97,24 @@ impl Core {
             };
         }
         self.set_on(true);
-        if trackers == 0 {
+        if !self.publishes_anywhere() {
             return ok(
-                "advertising on, but no trackers are configured (discovery.trackers), so nothing is published",
+                "advertising on, but no trackers (discovery.trackers) or Nostr publishing (advertise.publish_via_nostr) are configured, so nothing is published",
             );
         }
-        let url = self.announce_url();
-        let first = self.announce_all().await;
+        let announcer = match self.build_announcer().await {
+            Ok(a) => Arc::new(a),
+            Err(reason) => {
+                self.set_on(false);
+                return fail(format!("advertising stays off: {reason}"));
+            }
+        };
+        let url = announcer.settings().url.clone();
+        let period = announcer.settings().heartbeat_period();
+        let first = round(&announcer, self).await;
         let mut message = format!(
             "advertising on: announcing {url} every {} s; {}",
-            self.heartbeat_period().as_secs(),
+            period.as_secs(),
             first.detail
         );
         if reach(&url) == Reach::Loopback {
@@ -109,34 +124,13 @@ impl Core {
         }
         let first_ok = first.ok;
         self.record(first);
-        advertiser.heartbeat = Some(self.spawn_heartbeat());
+        advertiser.heartbeat = Some(self.spawn_heartbeat(announcer.clone(), period));
+        advertiser.announcer = Some(announcer);
         if first_ok { ok(message) } else { fail(message) }
     }
 
-    fn spawn_heartbeat(self: &Arc<Self>) -> (CancellationToken, JoinHandle<()>) {
-        let token = CancellationToken::new();
-        let stop = token.clone();
-        let core = Arc::downgrade(self);
-        let period = self.heartbeat_period();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(period) => {}
-                }
-                let Some(core) = core.upgrade() else { break };
-                let result = core.announce_all().await;
-                if !result.ok {
-                    tracing::warn!(detail = %result.detail, "announcement failed");
-                }
-                core.record(result);
-            }
-        });
-        (token, task)
-    }
-
-    fn announcer(&self) -> Announcer {
-        Announcer::new(
+    async fn build_announcer(&self) -> Result<Announcer, String> {
+        let announcer = Announcer::new(
             self.http.clone(),
             self.identity.clone(),
             self.clock.clone(),
@@ -147,33 +141,70 @@ impl Core {
                 tier: self.config.worker.tier,
                 ttl_secs: self.config.advertise.ttl_secs,
             },
-        )
+        );
+        if !self.config.advertise.publish_via_nostr {
+            return Ok(announcer);
+        }
+        let key_file = Paths::in_dir(&self.data_dir).nostr_key_file();
+        let keys = keystore::load_or_create_nostr_keys(&key_file)
+            .map_err(|e| format!("cannot load the Nostr key: {e}"))?;
+        let publisher = NostrPublisher::connect(keys, &self.config.discovery.nostr_relays)
+            .await
+            .map_err(|e| format!("cannot reach the Nostr relays: {e}"))?;
+        Ok(announcer.with_nostr(publisher))
     }
 
-    async fn announce_all(&self) -> HeartbeatResult {
-        let models = self.worker.models().await;
-        heartbeat_result(self.announcer().announce(models).await)
+    fn spawn_heartbeat(
+        self: &Arc<Self>,
+        announcer: Arc<Announcer>,
+        period: Duration,
+    ) -> (CancellationToken, JoinHandle<()>) {
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        let core = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(period) => {}
+                }
+                let Some(core) = core.upgrade() else { break };
+                let result = round(&announcer, &core).await;
+                if !result.ok {
+                    tracing::warn!(detail = %result.detail, "announcement failed");
+                }
+                core.record(result);
+            }
+        });
+        (token, task)
     }
 
-    async fn withdraw_all(&self) -> HeartbeatResult {
-        heartbeat_result(self.announcer().withdraw().await)
+    async fn withdraw(&self, announcer: Arc<Announcer>) -> HeartbeatResult {
+        let result = heartbeat_result(announcer.withdraw().await);
+        if let Some(announcer) = Arc::into_inner(announcer) {
+            announcer.close().await;
+        }
+        result
     }
 
     /// At shutdown: stop the heartbeat and withdraw, if advertising.
     pub async fn withdraw_for_shutdown(&self) {
         let mut advertiser = self.advertiser.lock().await;
-        advertiser.stop().await;
+        let announcer = advertiser.stop().await;
         if !self.advertising_on() {
             return;
         }
         self.set_on(false);
-        if self.config.trackers.is_empty() {
-            return;
-        }
-        let result = self.withdraw_all().await;
+        let Some(announcer) = announcer else { return };
+        let result = self.withdraw(announcer).await;
         tracing::info!(detail = %result.detail, "advertisement withdrawn");
         self.record(result);
     }
+}
+
+/// One announcement of what the engine offers now.
+async fn round(announcer: &Announcer, core: &Core) -> HeartbeatResult {
+    heartbeat_result(announcer.announce(core.worker.models().await).await)
 }
 
 fn heartbeat_result(round: RoundResult) -> HeartbeatResult {

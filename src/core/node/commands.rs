@@ -70,6 +70,7 @@ impl Core {
             NodeCommand::RemovePeer { pubkey } => self.remove_peer(&pubkey),
             NodeCommand::SetAdvertising { on } => self.set_advertising(on).await,
             NodeCommand::SyncPeers => self.sync_peers().await,
+            NodeCommand::DiscoverNostr { relays } => self.discover_nostr(&relays).await,
             NodeCommand::SyncTracker { url } => {
                 match crate::core::router::peers::normalize_url(&url) {
                     Ok(url) => self.sync_from(&[url]).await,

@@ -1,5 +1,6 @@
-//! Syncing peers from discovery sources on request (`s` in the console, `peers sync`)
-//! and, when the operator sets `discovery.sync_every_secs`, on a timer.
+//! Syncing peers from discovery sources (trackers, Nostr relays) on request (`s` in the
+//! console, `peers sync`, `peers discover`) and, when the operator sets
+//! `discovery.sync_every_secs`, on a timer.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -9,41 +10,84 @@ use tokio_util::sync::CancellationToken;
 use super::commands::fail;
 use super::handle::Core;
 use super::types::CommandOutcome;
-use crate::core::discovery::{MergeContext, SystemLookup, sync_trackers};
+use crate::core::discovery::{MergeContext, SyncReport, SystemLookup, sync_nostr, sync_trackers};
 
 impl Core {
-    /// Pulls every configured tracker's peers into the book (see `discovery::merge`).
+    /// Pulls peers from every configured tracker and, when asked, the Nostr relays.
     pub(super) async fn sync_peers(self: &Arc<Self>) -> CommandOutcome {
         let trackers = self.config.trackers.clone();
-        if trackers.is_empty() {
+        let nostr = self.config.discovery.discover_via_nostr;
+        if trackers.is_empty() && !nostr {
             return fail(
-                "no trackers configured: set discovery.trackers in config.toml (or LOBSTAH_TRACKERS), or add peers by hand",
+                "nowhere to sync from: set discovery.trackers (or LOBSTAH_TRACKERS) or discovery.discover_via_nostr in config.toml, or add peers by hand",
             );
         }
-        self.sync_from(&trackers).await
+        let mut outcomes = Vec::new();
+        if !trackers.is_empty() {
+            outcomes.push(self.sync_from(&trackers).await);
+        }
+        if nostr {
+            outcomes.push(self.discover_nostr(&[]).await);
+        }
+        CommandOutcome {
+            ok: outcomes.iter().any(|o| o.ok),
+            message: outcomes
+                .into_iter()
+                .map(|o| o.message)
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    fn merge_context(&self) -> MergeContext<'static> {
+        MergeContext {
+            me: self.me(),
+            now_ms: self.clock.now_ms(),
+            policy: self.config.discovery.url_policy,
+            lookup: &SystemLookup,
+        }
     }
 
     /// Syncs from `trackers` (configured or not) and says what changed.
     pub(super) async fn sync_from(self: &Arc<Self>, trackers: &[String]) -> CommandOutcome {
-        let now = self.clock.now_ms();
         let report = sync_trackers(
             &self.http,
             self.router.book(),
             trackers,
-            &MergeContext {
-                me: self.me(),
-                now_ms: now,
-                policy: self.config.discovery.url_policy,
-                lookup: &SystemLookup,
-            },
+            &self.merge_context(),
         )
         .await;
-        let mut message = format!(
-            "synced from {} of {} trackers: {}",
+        let head = format!(
+            "synced from {} of {} trackers",
             report.sources_answered,
-            trackers.len(),
-            report.summary()
+            trackers.len()
         );
+        self.after_sync(head, &report)
+    }
+
+    /// Reads the Nostr relays (`relays`, or the configured ones when empty).
+    pub(super) async fn discover_nostr(self: &Arc<Self>, relays: &[String]) -> CommandOutcome {
+        let relays = if relays.is_empty() {
+            &self.config.discovery.nostr_relays[..]
+        } else {
+            relays
+        };
+        let report = sync_nostr(self.router.book(), relays, &self.merge_context()).await;
+        let head = format!(
+            "discovered on {} of {} Nostr relays",
+            report.sources_answered,
+            relays.len()
+        );
+        self.after_sync(head, &report)
+    }
+
+    fn after_sync(self: &Arc<Self>, head: String, report: &SyncReport) -> CommandOutcome {
+        // Nothing answered: the counts are all zero, the reasons are the news.
+        let mut message = if report.sources_answered == 0 && !report.failures.is_empty() {
+            format!("{head}: {}", report.failures.join("; "))
+        } else {
+            format!("{head}: {}", report.summary())
+        };
         if report.changed()
             && let Err(e) = self.peers_changed()
         {

@@ -1,5 +1,5 @@
-//! Changes nobody announces, turned into events by looking: the worker's queue (at most
-//! twice a second, only when it changed), the peers' health as the router sees it
+//! Changes nobody announces, turned into events by looking: the worker's queue and the
+//! job counts (at most twice a second, only when they changed), the peers' health as the router sees it
 //! (capacity polls, latency), and the engine's state.
 
 use std::sync::Weak;
@@ -59,6 +59,8 @@ pub(super) fn queue_now(core: &Core) -> QueueStatus {
         running: admission.running() as u32,
         waiting: admission.waiting() as u32,
         concurrency: admission.concurrency() as u32,
+        jobs: core.worker.job_counts(),
+        client_jobs: core.router.jobs().counts(),
     }
 }
 

@@ -84,6 +84,8 @@ pub enum NodeError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Router(#[from] RouterError),
+    #[error("cannot open the job queue: {0}")]
+    Jobs(#[from] crate::core::worker::JobError),
     #[error("cannot write {path}: {source}")]
     RunFile {
         path: PathBuf,
@@ -166,7 +168,8 @@ impl Node {
         worker_config.tier = config.worker.tier;
         worker_config.concurrency = config.worker.concurrency;
         worker_config.max_waiting = config.worker.max_queue;
-        let worker = Worker::new(worker_config, writer.clone());
+        worker_config.max_queued_jobs = config.worker.max_jobs;
+        let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
 
         let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;
         let router_listener = bind(config.router.host, config.router.port, "router").await?;
@@ -197,10 +200,24 @@ impl Node {
             running: admission.running() as u32,
             waiting: admission.waiting() as u32,
             concurrency: admission.concurrency() as u32,
+            jobs: worker.job_counts(),
+            client_jobs: router.jobs().counts(),
         };
         state.advertising = AdvertisingStatus {
             on: false,
-            targets: config.trackers.clone(),
+            // Everywhere an announcement would go, so the console's confirmation can say.
+            targets: config
+                .trackers
+                .iter()
+                .chain(
+                    config
+                        .discovery
+                        .nostr_relays
+                        .iter()
+                        .filter(|_| config.advertise.publish_via_nostr),
+                )
+                .cloned()
+                .collect(),
             last_heartbeat: None,
         };
 
@@ -232,6 +249,20 @@ impl Node {
         });
         let _ = cell.set(Arc::downgrade(&core));
         router.set_observer(Arc::new(Observer(Arc::downgrade(&core))));
+        // Job receipts are ledgered by the jobs' own transactions, not the writer:
+        // their commits become receipt events the same way.
+        let hook: crate::core::jobs::ReceiptHook = {
+            let core = Arc::downgrade(&core);
+            Arc::new(move |appended| {
+                if let Some(core) = core.upgrade() {
+                    core.on_appended(appended);
+                }
+            })
+        };
+        router.jobs().set_receipt_hook(hook.clone());
+        if let Some(jobs) = worker.jobs() {
+            jobs.set_receipt_hook(hook);
+        }
         let handle = NodeHandle { core: core.clone() };
 
         let worker_stop = CancellationToken::new();
@@ -241,7 +272,9 @@ impl Node {
         let worker_task = tokio::spawn(worker.clone().serve(worker_listener, worker_stop.clone()));
         let router_task = tokio::spawn(router.clone().serve(router_listener, router_stop.clone()));
         monitor::spawn(Arc::downgrade(&core), monitor_stop.clone());
-        if config.discovery.sync_every_secs > 0 && !config.trackers.is_empty() {
+        if config.discovery.sync_every_secs > 0
+            && (!config.trackers.is_empty() || config.discovery.discover_via_nostr)
+        {
             discover::spawn_periodic_sync(
                 Arc::downgrade(&core),
                 Duration::from_secs(config.discovery.sync_every_secs),

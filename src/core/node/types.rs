@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::core::jobs::JobCounts;
+
 /// How many receipts a snapshot carries, newest first.
 pub const SNAPSHOT_RECEIPTS: usize = 200;
 /// How many points of net-credit history a snapshot carries, oldest first.
@@ -105,6 +107,12 @@ pub struct QueueStatus {
     pub running: u32,
     pub waiting: u32,
     pub concurrency: u32,
+    /// This node's worker's job queue (jobs peers gave it).
+    #[serde(default)]
+    pub jobs: JobCounts,
+    /// The jobs this node's router holds for its clients (wherever they run).
+    #[serde(default)]
+    pub client_jobs: JobCounts,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +222,11 @@ pub enum NodeCommand {
     /// Sync from one tracker, configured or not.
     SyncTracker {
         url: String,
+    },
+    /// Read peers from Nostr relays (the configured ones when `relays` is empty).
+    DiscoverNostr {
+        #[serde(default)]
+        relays: Vec<String>,
     },
 }
 

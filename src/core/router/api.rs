@@ -1,4 +1,5 @@
-//! The router's HTTP surface besides chat: models, balance, peers, pubkey, metrics.
+//! The router's HTTP surface besides chat: models, balance, peers, pubkey, metrics, and
+//! the routes of `jobs`.
 
 use std::sync::Arc;
 
@@ -14,15 +15,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::capacity::CapacityState;
 use super::forward::chat_completions;
+use super::jobs;
 use super::selection::PeerState;
 use super::service::RouterService;
 use crate::core::api_error::ApiError;
+
+/// How long shutdown waits for the job collector's round in progress.
+const COLLECTOR_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RouterService {
     pub fn app(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/models", get(models))
+            .route("/v1/jobs", post(jobs::submit_job).get(jobs::list_jobs))
+            .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
             .route("/balance", get(balance))
             .route("/peers", get(peers))
             .route("/pubkey", get(pubkey))
@@ -40,6 +47,10 @@ impl RouterService {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance(shutdown.clone());
+        let collector = self
+            .config
+            .collect_jobs
+            .then(|| jobs::spawn_collector(self.clone(), shutdown.clone()));
         let app = self.app();
         // Streams are forwarded chunk by chunk: without TCP_NODELAY each small write
         // waits out the client's delayed ACK (see `worker::set_nodelay`).
@@ -47,6 +58,17 @@ impl RouterService {
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         maintenance.abort();
+        if let Some(mut collector) = collector {
+            // It stops after the round in progress; a credit commits whole or not at all,
+            // so cutting a slow round short is safe too.
+            if tokio::time::timeout(COLLECTOR_STOP, &mut collector)
+                .await
+                .is_err()
+            {
+                collector.abort();
+                let _ = collector.await;
+            }
+        }
         self.flush_ledger().await;
         result
     }
@@ -147,6 +169,7 @@ async fn pubkey(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
+    crate::core::metrics::set_job_gauges(&r.metrics().jobs, r.jobs().counts());
     (
         [(
             header::CONTENT_TYPE,

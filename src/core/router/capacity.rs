@@ -21,6 +21,8 @@ pub struct Capacity {
     pub queue_depth: u32,
     pub tier: Tier,
     pub concurrency: u32,
+    /// Jobs waiting in the peer's job queue (0 for a peer that does not say).
+    pub jobs_queued: u32,
 }
 
 /// The last thing we learned about a peer.
@@ -57,6 +59,14 @@ struct CapacityWire {
     tier: Option<String>,
     #[serde(default)]
     concurrency: u32,
+    #[serde(default)]
+    jobs: Option<JobsWire>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobsWire {
+    #[serde(default)]
+    queued: u32,
 }
 
 /// Asks one peer. Never fails: the answer is a state, reachable or not.
@@ -116,6 +126,7 @@ pub async fn fetch(
             queue_depth: wire.queue_depth,
             tier,
             concurrency: wire.concurrency,
+            jobs_queued: wire.jobs.map(|j| j.queued).unwrap_or(0),
         },
         fetched_at_ms: now_ms,
     }
@@ -191,6 +202,7 @@ mod tests {
             queue_depth: 0,
             tier: Tier::Interactive,
             concurrency: 1,
+            jobs_queued: 0,
         };
         table.set(
             known,

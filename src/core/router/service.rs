@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::capacity::{self, CapacityState, CapacityTable};
+use super::jobs::{RouterJobError, RouterJobs};
 use super::peers::{PeerBook, PeerRecord, PeerSource};
 use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::urls::ChatUrls;
@@ -65,6 +66,8 @@ pub struct RouterConfig {
     pub url_policy: UrlPolicy,
     /// Name resolution for discovered peers, checked at every connection.
     pub lookup: Arc<dyn Lookup>,
+    /// Poll peers for finished jobs in the background (off: only a client's GET does).
+    pub collect_jobs: bool,
 }
 
 impl RouterConfig {
@@ -79,6 +82,7 @@ impl RouterConfig {
             capacity_timeout: Duration::from_secs(3),
             url_policy: UrlPolicy::default(),
             lookup: Arc::new(SystemLookup),
+            collect_jobs: true,
         }
     }
 }
@@ -106,6 +110,7 @@ pub struct RouterService {
     pub(super) peers: RwLock<Vec<PeerRecord>>,
     pub(super) capacity: RwLock<CapacityTable>,
     pub(super) selector: Mutex<Selector>,
+    pub(super) jobs: Arc<RouterJobs>,
     in_flight: Mutex<HashMap<PublicKey, u32>>,
     pub(super) chat_urls: ChatUrls,
     /// Our public key as the `x-lobstah-requester` header value, formatted once.
@@ -140,6 +145,8 @@ pub enum RouterError {
     Client(#[from] reqwest::Error),
     #[error("our public key is not a valid HTTP header value")]
     Header,
+    #[error("cannot open the job tables: {0}")]
+    Jobs(#[from] RouterJobError),
 }
 
 impl RouterService {
@@ -164,6 +171,7 @@ impl RouterService {
         // A public key's text is 68 ASCII characters: always a valid header value.
         let requester_header = HeaderValue::from_str(&config.identity.public().to_string())
             .map_err(|_| RouterError::Header)?;
+        let jobs = Arc::new(RouterJobs::open(ledger.db().clone())?);
         Ok(Arc::new(RouterService {
             selector: Mutex::new(Selector::new(config.selection.clone())),
             config,
@@ -181,7 +189,13 @@ impl RouterService {
             rejections: Mutex::new(VecDeque::new()),
             refresh: tokio::sync::Mutex::new(()),
             observer: OnceLock::new(),
+            jobs,
         }))
+    }
+
+    /// The client jobs this router holds.
+    pub fn jobs(&self) -> &Arc<RouterJobs> {
+        &self.jobs
     }
 
     pub fn pubkey(&self) -> PublicKey {
@@ -368,6 +382,12 @@ impl RouterService {
     }
 
     pub(super) fn peer_snapshots(&self) -> Vec<PeerSnapshot> {
+        self.peer_snapshots_for(false)
+    }
+
+    /// With `jobs`, a peer's depth also counts the jobs waiting in its job queue: a job
+    /// placed there runs after them.
+    fn peer_snapshots_for(&self, jobs: bool) -> Vec<PeerSnapshot> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
         let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
@@ -378,7 +398,8 @@ impl RouterService {
                     pubkey: p.pubkey,
                     models: capacity.models.clone(),
                     queue_depth: capacity.queue_depth
-                        + in_flight.get(&p.pubkey).copied().unwrap_or(0),
+                        + in_flight.get(&p.pubkey).copied().unwrap_or(0)
+                        + if jobs { capacity.jobs_queued } else { 0 },
                     tier: capacity.tier,
                     reachable: true,
                 },
@@ -398,6 +419,26 @@ impl RouterService {
         let views: Vec<PeerView<'_>> = snapshots.iter().map(PeerSnapshot::view).collect();
         self.lock_selector()
             .candidates(model, prefer, &views, now_ms)
+    }
+
+    /// Peers to offer a job for `model` to, best first: batch-tier peers lead, any other
+    /// capable peer follows.
+    pub(super) fn job_candidates(&self, model: &str, now_ms: u64) -> Vec<PublicKey> {
+        let snapshots = self.peer_snapshots_for(true);
+        let views: Vec<PeerView<'_>> = snapshots.iter().map(PeerSnapshot::view).collect();
+        self.lock_selector()
+            .candidates(model, Tier::Batch, &views, now_ms)
+    }
+
+    /// Whether the last capacity check found `peer` unreachable.
+    pub(super) fn known_unreachable(&self, peer: &PublicKey) -> bool {
+        matches!(
+            self.capacity
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(peer),
+            Some(CapacityState::Unreachable { .. })
+        )
     }
 
     pub(super) fn track(self: &Arc<Self>, peer: PublicKey) -> InFlight {
@@ -530,7 +571,7 @@ impl RouterService {
         });
     }
 
-    fn reject(&self, peer: PublicKey, reason: &str, detail: String) {
+    pub(super) fn reject(&self, peer: PublicKey, reason: &str, detail: String) {
         tracing::warn!(peer = %peer.short(), reason, %detail, "receipt refused");
         self.metrics.rejected(reason);
         let rejection = ReceiptRejection {

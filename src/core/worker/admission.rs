@@ -83,6 +83,15 @@ impl Admission {
         Ok(self.slot(permit))
     }
 
+    /// Waits for a slot in the same FIFO line as `admit`, without counting as waiting
+    /// and without the `max_waiting` bound: for the worker's job dispatcher, which holds
+    /// at most one place in line and whose queue has a bound of its own. `None` only if
+    /// the semaphore were closed, which it never is.
+    pub async fn admit_background(&self) -> Option<Slot> {
+        let permit = self.slots.clone().acquire_owned().await.ok()?;
+        Some(self.slot(permit))
+    }
+
     fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
         self.running.fetch_add(1, Ordering::SeqCst);
         Slot {

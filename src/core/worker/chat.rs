@@ -163,7 +163,7 @@ fn sse_data(json: &str) -> Bytes {
     Bytes::from(out)
 }
 
-fn requester(headers: &HeaderMap) -> Result<PublicKey, ApiError> {
+pub(super) fn requester(headers: &HeaderMap) -> Result<PublicKey, ApiError> {
     let Some(value) = headers.get(REQUESTER_HEADER) else {
         return Err(ApiError::bad_request(format!(
             "missing the {REQUESTER_HEADER} header: a lobstah worker serves lobstah routers; point your client at a router"

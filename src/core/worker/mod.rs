@@ -1,8 +1,10 @@
 //! The worker: serves a local engine to peers over HTTP, meters every request, signs a
 //! receipt for it, keeps the receipt in its own ledger and hands it to the requester.
+//! Async jobs (`/v1/jobs`) live in `jobs`, in the same database as the ledger.
 
 mod admission;
 mod chat;
+mod jobs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,13 +20,16 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-pub use admission::{Admission, QueueFull};
+pub use admission::{Admission, QueueFull, Slot};
+use chat::requester;
 pub use chat::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
+pub use jobs::{DEFAULT_MAX_QUEUED_JOBS, Finish, JobError, JobRecord, JobStore, Jobs};
 
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
 use crate::core::engine::Engine;
-use crate::core::ledger::{AcceptRules, LedgerWriter, OwnReceipt, Party};
+use crate::core::jobs::JobCounts;
+use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party};
 use crate::core::metrics::WorkerMetrics;
 use crate::core::protocol::{Identity, Tier};
 
@@ -41,6 +46,8 @@ pub struct WorkerConfig {
     pub max_waiting: usize,
     pub body_limit: usize,
     pub clock: SharedClock,
+    /// Jobs allowed to wait; beyond this a submission is answered 503.
+    pub max_queued_jobs: usize,
 }
 
 impl WorkerConfig {
@@ -53,6 +60,7 @@ impl WorkerConfig {
             max_waiting: 64,
             body_limit: 4 * 1024 * 1024,
             clock,
+            max_queued_jobs: DEFAULT_MAX_QUEUED_JOBS,
         }
     }
 }
@@ -75,11 +83,34 @@ pub struct Worker {
     ledger: LedgerWriter,
     metrics: WorkerMetrics,
     models: Mutex<ModelCache>,
+    /// `None` for a worker built without a database for jobs (`Worker::new`).
+    jobs: Option<Arc<Jobs>>,
 }
 
 impl Worker {
+    /// A worker that serves chat only; `/v1/jobs` answers 501.
     pub fn new(config: WorkerConfig, ledger: LedgerWriter) -> Arc<Self> {
-        Arc::new(Worker {
+        Arc::new(Self::build(config, ledger, None))
+    }
+
+    /// A worker that also takes async jobs, kept in `ledger`'s database. Jobs that were
+    /// running when it last stopped are queued again.
+    pub fn with_jobs(
+        config: WorkerConfig,
+        ledger: &Ledger,
+        writer: LedgerWriter,
+    ) -> Result<Arc<Self>, JobError> {
+        let store = JobStore::open(
+            ledger.db().clone(),
+            config.max_queued_jobs,
+            config.clock.now_ms(),
+        )?;
+        let jobs = Arc::new(Jobs::new(store));
+        Ok(Arc::new(Self::build(config, writer, Some(jobs))))
+    }
+
+    fn build(config: WorkerConfig, ledger: LedgerWriter, jobs: Option<Arc<Jobs>>) -> Self {
+        Worker {
             admission: Admission::new(config.concurrency, config.max_waiting),
             identity: config.identity,
             engine: config.engine,
@@ -89,13 +120,16 @@ impl Worker {
             ledger,
             metrics: WorkerMetrics::new(),
             models: Mutex::new(ModelCache::default()),
-        })
+            jobs,
+        }
     }
 
     pub fn app(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/v1/chat/completions", post(chat::chat_completions))
             .route("/v1/models", get(list_models))
+            .route("/v1/jobs", post(jobs::submit_job))
+            .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
             .route("/capacity", get(capacity))
             .route("/pubkey", get(pubkey))
             .route("/metrics", get(metrics))
@@ -105,16 +139,29 @@ impl Worker {
     }
 
     /// Serves on an already-bound listener until `shutdown` fires, then lets in-flight
-    /// requests finish.
+    /// requests finish. Jobs run meanwhile; a job still running at the end is abandoned
+    /// and runs again when the worker next opens its database.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let app = self.app();
-        axum::serve(listener.tap_io(set_nodelay), app)
+        let jobs_stop = CancellationToken::new();
+        let job_tasks = self.jobs.clone().map(|jobs| {
+            [
+                jobs::spawn_dispatcher(self.clone(), jobs.clone(), jobs_stop.clone()),
+                jobs::spawn_sweeper(self.clone(), jobs, jobs_stop.clone()),
+            ]
+        });
+        let result = axum::serve(listener.tap_io(set_nodelay), app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+            .await;
+        jobs_stop.cancel();
+        for task in job_tasks.into_iter().flatten() {
+            let _ = task.await;
+        }
+        result
     }
 
     pub fn pubkey(&self) -> crate::core::protocol::PublicKey {
@@ -128,6 +175,24 @@ impl Worker {
     /// Running and waiting requests, for the node's queue view.
     pub fn admission(&self) -> &Admission {
         &self.admission
+    }
+
+    /// The job queue, when this worker takes jobs.
+    pub fn jobs(&self) -> Option<&Arc<Jobs>> {
+        self.jobs.as_ref()
+    }
+
+    /// How many jobs are in each state (all zero for a worker without jobs).
+    pub fn job_counts(&self) -> JobCounts {
+        self.jobs.as_ref().map(|j| j.counts()).unwrap_or_default()
+    }
+
+    /// Forgets finished jobs past their retention now, rather than at the next sweep.
+    pub fn sweep_jobs(&self) -> Result<usize, JobError> {
+        match &self.jobs {
+            Some(jobs) => jobs.store().sweep(self.clock.now_ms()),
+            None => Ok(0),
+        }
     }
 
     /// The engine's models and the last error listing them, if the last probe failed.
@@ -218,13 +283,19 @@ async fn list_models(State(w): State<Arc<Worker>>) -> impl IntoResponse {
 
 async fn capacity(State(w): State<Arc<Worker>>) -> impl IntoResponse {
     let models = w.models().await;
-    axum::Json(json!({
+    let mut body = json!({
         "pubkey": w.identity.public().to_string(),
         "models": models,
         "queueDepth": w.admission.depth(),
         "tier": w.tier.as_str(),
         "concurrency": w.admission.concurrency(),
-    }))
+    });
+    // Added after the fields the existing network reads, which keep their meaning:
+    // `queueDepth` counts running jobs (they hold engine slots) but not queued ones.
+    if let (Some(jobs), Some(object)) = (&w.jobs, body.as_object_mut()) {
+        object.insert("jobs".into(), json!(jobs.counts()));
+    }
+    axum::Json(body)
 }
 
 async fn pubkey(State(w): State<Arc<Worker>>) -> impl IntoResponse {
@@ -234,6 +305,7 @@ async fn pubkey(State(w): State<Arc<Worker>>) -> impl IntoResponse {
 async fn metrics(State(w): State<Arc<Worker>>) -> impl IntoResponse {
     w.metrics.queue_depth.set(w.admission.waiting() as i64);
     w.metrics.in_flight.set(w.admission.running() as i64);
+    crate::core::metrics::set_job_gauges(&w.metrics.jobs, w.job_counts());
     (
         [(
             header::CONTENT_TYPE,

@@ -1,5 +1,6 @@
 //! The help overlay: every binding of the table, grouped by where it applies. It is the
-//! same table `update` dispatches on, so the help cannot drift from the keys.
+//! same table `update` dispatches on, so the help cannot drift from the keys. A legend
+//! of the queue panel's job counts follows.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -39,6 +40,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 Span::raw(binding.help),
             ]));
         }
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        text::HELP_QUEUE_HEADING,
+        theme.bold(),
+    )));
+    for (term, meaning) in text::HELP_QUEUE_LEGEND {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled(format!("{term:<KEYS_WIDTH$}"), theme.key()),
+            Span::raw(" "),
+            Span::raw(meaning),
+        ]));
     }
     let content_w = lines.iter().map(Line::width).max().unwrap_or(0);
     let width = u16::try_from(content_w + 4).unwrap_or(u16::MAX);

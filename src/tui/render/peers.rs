@@ -1,6 +1,7 @@
 //! The peers table: who can serve us and how each is doing — label, short key, URL,
 //! models, tier, state (ok, excluded with a live countdown, unreachable), queue depth,
-//! latency and served/failed counts. Columns drop by importance on narrow terminals.
+//! latency, served/failed counts and where the peer was learned. Columns drop by
+//! importance on narrow terminals.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -26,10 +27,11 @@ enum Col {
     Queue,
     Latency,
     Counts,
+    Source,
 }
 
 /// Display order left to right; `priority` decides what survives a narrow terminal.
-const COLUMNS: [ColumnSpec<Col>; 9] = [
+const COLUMNS: [ColumnSpec<Col>; 10] = [
     spec(Col::Label, column::LABEL, 12, 1, 1),
     spec(Col::Pubkey, column::PUBKEY, 13, 0, 2),
     spec(Col::Url, column::URL, 16, 3, 3),
@@ -39,6 +41,7 @@ const COLUMNS: [ColumnSpec<Col>; 9] = [
     spec(Col::Queue, column::QUEUE, 3, 0, 5),
     spec(Col::Latency, column::LATENCY, 7, 0, 4),
     spec(Col::Counts, column::COUNTS, 9, 0, 6),
+    spec(Col::Source, column::SOURCE, 7, 0, 9),
 ];
 
 const fn spec(
@@ -127,7 +130,14 @@ fn cell_for<'a>(col: Col, width: u16, peer: &PeerRow, now_ms: u64, theme: &Theme
             thousands(peer.served),
             thousands(peer.failed)
         ))),
+        Col::Source => Cell::from(fit(source(&peer.source))),
     }
+}
+
+/// "manual", "tracker" or "nostr": the kind is what the operator scans for; which
+/// tracker is in `lobstah peers list`.
+fn source(text: &str) -> &str {
+    text.split_whitespace().next().unwrap_or(cell::NONE)
 }
 
 /// The state word; an exclusion counts down to readmission with the clock it is given.

@@ -1,5 +1,7 @@
 //! The local worker's queue: requests running against the concurrency limit and requests
-//! waiting for a slot, with a bar of slots so saturation is visible at a glance.
+//! waiting for a slot, with a bar of slots so saturation is visible at a glance; then the
+//! async jobs by state — those this worker serves (`jobs`) and those this node's router
+//! sent out for its clients (`sent`) — as far as the panel's height allows.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::common::panel;
+use crate::core::node::JobCounts;
 use crate::tui::app::App;
 use crate::tui::text::{self, cell};
 
@@ -45,7 +48,62 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if queue.concurrency > 0 {
         lines.push(slot_bar(queue.running, queue.concurrency, theme));
     }
+    let width = usize::from(inner.width);
+    lines.push(jobs_line(cell::JOBS, queue.jobs, width, theme));
+    lines.push(jobs_line(cell::SENT, queue.client_jobs, width, theme));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `jobs    3 queued · 1 running · 12 done`, or `jobs    3q 1r 12d` when that does not
+/// fit (errors and cancellations only when there are some), the label shortened last.
+fn jobs_line<'a>(
+    label: &str,
+    c: JobCounts,
+    width: usize,
+    theme: &crate::tui::theme::Theme,
+) -> Line<'a> {
+    let parts = |long: bool| -> Vec<String> {
+        let mut parts = vec![
+            (c.queued, "queued", "q"),
+            (c.running, "running", "r"),
+            (c.done, "done", "d"),
+        ];
+        parts.extend(
+            [(c.error, "error", "e"), (c.cancelled, "cancelled", "c")]
+                .into_iter()
+                .filter(|p| p.0 > 0),
+        );
+        parts
+            .into_iter()
+            .map(|(n, word, letter)| {
+                if long {
+                    format!("{n} {word}")
+                } else {
+                    format!("{n}{letter}")
+                }
+            })
+            .collect()
+    };
+    let long = parts(true).join(" · ");
+    let short = parts(false).join(" ");
+    let (label_width, value) = if 8 + long.chars().count() <= width {
+        (8, long)
+    } else if 8 + short.chars().count() <= width {
+        (8, short)
+    } else {
+        (label.len() + 1, short)
+    };
+    let style = if c.error > 0 {
+        theme.warn()
+    } else if c.queued + c.running > 0 {
+        theme.plain()
+    } else {
+        theme.dim()
+    };
+    Line::from(vec![
+        Span::styled(format!("{label:<label_width$}"), theme.dim()),
+        Span::styled(value, style),
+    ])
 }
 
 /// `■■□□` for two of four slots busy; large limits are shown as a count instead.

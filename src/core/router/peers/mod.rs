@@ -31,6 +31,18 @@ pub enum PeerSource {
     Nostr,
 }
 
+/// "manual", "tracker <url>" or "nostr": how the console, `peers list` and the control
+/// API name a source.
+impl std::fmt::Display for PeerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerSource::Manual => f.write_str("manual"),
+            PeerSource::Tracker { url } => write!(f, "tracker {url}"),
+            PeerSource::Nostr => f.write_str("nostr"),
+        }
+    }
+}
+
 /// One peer in the book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

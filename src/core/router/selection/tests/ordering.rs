@@ -135,6 +135,52 @@ fn candidate_order_table() {
             vec![cands(0, vec![2, 1])],
         ),
         case("no peers, no candidates", vec![], vec![cands(0, vec![])]),
+        // Jobs ask for batch peers (`Tier::Batch`), chat for interactive ones.
+        case(
+            "a job goes to a batch peer first; chat to an interactive one first",
+            vec![
+                tiered(1, Tier::Interactive, 0),
+                tiered(2, Tier::Batch, 3),
+                tiered(3, Tier::Batch, 1),
+            ],
+            vec![
+                cands_for("m", Tier::Batch, 0, vec![3, 2, 1]),
+                cands_for("m", Tier::Interactive, 0, vec![1, 3, 2]),
+            ],
+        ),
+        case(
+            "with no batch peer a job falls back to any capable peer, least busy first",
+            vec![
+                tiered(1, Tier::Interactive, 4),
+                tiered(2, Tier::BestEffort, 2),
+                Spec {
+                    models: &["other"],
+                    ..tiered(3, Tier::Batch, 0)
+                },
+            ],
+            vec![cands_for("m", Tier::Batch, 0, vec![2, 1])],
+        ),
+        case(
+            "an excluded batch peer leaves jobs to the others until its cooldown ends",
+            vec![tiered(1, Tier::Batch, 0), tiered(2, Tier::Interactive, 9)],
+            vec![
+                fail(1, 10, vec![]),
+                fail(1, 20, vec![excluded(1, 20, 30_020)]),
+                cands_for("m", Tier::Batch, 30, vec![2]),
+                cands_for("m", Tier::Batch, 30_020, vec![1, 2]),
+            ],
+        ),
+        case(
+            "an unreachable batch peer is no candidate for jobs",
+            vec![
+                Spec {
+                    reachable: false,
+                    ..tiered(1, Tier::Batch, 0)
+                },
+                tiered(2, Tier::BestEffort, 0),
+            ],
+            vec![cands_for("m", Tier::Batch, 0, vec![2])],
+        ),
     ];
     for c in cases {
         run(c);

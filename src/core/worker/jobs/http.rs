@@ -1,0 +1,157 @@
+//! `POST /v1/jobs`, `GET /v1/jobs/{id}` and `DELETE /v1/jobs/{id}` on the worker. Every
+//! call names its requester (`x-lobstah-requester`, as for chat): a job is visible only
+//! to the requester that submitted it, and to anyone else it does not exist (404).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{JobError, JobRecord, Jobs, blocking};
+use crate::core::api_error::ApiError;
+use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobSubmission};
+use crate::core::protocol::PublicKey;
+use crate::core::worker::{RECEIPT_HEADER, Worker, requester};
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such job"),
+            JobError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            JobError::QueueFull { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", e.to_string())
+                    .with_retry_after(1)
+            }
+            JobError::WrongState(JobStatus::Running) => ApiError::new(
+                StatusCode::CONFLICT,
+                "job_running",
+                "the job is running and can no longer be cancelled",
+            ),
+            JobError::WrongState(status) => ApiError::new(
+                StatusCode::CONFLICT,
+                "job_finished",
+                format!("the job has already ended ({status})"),
+            ),
+            JobError::Store(_) | JobError::Corrupt(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+fn jobs_of(w: &Worker) -> Result<Arc<Jobs>, ApiError> {
+    w.jobs.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "jobs_unavailable",
+            "this worker does not take jobs",
+        )
+    })
+}
+
+/// A job id in its canonical form (a lowercase hyphenated UUID), or `None`: anything
+/// else cannot name a job, so a lookup need not touch the store.
+fn canonical_id(text: &str) -> Option<String> {
+    let id = uuid::Uuid::parse_str(text).ok()?.to_string();
+    (id == text).then_some(id)
+}
+
+fn answer(status: StatusCode, record: &JobRecord) -> Response {
+    let mut response = (status, axum::Json(record.view())).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/jobs/{}", record.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if let Some(receipt) = &record.receipt
+        && let Ok(value) = HeaderValue::from_str(&receipt.to_base64())
+    {
+        response.headers_mut().insert(RECEIPT_HEADER, value);
+    }
+    response
+}
+
+fn done<T>(w: &Worker, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(e) = &result {
+        w.metrics.outcome(e.kind);
+    }
+    result
+}
+
+pub async fn submit_job(
+    State(w): State<Arc<Worker>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let result = submit(&w, &headers, body).await;
+    done(&w, result)
+}
+
+async fn submit(
+    w: &Arc<Worker>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let jobs = jobs_of(w)?;
+    let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
+    let submission =
+        JobSubmission::parse(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let requester = requester(headers)?;
+    let id = match headers.get(JOB_ID_HEADER) {
+        None => uuid::Uuid::new_v4().to_string(),
+        Some(value) => value.to_str().ok().and_then(canonical_id).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{JOB_ID_HEADER} must be a UUID in lowercase hyphenated form"
+            ))
+        })?,
+    };
+    let (store, now) = (jobs.store.clone(), w.clock.now_ms());
+    let (record, created) = blocking(move || store.create(&id, requester, submission, now)).await?;
+    if created {
+        jobs.queued.notify_one();
+        w.metrics.outcome("job_queued");
+        Ok(answer(StatusCode::ACCEPTED, &record))
+    } else {
+        Ok(answer(StatusCode::OK, &record))
+    }
+}
+
+/// The job `id` if `requester` submitted it.
+async fn find(w: &Worker, id: &str, requester: PublicKey) -> Result<JobRecord, ApiError> {
+    let jobs = jobs_of(w)?;
+    let id = canonical_id(id).ok_or(JobError::NotFound)?;
+    let (store, now) = (jobs.store.clone(), w.clock.now_ms());
+    match blocking(move || store.get(&id, now)).await? {
+        Some(record) if record.requester == requester => Ok(record),
+        _ => Err(JobError::NotFound.into()),
+    }
+}
+
+pub async fn get_job(
+    State(w): State<Arc<Worker>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let record = async { find(&w, &id, requester(&headers)?).await }.await;
+    done(&w, record).map(|r| answer(StatusCode::OK, &r))
+}
+
+pub async fn cancel_job(
+    State(w): State<Arc<Worker>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let result = async {
+        let requester = requester(&headers)?;
+        let jobs = jobs_of(&w)?;
+        let id = canonical_id(&id).ok_or(JobError::NotFound)?;
+        let (store, now) = (jobs.store.clone(), w.clock.now_ms());
+        let record = blocking(move || store.cancel(&id, &requester, now)).await?;
+        Ok::<_, ApiError>(answer(StatusCode::OK, &record))
+    }
+    .await;
+    done(&w, result)
+}
