@@ -176,14 +176,25 @@ async fn forged_receipts_are_refused_and_not_ledgered() {
     }
     let balance = router.ledger.balance(&me.public()).unwrap();
     assert_eq!((balance.spent, balance.receipts), (10, 2));
-    let metrics = client
-        .get(format!("{}/metrics", router.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The counter moves when the router hears its append was committed, a moment after
+    // the commit itself is visible in the ledger.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let metrics = client
+            .get(format!("{}/metrics", router.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("lobstah_router_receipts_accepted_total 2")
+            || tokio::time::Instant::now() > deadline
+        {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(
         metrics.contains("lobstah_router_receipts_rejected_total{reason=\"bad-signature\"} 2"),
         "{metrics}"
