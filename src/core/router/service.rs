@@ -108,6 +108,10 @@ pub struct RouterService {
     pub(super) book: PeerBook,
     pub(super) metrics: RouterMetrics,
     pub(super) peers: RwLock<Vec<PeerRecord>>,
+    /// The URL policy's verdict on each discovered peer's URL without resolving (IP
+    /// literals, which no resolver sees): judged when the book is read, since neither the
+    /// policy nor a booked URL changes in between.
+    url_verdicts: RwLock<HashMap<String, Result<(), String>>>,
     pub(super) capacity: RwLock<CapacityTable>,
     pub(super) selector: Mutex<Selector>,
     pub(super) jobs: Arc<RouterJobs>,
@@ -168,6 +172,7 @@ impl RouterService {
             config.connect_timeout,
         )?;
         let peers = book.list()?;
+        let url_verdicts = RwLock::new(url_verdicts(&config.url_policy, &peers));
         // A public key's text is 68 ASCII characters: always a valid header value.
         let requester_header = HeaderValue::from_str(&config.identity.public().to_string())
             .map_err(|_| RouterError::Header)?;
@@ -182,6 +187,7 @@ impl RouterService {
             book,
             metrics: RouterMetrics::new(),
             peers: RwLock::new(peers),
+            url_verdicts,
             capacity: RwLock::new(CapacityTable::default()),
             in_flight: Mutex::new(HashMap::new()),
             chat_urls: ChatUrls::new(),
@@ -228,6 +234,8 @@ impl RouterService {
         let fresh = self.book.list()?;
         // Swap the list under a short lock and touch the selector and the capacity table
         // after it: `peers_json` takes those locks in the other order.
+        *self.url_verdicts.write().unwrap_or_else(|p| p.into_inner()) =
+            url_verdicts(&self.config.url_policy, &fresh);
         let old = std::mem::replace(
             &mut *self.peers.write().unwrap_or_else(|p| p.into_inner()),
             fresh.clone(),
@@ -270,17 +278,22 @@ impl RouterService {
     }
 
     /// The client to reach `peer` with. Peers added by hand are dialled as given;
-    /// discovered ones only through the guard, and an IP literal (which no resolver
-    /// sees) is checked here, on every request, against the current policy.
+    /// discovered ones only through the guard, and never at an IP literal the policy
+    /// refuses (no resolver sees those).
     pub(super) fn client_for(&self, peer: &PeerRecord) -> Result<reqwest::Client, String> {
         if peer.source == PeerSource::Manual {
             return Ok(self.client.clone());
         }
-        self.config
-            .url_policy
-            .check_syntax(&peer.url)
-            .map(|_| self.guarded.clone())
-            .map_err(|e| format!("refused by the URL safety policy: {e}"))
+        let known = self
+            .url_verdicts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer.url)
+            .cloned();
+        // A record read before the last reload is judged on the spot.
+        known
+            .unwrap_or_else(|| url_verdict(&self.config.url_policy, &peer.url))
+            .map(|()| self.guarded.clone())
     }
 
     pub(super) fn lock_selector(&self) -> std::sync::MutexGuard<'_, Selector> {
@@ -605,4 +618,20 @@ impl RouterService {
     pub async fn flush_ledger(&self) {
         let _ = self.writer.flush().await;
     }
+}
+
+/// Whether the policy lets a discovered peer's URL through without resolving anything.
+fn url_verdict(policy: &UrlPolicy, url: &str) -> Result<(), String> {
+    policy
+        .check_syntax(url)
+        .map(drop)
+        .map_err(|e| format!("refused by the URL safety policy: {e}"))
+}
+
+fn url_verdicts(policy: &UrlPolicy, peers: &[PeerRecord]) -> HashMap<String, Result<(), String>> {
+    peers
+        .iter()
+        .filter(|p| p.source != PeerSource::Manual)
+        .map(|p| (p.url.clone(), url_verdict(policy, &p.url)))
+        .collect()
 }
