@@ -30,19 +30,22 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
 }
 
-macro_rules! redb_into_store_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Redb(e.into()) }
+/// `From` the redb error types of a transaction for `$target`, through `$wrap` (a
+/// variant or function taking `StoreError`), so `?` works on redb calls in any store.
+macro_rules! redb_errors_into {
+    ($target:ty, $wrap:expr) => {
+        $crate::core::store::redb_errors_into!(@each $target, $wrap,
+            redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+    };
+    (@each $target:ty, $wrap:expr, $($t:ty),*) => {$(
+        impl From<$t> for $target {
+            fn from(e: $t) -> Self { $wrap(e.into()) }
         }
     )*};
 }
-redb_into_store_error!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+pub(crate) use redb_errors_into;
+
+redb_errors_into!(StoreError, StoreError::Redb);
 
 /// Either a writable database or a read-only view used by CLI commands that only look.
 #[derive(Clone)]

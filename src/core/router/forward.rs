@@ -358,8 +358,8 @@ async fn read_error_body(response: reqwest::Response) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// One line, at most 200 characters: enough to tell what went wrong.
-fn summarize(text: &str) -> String {
+/// One line, at most 200 characters, of an answer: its error message if it has one.
+pub(super) fn summarize(text: &str) -> String {
     let message = serde_json::from_str::<Value>(text)
         .ok()
         .and_then(|v| {

@@ -47,19 +47,7 @@ pub enum RouterJobError {
     Corrupt(String),
 }
 
-macro_rules! redb_into_router_job_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for RouterJobError {
-            fn from(e: $t) -> Self { RouterJobError::Store(e.into()) }
-        }
-    )*};
-}
-redb_into_router_job_error!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+crate::core::store::redb_errors_into!(RouterJobError, RouterJobError::Store);
 
 /// The router's job state: the store, the submissions under way in this process, the
 /// node's hook.

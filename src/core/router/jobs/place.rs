@@ -255,19 +255,7 @@ async fn offer(
     }
 }
 
-/// One line, at most 200 characters, of an answer: its error message if it has one.
-pub(super) fn summarize(text: &str) -> String {
-    let message = serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| text.to_string());
-    let one_line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    one_line.chars().take(200).collect()
-}
+pub(super) use crate::core::router::forward::summarize;
 
 /// The peer and worker job id of a placed job, for polling.
 pub(super) fn placement(row: &RouterJob) -> Option<(PublicKey, String, usize)> {

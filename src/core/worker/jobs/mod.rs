@@ -49,19 +49,7 @@ pub enum JobError {
     Corrupt(String),
 }
 
-macro_rules! redb_into_job_error {
-    ($($t:ty),*) => {$(
-        impl From<$t> for JobError {
-            fn from(e: $t) -> Self { JobError::Store(e.into()) }
-        }
-    )*};
-}
-redb_into_job_error!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+crate::core::store::redb_errors_into!(JobError, JobError::Store);
 
 /// The worker's job state: the store, the dispatcher's wake-up, the node's hook.
 pub struct Jobs {
