@@ -78,7 +78,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
     );
     config.concurrency = 1;
     config.max_waiting = 1;
-    let worker = Worker::new(config, writer);
+    let worker = Worker::new(config, &ledger, writer);
     let (listener, addr) = support::listener().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(worker.clone().serve(listener, shutdown.clone()));

@@ -74,6 +74,7 @@ pub struct WorkerMetrics {
     pub queue_rejections: Counter,
     pub tokens: Family<DirectionLabel, Counter>,
     pub receipts_signed: Counter,
+    pub receipts_confirmed: Counter,
     pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
 }
@@ -90,8 +91,14 @@ impl WorkerMetrics {
         let queue_rejections = Counter::default();
         let tokens = Family::<DirectionLabel, Counter>::default();
         let receipts_signed = Counter::default();
+        let receipts_confirmed = Counter::default();
         let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Chat requests by outcome", requests.clone());
+        r.register(
+            "receipts_confirmed",
+            "Receipts the requester counter-signed",
+            receipts_confirmed.clone(),
+        );
         r.register("jobs", "Async jobs held, by status", jobs.clone());
         r.register(
             "request_duration_seconds",
@@ -127,6 +134,7 @@ impl WorkerMetrics {
             queue_rejections,
             tokens,
             receipts_signed,
+            receipts_confirmed,
             jobs,
             registry: Arc::new(MetricsRegistry(r)),
         }

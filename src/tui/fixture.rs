@@ -172,6 +172,8 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
         balance: BalanceView {
             earned: 5_120,
             spent: 3_870,
+            pending_earned: 0,
+            pending_spent: 0,
             net: 1_250,
             available: 11_250,
             receipts: 42,

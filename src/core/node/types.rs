@@ -120,6 +120,13 @@ pub struct QueueStatus {
 pub struct BalanceView {
     pub earned: u64,
     pub spent: u64,
+    /// The part of `earned` still waiting for the requesters' counter-signatures; `net`
+    /// and `available` leave it out until it is confirmed.
+    #[serde(default)]
+    pub pending_earned: u64,
+    /// The part of `spent` on requests not yet confirmed (counted in `net`).
+    #[serde(default)]
+    pub pending_spent: u64,
     pub net: i64,
     pub available: i64,
     pub receipts: u64,

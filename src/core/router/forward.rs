@@ -25,7 +25,7 @@ use crate::core::api_error::ApiError;
 use crate::core::engine::ChatRequest;
 use crate::core::metrics::StreamLabel;
 use crate::core::protocol::{PublicKey, Tier};
-use crate::core::worker::{RECEIPT_HEADER, REQUESTER_HEADER};
+use crate::core::worker::RECEIPT_HEADER;
 
 pub const SERVED_BY_HEADER: &str = "x-lobstah-served-by";
 
@@ -134,11 +134,10 @@ async fn attempt(
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
     let request = match r.chat_urls.get(url) {
-        Some(parsed) => client.post(parsed),
+        Some(parsed) => r.signed_request_to(client, reqwest::Method::POST, parsed, &peer, &body),
         None => client.post(chat_url_text(url)),
     };
     let send = request
-        .header(REQUESTER_HEADER, r.requester_header.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)
         .send();

@@ -15,6 +15,7 @@ pub mod peers;
 pub mod receipt_filter;
 pub mod selection;
 mod service;
+mod signing;
 mod urls;
 
 pub use forward::SERVED_BY_HEADER;
