@@ -165,6 +165,7 @@ pub struct RouterMetrics {
     pub exclusions: Counter,
     pub excluded_peers: Gauge,
     pub receipts_accepted: Counter,
+    pub confirmations_sent: Counter,
     pub receipts_rejected: Family<ReasonLabel, Counter>,
     pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
@@ -182,6 +183,12 @@ impl RouterMetrics {
         let exclusions = Counter::default();
         let excluded_peers = Gauge::default();
         let receipts_accepted = Counter::default();
+        let confirmations_sent = Counter::default();
+        r.register(
+            "receipts_confirmed",
+            "Receipts counter-signed back to the worker and settled there",
+            confirmations_sent.clone(),
+        );
         let receipts_rejected = Family::<ReasonLabel, Counter>::default();
         let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Client requests by outcome", requests.clone());
@@ -229,6 +236,7 @@ impl RouterMetrics {
             exclusions,
             excluded_peers,
             receipts_accepted,
+            confirmations_sent,
             receipts_rejected,
             jobs,
             registry: Arc::new(MetricsRegistry(r)),

@@ -382,6 +382,18 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The receipt at `seq`, if there is one.
+    pub fn receipt_at(&self, seq: u64) -> Result<Option<StoredReceipt>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(log) = open_existing(&tx, RECEIPTS)? else {
+            return Ok(None);
+        };
+        match log.get(seq)? {
+            Some(v) => decode_row(seq, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Whether a receipt with this nonce is already ledgered.
     pub fn contains_nonce(&self, nonce: &str) -> Result<bool, StoreError> {
         let tx = self.db.begin_read()?;

@@ -47,6 +47,7 @@ impl RouterService {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance(shutdown.clone());
+        let confirmer = self.spawn_confirmer(shutdown.clone());
         let collector = self
             .config
             .collect_jobs
@@ -70,6 +71,8 @@ impl RouterService {
             }
         }
         self.flush_ledger().await;
+        // It runs a last round once `shutdown` fires, so what we ledgered is confirmed.
+        let _ = confirmer.await;
         result
     }
 
