@@ -40,6 +40,9 @@ fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
         latency_ms: Some(120),
         served: 0,
         failed: 0,
+        receipts: 0,
+        refused_receipts: 0,
+        declined: 0,
     }
 }
 

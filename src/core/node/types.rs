@@ -90,6 +90,14 @@ pub struct PeerRow {
     pub latency_ms: Option<u64>,
     pub served: u64,
     pub failed: u64,
+    /// Receipts from this peer accepted, and refused (bad, replayed, implausible).
+    #[serde(default)]
+    pub receipts: u64,
+    #[serde(default)]
+    pub refused_receipts: u64,
+    /// Times the peer turned us away (credit, limits, friends list).
+    #[serde(default)]
+    pub declined: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

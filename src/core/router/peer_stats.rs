@@ -1,6 +1,6 @@
-//! Per-peer counters the operator sees in the snapshot and the console: requests a peer
-//! served with an accepted receipt, receipts refused (bad, replayed or implausible),
-//! failures, and times it declined us (credit, limits, friends list).
+//! Per-peer receipt counters the operator sees in the snapshot and the console, beside
+//! the selection's own served/failed counts: receipts accepted, receipts refused (bad,
+//! replayed or implausible), and times the peer declined us (credit, limits, friends).
 
 use std::collections::HashMap;
 
@@ -12,9 +12,8 @@ use crate::core::protocol::PublicKey;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerCounters {
-    pub served: u64,
+    pub receipts: u64,
     pub refused_receipts: u64,
-    pub failures: u64,
     pub declined: u64,
 }
 

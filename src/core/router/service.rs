@@ -488,7 +488,6 @@ impl RouterService {
 
     pub(super) fn record_failure(&self, peer: PublicKey, reason: String) {
         self.metrics.peer_failures.inc();
-        self.count(peer, |c| c.failures += 1);
         let now = self.now_ms();
         tracing::warn!(peer = %peer.short(), %reason, "peer attempt failed");
         let effects = self.lock_selector().handle(SelectionEvent::Failed {
@@ -576,7 +575,7 @@ impl RouterService {
             // Our own worker served this request and has ledgered the receipt already; a
             // second append would be refused as a replayed nonce.
             self.metrics.receipts_accepted.inc();
-            self.count(peer, |c| c.served += 1);
+            self.count(peer, |c| c.receipts += 1);
             return;
         }
         let done = match self.writer.enqueue(vec![verified]) {
@@ -592,7 +591,7 @@ impl RouterService {
                 Ok(outcomes) => match outcomes.first() {
                     Some(AppendOutcome::Appended { .. }) => {
                         service.metrics.receipts_accepted.inc();
-                        service.count(peer, |c| c.served += 1);
+                        service.count(peer, |c| c.receipts += 1);
                     }
                     Some(AppendOutcome::Duplicate { existing_seq }) => service.reject(
                         peer,

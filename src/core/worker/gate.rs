@@ -56,7 +56,7 @@ impl Default for AccessPolicy {
             per_requester_per_minute: 6_000,
             per_requester_burst: 200,
             anonymous_tokens_per_hour: 5_000,
-            anonymous_concurrency: 1,
+            anonymous_concurrency: 2,
         }
     }
 }
