@@ -1,6 +1,7 @@
 //! The command-line edge: parses arguments, opens what a command needs, prints results.
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
+mod access_flags;
 mod console_cmds;
 mod discovery_cmds;
 mod follow_cmds;

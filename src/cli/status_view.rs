@@ -212,6 +212,9 @@ mod tests {
             latency_ms: Some(12),
             served: 3,
             failed: 2,
+            receipts: 0,
+            refused_receipts: 0,
+            declined: 0,
         });
         s.exclusions.push(ExclusionRow {
             pubkey: "lob1ffffffffffffffff".into(),

@@ -40,6 +40,9 @@ fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
         latency_ms: Some(120),
         served: 0,
         failed: 0,
+        receipts: 0,
+        refused_receipts: 0,
+        declined: 0,
     }
 }
 
@@ -172,6 +175,8 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
         balance: BalanceView {
             earned: 5_120,
             spent: 3_870,
+            pending_earned: 0,
+            pending_spent: 0,
             net: 1_250,
             available: 11_250,
             receipts: 42,

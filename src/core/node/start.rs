@@ -169,6 +169,7 @@ impl Node {
         worker_config.concurrency = config.worker.concurrency;
         worker_config.max_waiting = config.worker.max_queue;
         worker_config.max_queued_jobs = config.worker.max_jobs;
+        worker_config.access = config.access.clone();
         let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
 
         let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;
