@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::de::IgnoredAny;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::core::engine::estimate::prompt_chars;
 use crate::core::engine::lines::{LineSplitter, MAX_LINE, SseDecoder, SseItem};
@@ -27,18 +27,21 @@ use crate::core::engine::{
 };
 use crate::core::jobs::{JobSubmission, SubmissionError};
 use crate::core::ledger::{
-    AcceptRules, AppendOutcome, Ledger, Party, RejectReason, Rejection, accept, verify_ledger,
+    AcceptRules, AppendOutcome, ConfirmOutcome, Ledger, Party, RejectReason, Rejection, Standing,
+    accept, verify_ledger,
 };
 use crate::core::node::NodeCommand;
 use crate::core::protocol::{
-    ANNOUNCE_FUTURE_SKEW_MS, Announcement, Identity, ProtocolError, PublicKey, RECEIPT_SKEW_MS,
-    SignedAnnouncement, SignedReceipt, canonical_json, canonical_object,
+    ANNOUNCE_FUTURE_SKEW_MS, Announcement, Confirmation, Identity, MAX_CONFIRMED_PER_BATCH,
+    NONCE_HEADER, ProtocolError, PublicKey, RECEIPT_SKEW_MS, REQUEST_SKEW_MS, RequestAuth,
+    RequestTarget, SIGNATURE_HEADER, SignedAnnouncement, SignedConfirmation, SignedReceipt,
+    TIMESTAMP_HEADER, canonical_json, canonical_object,
 };
 use crate::core::router::peers::{
     AddOutcome, PeerBook, PeerSource, normalize_label, normalize_url,
 };
 use crate::core::router::receipt_filter::{MAX_RECEIPT_LINE, ReceiptFilter};
-use crate::core::worker::RECEIPT_COMMENT;
+use crate::core::worker::{AccessPolicy, Caller, Gate, RECEIPT_COMMENT};
 
 /// The seed of the identity the targets sign with, the worker of the corpus's receipts.
 pub const FUZZ_WORKER_SEED: [u8; 32] = [0x11; 32];
@@ -978,4 +981,306 @@ fn check_add_peer(pubkey: &str, url: &str, label: Option<&str>) {
     assert_eq!(again, AddOutcome::Unchanged);
     assert!(book.remove(&key).expect("remove"));
     assert!(!book.remove(&key).expect("remove"));
+}
+
+/// The worker's check of a signed request (`RequestAuth::parse`, `check_fresh`,
+/// `verify`) and the gate that runs it on every request (`Gate::identify`).
+///
+/// Input: `requester`, `timestamp`, `nonce`, `signature` and `path` on one line each,
+/// then the body. An empty timestamp, nonce or signature line sends no such header.
+pub fn request_auth(data: &[u8]) {
+    let mut fields = data.splitn(6, |&b| b == b'\n');
+    let mut next = || std::str::from_utf8(fields.next().unwrap_or_default()).ok();
+    let (Some(requester), Some(timestamp), Some(nonce), Some(signature), Some(path)) =
+        (next(), next(), next(), next(), next())
+    else {
+        return;
+    };
+    let body = data.splitn(6, |&b| b == b'\n').nth(5).unwrap_or_default();
+    let worker = Identity::from_seed(FUZZ_WORKER_SEED).public();
+    let target = RequestTarget {
+        method: "POST",
+        path,
+        body,
+        worker: &worker,
+    };
+    let parsed = RequestAuth::parse(requester, timestamp, nonce, signature);
+    let now = parsed
+        .as_ref()
+        .map_or(1_800_000_000_000, |a| a.timestamp_ms);
+    let verdict = parsed.as_ref().map(|auth| check_request_auth(auth, target));
+    check_gate(
+        [requester, timestamp, nonce, signature],
+        target,
+        now,
+        verdict.as_ref().ok(),
+    );
+
+    // The same request signed by a known requester passes, once.
+    let id = Identity::from_seed(FUZZ_REQUESTER_SEED);
+    let signed = RequestAuth::sign(&id, target, now);
+    assert_eq!(check_request_auth(&signed, target), Ok(()));
+    let [(_, ts), (_, nonce), (_, sig)] = signed.header_values();
+    let requester = id.public().to_string();
+    check_gate([&requester, &ts, &nonce, &sig], target, now, Some(&Ok(())));
+}
+
+/// Parsing is canonical, freshness is the ±1 minute window, and a valid signature binds
+/// the worker, path and body (the method is compared without case).
+fn check_request_auth(auth: &RequestAuth, target: RequestTarget<'_>) -> Result<(), ProtocolError> {
+    let [(_, ts), (_, nonce), (_, sig)] = auth.header_values();
+    let again = RequestAuth::parse(&auth.requester.to_string(), &ts, &nonce, &sig);
+    assert_eq!(again.as_ref(), Ok(auth));
+    let at = auth.timestamp_ms;
+    let mut cases = vec![
+        (at, true),
+        (at + REQUEST_SKEW_MS, true),
+        (at + REQUEST_SKEW_MS + 1, false),
+    ];
+    if at > REQUEST_SKEW_MS {
+        cases.extend([
+            (at - REQUEST_SKEW_MS, true),
+            (at - REQUEST_SKEW_MS - 1, false),
+        ]);
+    }
+    for (now, fresh) in cases {
+        assert_eq!(auth.check_fresh(now).is_ok(), fresh, "at {at}, now {now}");
+    }
+    let verdict = auth.verify(target);
+    let lower = RequestTarget {
+        method: "post",
+        ..target
+    };
+    assert_eq!(auth.verify(lower), verdict);
+    if verdict.is_ok() {
+        let other_worker = Identity::from_seed(FUZZ_REQUESTER_SEED).public();
+        let longer_path = format!("{}/", target.path);
+        let mut longer_body = target.body.to_vec();
+        longer_body.push(b' ');
+        for moved in [
+            RequestTarget {
+                worker: &other_worker,
+                ..target
+            },
+            RequestTarget {
+                path: &longer_path,
+                ..target
+            },
+            RequestTarget {
+                body: &longer_body,
+                ..target
+            },
+            RequestTarget {
+                method: "GET",
+                ..target
+            },
+        ] {
+            assert!(auth.verify(moved).is_err(), "signature carried over");
+        }
+    }
+    verdict
+}
+
+/// `Gate::identify` takes a signed request exactly when the checks above pass, refuses its
+/// replay, and takes an unsigned one as anonymous unless signatures are required.
+fn check_gate(
+    [requester, timestamp, nonce, signature]: [&str; 4],
+    target: RequestTarget<'_>,
+    now: u64,
+    verdict: Option<&Result<(), ProtocolError>>,
+) {
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in [
+        (crate::core::worker::REQUESTER_HEADER, requester),
+        (TIMESTAMP_HEADER, timestamp),
+        (NONCE_HEADER, nonce),
+        (SIGNATURE_HEADER, signature),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        let Ok(value) = axum::http::HeaderValue::from_str(value) else {
+            return;
+        };
+        headers.insert(name, value);
+    }
+    let unsigned = timestamp.is_empty() && nonce.is_empty() && signature.is_empty();
+    let worker = *target.worker;
+    for require_signed in [false, true] {
+        let policy = AccessPolicy {
+            require_signed,
+            ..AccessPolicy::default()
+        };
+        let gate = Gate::new(policy, worker);
+        let identify = || gate.identify(target.method, target.path, &headers, target.body, now);
+        let first = identify();
+        let signed_ok = !unsigned && !requester.is_empty() && verdict.is_some_and(Result::is_ok);
+        match &first {
+            Ok(Caller::Signed(key)) => {
+                assert!(
+                    signed_ok,
+                    "gate took a request whose signature does not check"
+                );
+                assert_eq!(key.to_string(), requester.trim());
+                let replay = identify();
+                assert!(replay.is_err(), "gate took a replayed nonce");
+            }
+            Ok(Caller::Anonymous(key)) => {
+                assert!(unsigned && !require_signed);
+                assert_eq!(key.to_string(), requester.trim());
+            }
+            Err(refusal) => {
+                assert!(
+                    !signed_ok,
+                    "gate refused a valid signed request: {refusal:?}"
+                );
+                assert!(refusal.status.is_client_error() || refusal.status.as_u16() == 503);
+            }
+        }
+    }
+}
+
+/// A requester's counter-signature (`SignedConfirmation`): parsing, verification, and
+/// what a worker's ledger does with it.
+pub fn confirmation(data: &[u8]) {
+    let Ok(signed) = SignedConfirmation::from_json(data) else {
+        return;
+    };
+    let original: Value = serde_json::from_slice(data).expect("from_json accepted non-JSON");
+    let received = confirmation_body(&signed);
+    assert_eq!(
+        original.get("confirmation"),
+        Some(&Value::Object(received.clone()))
+    );
+    assert_eq!(canonical_object(&received), canonical_json(&received));
+    let verdict = signed.verify_signature();
+    let text = signed.to_value().to_string();
+    let back = SignedConfirmation::from_json(text.as_bytes()).expect("own JSON refused");
+    assert_eq!(back, signed);
+    assert_eq!(back.verify_signature(), verdict);
+    let c = signed.confirmation();
+    assert!(!c.receipts.is_empty() && c.receipts.len() <= MAX_CONFIRMED_PER_BATCH);
+
+    // Typed signing by the named requester's stand-in verifies.
+    let requester = Identity::from_seed(FUZZ_REQUESTER_SEED);
+    let worker = Identity::from_seed(FUZZ_WORKER_SEED);
+    let typed = Confirmation {
+        requester_pubkey: requester.public(),
+        ..c.clone()
+    };
+    let typed = SignedConfirmation::sign(typed, &requester).expect("typed signing");
+    typed.verify_signature().expect("typed signature refused");
+
+    // The body, unknown fields included, re-signed for a receipt a worker ledgered.
+    let receipt = ledgered_receipt(&worker, requester.public(), &c.receipts[0].nonce);
+    let mut body = received;
+    body.insert(
+        "requesterPubkey".into(),
+        Value::String(requester.public().to_string()),
+    );
+    body.insert(
+        "workerPubkey".into(),
+        Value::String(worker.public().to_string()),
+    );
+    if let Some(Value::Array(list)) = body.get_mut("receipts")
+        && let Some(Value::Object(first)) = list.first_mut()
+    {
+        first.insert(
+            "signature".into(),
+            Value::String(receipt.signature().to_hex()),
+        );
+    }
+    let sig = requester.sign(&canonical_object(&body).expect("canonical form"));
+    let resigned = SignedConfirmation::from_value(serde_json::json!({
+        "confirmation": body.clone(), "signature": sig.to_hex()
+    }))
+    .expect("only keys and a signature changed");
+    resigned
+        .verify_signature()
+        .expect("fresh signature refused");
+    body.insert("fuzzTamper".into(), Value::Bool(true));
+    let tampered = SignedConfirmation::from_value(serde_json::json!({
+        "confirmation": body, "signature": sig.to_hex()
+    }))
+    .expect("an added unknown field must still parse");
+    assert!(
+        tampered.verify_signature().is_err(),
+        "tampered confirmation verified"
+    );
+    confirm_in_ledger(&resigned, &receipt, &worker.public());
+}
+
+/// A receipt from `worker` to `requester` with `nonce` (when it is one), for a ledger.
+fn ledgered_receipt(worker: &Identity, requester: PublicKey, nonce: &str) -> SignedReceipt {
+    let receipt = crate::core::protocol::Receipt {
+        version: 1,
+        job_id: "fuzz-job".into(),
+        nonce: nonce.to_string(),
+        requester_pubkey: requester,
+        worker_pubkey: worker.public(),
+        model: "fuzz-model".into(),
+        input_tokens: 12,
+        output_tokens: 34,
+        started_at: 1_800_000_000_000,
+        completed_at: 1_800_000_001_000,
+    };
+    SignedReceipt::sign(receipt, worker).expect("a confirmation's nonce is a receipt nonce")
+}
+
+/// The worker's ledger settles the pending receipt the confirmation names first, once,
+/// keeps the confirmation as received, and knows nothing of the other nonces.
+fn confirm_in_ledger(confirmation: &SignedConfirmation, receipt: &SignedReceipt, me: &PublicKey) {
+    let ledger =
+        Ledger::new(crate::core::store::in_memory().expect("in-memory db")).expect("ledger tables");
+    let rules = AcceptRules {
+        now_ms: None,
+        party: Party::Worker(*me),
+    };
+    let pending = accept(receipt.clone(), &rules)
+        .expect("own receipt refused")
+        .with_standing(Standing::Pending);
+    ledger.append(&[pending]).expect("append");
+    let nonce = receipt.receipt().nonce.as_str();
+    assert_eq!(
+        ledger.standing(nonce).expect("standing"),
+        Some(Standing::Pending)
+    );
+    let outcomes = ledger.confirm(confirmation, me).expect("confirm");
+    let named = &confirmation.confirmation().receipts;
+    assert_eq!(outcomes.len(), named.len());
+    assert_eq!(outcomes[0], ConfirmOutcome::Confirmed);
+    for (entry, outcome) in named.iter().zip(&outcomes).skip(1) {
+        let want = if entry.nonce == nonce {
+            ConfirmOutcome::AlreadyConfirmed
+        } else {
+            ConfirmOutcome::Unknown
+        };
+        assert_eq!(*outcome, want, "{}", entry.nonce);
+    }
+    assert_eq!(
+        ledger.standing(nonce).expect("standing"),
+        Some(Standing::Confirmed)
+    );
+    let again = ledger.confirm(confirmation, me).expect("confirm");
+    assert_eq!(again[0], ConfirmOutcome::AlreadyConfirmed);
+    let kept = ledger
+        .confirmation_of(nonce)
+        .expect("confirmation_of")
+        .expect("settling confirmation not kept");
+    assert_eq!(confirmation_body(&kept), confirmation_body(confirmation));
+    kept.verify_signature()
+        .expect("kept confirmation no longer verifies");
+    let report = verify_ledger(&ledger).expect("verify");
+    assert!(report.is_ok(), "{:?}", report.mismatches);
+}
+
+/// The confirmation object as received (its `to_value` keeps it whole).
+fn confirmation_body(signed: &SignedConfirmation) -> Map<String, Value> {
+    match signed.to_value() {
+        Value::Object(mut outer) => match outer.remove("confirmation") {
+            Some(Value::Object(body)) => body,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    }
 }

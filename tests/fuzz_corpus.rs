@@ -57,3 +57,13 @@ fn chat_request_corpus() {
 fn control_command_corpus() {
     replay("control_command", lobstah::fuzzing::control_command);
 }
+
+#[test]
+fn request_auth_corpus() {
+    replay("request_auth", lobstah::fuzzing::request_auth);
+}
+
+#[test]
+fn confirmation_corpus() {
+    replay("confirmation", lobstah::fuzzing::confirmation);
+}
