@@ -380,7 +380,7 @@ fn reads(stream: &[u8], seed: u8) -> Vec<&[u8]> {
         state ^= state >> 17;
         state ^= state << 5;
         let r = state as usize;
-        if r % 13 == 0 {
+        if r.is_multiple_of(13) {
             out.push(&rest[..0]);
         }
         let (head, tail) = rest.split_at((1 + r % max).min(rest.len()));
