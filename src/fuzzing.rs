@@ -697,16 +697,20 @@ fn check_openai_stream(stream: &[u8], chunks: &[&[u8]], wants_usage: bool) {
     if decoder_failed {
         return;
     }
+    // An event the body ended in, without its blank line, is dispatched by `end`; the
+    // general-path stream ends the same way.
+    let mut pending = None;
     if whole.called_end
         && let Some(item) = decoder.finish()
     {
+        pending = Some(items.len());
         items.push(item);
     }
 
     // The relay (chunks passed on as text) decides as the general path does: the same
     // events fed with each event's JSON pretty-printed, which the relay never takes.
     let mut lines: Vec<String> = Vec::new();
-    for item in &items {
+    for (i, item) in items.iter().enumerate() {
         match item {
             SseItem::Comment(c) => lines.push(format!(":{c}")),
             SseItem::Event { event, data } => {
@@ -722,7 +726,9 @@ fn check_openai_stream(stream: &[u8], chunks: &[&[u8]], wants_usage: bool) {
                 for piece in data.split('\n') {
                     lines.push(format!("data: {piece}"));
                 }
-                lines.push(String::new());
+                if pending != Some(i) {
+                    lines.push(String::new());
+                }
             }
         }
     }
