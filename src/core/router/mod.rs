@@ -18,6 +18,7 @@ mod service;
 mod urls;
 
 pub use forward::SERVED_BY_HEADER;
+pub use service::DEFAULT_STREAM_IDLE_TIMEOUT;
 pub use service::{
     InFlight, ReceiptRejection, RouterConfig, RouterError, RouterObserver, RouterService,
 };

@@ -40,6 +40,7 @@ use crate::core::clock::SharedClock;
 use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
+use crate::core::net::ServerLimits;
 use crate::core::protocol::{Identity, PublicKey, SignedReceipt, Tier};
 
 /// Told what the router decides (exclusions, refused receipts) as it happens, so a node
@@ -48,6 +49,10 @@ pub trait RouterObserver: Send + Sync + 'static {
     fn effects(&self, effects: &[Effect]);
     fn receipt_rejected(&self, rejection: &ReceiptRejection);
 }
+
+/// Default for `RouterConfig::stream_idle_timeout`: a minute without a token is not
+/// a slow model any more, and the worker's own bound (45 s) comes first.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many refused receipts the router remembers for display.
 const RECENT_REJECTIONS: usize = 64;
@@ -61,6 +66,11 @@ pub struct RouterConfig {
     pub connect_timeout: Duration,
     /// How long a peer may take to start answering before the router tries the next.
     pub first_byte_timeout: Duration,
+    /// Silence allowed from a peer between two chunks of a stream once it has begun;
+    /// beyond, the stream is cut, the client told, the peer charged with a failure.
+    pub stream_idle_timeout: Duration,
+    /// Connections, request heads and bodies, slow clients.
+    pub limits: ServerLimits,
     pub capacity_timeout: Duration,
     /// Which addresses of discovered (not hand-added) peers may be dialled.
     pub url_policy: UrlPolicy,
@@ -79,6 +89,8 @@ impl RouterConfig {
             body_limit: 4 * 1024 * 1024,
             connect_timeout: Duration::from_secs(3),
             first_byte_timeout: Duration::from_secs(120),
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            limits: ServerLimits::default(),
             capacity_timeout: Duration::from_secs(3),
             url_policy: UrlPolicy::default(),
             lookup: Arc::new(SystemLookup),
