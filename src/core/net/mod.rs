@@ -31,6 +31,11 @@ pub use guard::header_bytes;
 pub use listener::{ConnectionLimit, Limited, set_nodelay};
 pub use serve::serve;
 
+/// How long our HTTP clients keep an idle connection to a peer: under the 30 s a
+/// server here keeps one (`header_read_timeout`), so a request never goes out on a
+/// connection the peer is closing at that moment (which would count against it).
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(20);
+
 /// Default bound on connections served at once, per server.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 

@@ -175,6 +175,7 @@ impl RouterService {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(256)
+            .pool_idle_timeout(crate::core::net::CLIENT_POOL_IDLE)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
