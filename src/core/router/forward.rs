@@ -293,7 +293,7 @@ async fn forward_stream(
         }
         let rest = filter.finish();
         if !rest.is_empty() {
-            let _ = tx.send(Ok(rest)).await;
+            let _ = relay::push(&tx, Ok(rest), stall).await;
         }
         if let Some(reason) = broken {
             let event = ApiError::new(
@@ -301,9 +301,8 @@ async fn forward_stream(
                 "peer_stream_broken",
                 format!("the serving peer broke off: {reason}"),
             );
-            let _ = tx
-                .send(Ok(Bytes::from(format!("data: {}\n\n", event.body()))))
-                .await;
+            let event = Bytes::from(format!("data: {}\n\n", event.body()));
+            let _ = relay::push(&tx, Ok(event), stall).await;
             service.record_failure(peer, format!("stream broke: {reason}"));
             service.metrics.outcome("stream_broken");
         } else {
