@@ -1,10 +1,9 @@
-//! Serving an axum app over HTTP/1 with the limits applied. `axum::serve` builds its
-//! hyper connections without a timer, so hyper's header read timeout (30 s by default)
-//! never runs there (hyper logs "timeout `header_read_timeout` has default, but no timer
-//! set"), and it offers no way to bound a request head: a client could hold a
-//! connection open forever with half a request line, or make it buffer ~400 KB of
-//! headers. This driver is what `axum::serve` does, with those knobs set, plus the
-//! connection bound and the request guard.
+//! Serving an axum app over HTTP/1 with the limits applied. `axum::serve` (0.8) builds
+//! its hyper connections without a timer, and hyper skips its header read timeout (30 s
+//! by default) when it has no timer; nor can a request head be bounded through it. So a
+//! client could hold a connection open forever with half a request line, or make it
+//! buffer ~400 KB of headers. This driver does what `axum::serve` does, with those two
+//! knobs set, plus the connection bound and the request guard.
 
 use std::convert::Infallible;
 use std::fmt::Debug;
