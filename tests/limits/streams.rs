@@ -201,6 +201,55 @@ impl Engine for Flood {
     }
 }
 
+/// An engine that accepts a streamed request and then never says a word.
+struct Silent;
+
+impl Engine for Silent {
+    fn kind(&self) -> &'static str {
+        "silent-test"
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, EngineError>> {
+        async { Ok(vec!["m".to_string()]) }.boxed()
+    }
+
+    fn chat(&self, _request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, EngineError>> {
+        async { Err(EngineError::Protocol("stream only".into())) }.boxed()
+    }
+
+    fn chat_stream(&self, _request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
+        async { Ok(stream::pending().boxed()) }.boxed()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_before_the_first_token_frees_the_engine_slot() {
+    // No idle bound applies before the first token (a model may be loading), so only
+    // noticing the client's departure frees the slot.
+    let w = support::start_worker_with(
+        Identity::from_seed([87; 32]),
+        Arc::new(Silent),
+        support::memory_db(),
+        Arc::new(SystemClock),
+        |c| c.concurrency = 1,
+    )
+    .await;
+    let mut conn = send_raw(addr(&w.url), &raw_stream_request()).await;
+    let head = within("the stream's head", read_answer(&mut conn)).await;
+    assert_eq!(head.map(|a| a.status), Some(200));
+    assert_eq!(
+        w.worker.admission().running(),
+        1,
+        "the stream holds the slot"
+    );
+    drop(conn);
+    support::eventually("the slot is freed", LIMIT, || {
+        w.worker.admission().running() == 0
+    })
+    .await;
+    w.shutdown.cancel();
+}
+
 /// A streamed chat request as raw bytes, with the requester header.
 fn raw_stream_request() -> Vec<u8> {
     let body = support::chat_body("m", true).to_string();
