@@ -498,6 +498,19 @@ impl RouterService {
         self.apply_effects(&effects);
     }
 
+    /// The peer lied about the work it did: it sits out at once (see
+    /// `SelectionEvent::Distrusted`).
+    pub(super) fn record_distrust(&self, peer: PublicKey, reason: String) {
+        self.metrics.peer_failures.inc();
+        tracing::warn!(peer = %peer.short(), %reason, "peer distrusted");
+        let effects = self.lock_selector().handle(SelectionEvent::Distrusted {
+            peer,
+            reason,
+            now_ms: self.now_ms(),
+        });
+        self.apply_effects(&effects);
+    }
+
     fn apply_effects(&self, effects: &[Effect]) {
         for effect in effects {
             match effect {
@@ -567,8 +580,7 @@ impl RouterService {
             }
         };
         if let Err(detail) = super::plausible::check(verified.signed().receipt(), &delivered) {
-            // A worker inflating its bill is a failing worker: twice and it sits out.
-            self.record_failure(peer, format!("implausible receipt: {detail}"));
+            self.record_distrust(peer, format!("implausible receipt: {detail}"));
             return self.reject(peer, "implausible", detail);
         }
         if verified.signed().receipt().worker_pubkey == self.pubkey() {
