@@ -81,19 +81,37 @@ async fn implausible_receipts_are_refused_counted_and_never_confirmed() {
     // "hi there" is 8 bytes: 8 + 32 output tokens is the most it can hold.
     for (input, output, stream) in [(3, 41, false), (3, 500, true), (1_000_000, 2, false)] {
         peer.set_script(claiming(worker.clone(), input, output));
-        assert_eq!(ask(&client, &router.url, stream).await, 200, "the client is served");
+        assert_eq!(
+            ask(&client, &router.url, stream).await,
+            200,
+            "the client is served"
+        );
         // A stream's receipt is judged just after its last byte went out.
         support::eventually("the peer excluded", Duration::from_secs(5), || {
             router.service.peers_json()[0]["state"] == "excluded"
         })
         .await;
         let row = router.service.peers_json().into_iter().next().unwrap();
-        assert!(row["exclusionReason"].as_str().unwrap().contains("implausible"), "{row}");
-        assert_eq!(ask(&client, &router.url, false).await, 503, "and it sits out");
+        assert!(
+            row["exclusionReason"]
+                .as_str()
+                .unwrap()
+                .contains("implausible"),
+            "{row}"
+        );
+        assert_eq!(
+            ask(&client, &router.url, false).await,
+            503,
+            "and it sits out"
+        );
         clock.advance(30_001);
     }
     router.service.flush_ledger().await;
-    assert_eq!(router.ledger.totals().unwrap().receipts, 1, "none of them ledgered");
+    assert_eq!(
+        router.ledger.totals().unwrap().receipts,
+        1,
+        "none of them ledgered"
+    );
     let implausible = router
         .service
         .recent_rejections()
@@ -145,14 +163,22 @@ async fn a_declining_worker_is_skipped_without_counting_against_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 402, "the only peer's verdict reaches the client");
+    assert_eq!(
+        r.status().as_u16(),
+        402,
+        "the only peer's verdict reaches the client"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["type"], "peers_declined", "{body}");
     assert_eq!(fake.request_count(), 0);
     router.service.flush_ledger().await;
     assert_eq!(router.ledger.totals().unwrap().receipts, 0);
     let row = router.service.peers_json().into_iter().next().unwrap();
-    assert_eq!((row["declined"].as_u64(), row["failed"].as_u64()), (Some(1), Some(0)), "{row}");
+    assert_eq!(
+        (row["declined"].as_u64(), row["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{row}"
+    );
     assert_ne!(row["state"], "excluded");
 
     // A second worker that extends credit serves the same request.
@@ -183,7 +209,10 @@ async fn a_declining_worker_is_skipped_without_counting_against_it() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers()["x-lobstah-served-by"], generous.pubkey.to_string().as_str());
+    assert_eq!(
+        r.headers()["x-lobstah-served-by"],
+        generous.pubkey.to_string().as_str()
+    );
 }
 
 /// Ledgers, at `w`, a confirmed receipt in which `requester` spent its whole allowance.
@@ -224,9 +253,16 @@ fn receipts_between(
         .unwrap()
         .into_iter()
         .map(|s| s.receipt)
-        .filter(|r| r.receipt().requester_pubkey == requester && r.receipt().worker_pubkey == worker)
+        .filter(|r| {
+            r.receipt().requester_pubkey == requester && r.receipt().worker_pubkey == worker
+        })
         .filter(|r| keep(&r.receipt().nonce))
-        .map(|r| (r.receipt().nonce.clone(), (r.receipt().total_tokens(), r.signature().to_hex())))
+        .map(|r| {
+            (
+                r.receipt().nonce.clone(),
+                (r.receipt().total_tokens(), r.signature().to_hex()),
+            )
+        })
         .collect()
 }
 
@@ -290,7 +326,15 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
         jobs.push(job["id"].as_str().unwrap().to_string());
     }
     for id in &jobs {
-        support::jobs::wait_for(&client, &router.url, id, None, "done", Duration::from_secs(20)).await;
+        support::jobs::wait_for(
+            &client,
+            &router.url,
+            id,
+            None,
+            "done",
+            Duration::from_secs(20),
+        )
+        .await;
     }
 
     // A stream's receipt is taken just after its last byte reached the client.
@@ -313,9 +357,16 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
         worker.ledger.standing(n).unwrap() == Some(Standing::Confirmed)
     });
     assert_eq!(spent.len(), 22);
-    assert_eq!(spent, confirmed, "the same receipts, the same tokens, the same signatures");
+    assert_eq!(
+        spent, confirmed,
+        "the same receipts, the same tokens, the same signatures"
+    );
     for nonce in confirmed.keys() {
-        let c = worker.ledger.confirmation_of(nonce).unwrap().expect("stored beside it");
+        let c = worker
+            .ledger
+            .confirmation_of(nonce)
+            .unwrap()
+            .expect("stored beside it");
         c.verify_signature().unwrap();
         assert_eq!(c.confirmation().requester_pubkey, me);
     }

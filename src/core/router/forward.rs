@@ -195,7 +195,10 @@ async fn attempt(
     if is_decline(status) {
         let text = read_error_body(response).await;
         r.note_declined(peer);
-        return Attempt::Declined(status, format!("HTTP {}: {}", status.as_u16(), summarize(&text)));
+        return Attempt::Declined(
+            status,
+            format!("HTTP {}: {}", status.as_u16(), summarize(&text)),
+        );
     }
     if !status.is_success() {
         // The peer judged the request itself (a 4xx): the client gets the verdict as is.

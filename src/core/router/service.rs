@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::{self, CapacityState, CapacityTable};
 use super::jobs::{RouterJobError, RouterJobs};
 use super::peers::{PeerBook, PeerRecord, PeerSource};
-use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::plausible::Delivered;
+use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::urls::ChatUrls;
 use axum::http::HeaderValue;
 

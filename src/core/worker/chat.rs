@@ -202,8 +202,10 @@ fn sign(
     })?;
     w.metrics.receipts_signed.inc();
     if let Caller::Anonymous(_) = caller {
-        w.gate
-            .charge_anonymous(usage.input_tokens.saturating_add(usage.output_tokens), w.clock.now_ms());
+        w.gate.charge_anonymous(
+            usage.input_tokens.saturating_add(usage.output_tokens),
+            w.clock.now_ms(),
+        );
     }
     w.metrics
         .tokens
