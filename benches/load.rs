@@ -146,6 +146,7 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
         .expect("fake engine");
 
     let worker_identity = Identity::generate();
+    let router_identity = Identity::generate();
     let worker_pk = worker_identity.public();
     let worker_ledger =
         Ledger::new(store::open(&dir.path().join("worker.redb")).expect("worker db"))
@@ -156,7 +157,9 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     if let Some(slots) = worker_slots {
         config.concurrency = slots;
     }
-    let worker = Worker::new(config, worker_writer);
+    // The bench measures routing, not credit: the router is a friend of the worker.
+    config.access.trusted = vec![router_identity.public()];
+    let worker = Worker::new(config, &worker_ledger, worker_writer);
     let worker_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind worker");
     let worker_url = format!(
         "http://{}",
@@ -177,7 +180,7 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     .expect("add the worker as a peer");
     let (router_writer, _) = LedgerWriter::spawn(router_ledger.clone(), None);
     let router = RouterService::new(
-        RouterConfig::new(Identity::generate(), clock),
+        RouterConfig::new(router_identity, clock),
         router_ledger.clone(),
         router_writer,
         book,

@@ -153,6 +153,7 @@ impl Model {
                 earned,
                 spent,
                 receipts,
+                ..Balance::empty(*pk)
             },
             None => Balance::empty(*pk),
         }
@@ -614,6 +615,7 @@ fn balances_saturate_instead_of_overflowing() {
         earned: u64::MAX,
         spent: 0,
         receipts: 1,
+        ..Balance::empty(r.worker_pubkey)
     };
     assert_eq!(rich.net(), i64::MAX);
     assert_eq!(rich.available(), i64::MAX);

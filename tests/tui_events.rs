@@ -41,6 +41,8 @@ fn receipt_event(seq: u64, net: i64) -> CoreEvent {
         balance: BalanceView {
             earned: 9_000,
             spent: 3_870,
+            pending_earned: 0,
+            pending_spent: 0,
             net,
             available: 15_130,
             receipts: 43,

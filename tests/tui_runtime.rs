@@ -114,6 +114,9 @@ impl NodeClient for FakeNode {
                         latency_ms: None,
                         served: 0,
                         failed: 0,
+                        receipts: 0,
+                        refused_receipts: 0,
+                        declined: 0,
                     };
                     self.snapshot.lock().expect("lock").peers.push(row);
                     self.emit(CoreEvent::PeersChanged);

@@ -12,7 +12,7 @@ use lobstah::core::clock::SystemClock;
 use lobstah::core::engine::{
     ChatRequest, ChatResponse, ChatStream, Engine, EngineError, OpenAiEngine, Usage,
 };
-use lobstah::core::protocol::{Identity, SignedReceipt};
+use lobstah::core::protocol::{Identity, RequestAuth, RequestTarget, SignedReceipt};
 use lobstah::core::worker::{Worker, WorkerConfig};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -78,21 +78,38 @@ async fn a_full_queue_answers_503_with_retry_after() {
     );
     config.concurrency = 1;
     config.max_waiting = 1;
-    let worker = Worker::new(config, writer);
+    let worker = Worker::new(config, &ledger, writer);
     let (listener, addr) = support::listener().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(worker.clone().serve(listener, shutdown.clone()));
     let url = format!("http://{addr}");
     let client = support::client();
-    let requester = Identity::from_seed([32; 32]).public().to_string();
-    let send = |client: reqwest::Client, url: String, requester: String| async move {
-        client
-            .post(format!("{url}/v1/chat/completions"))
-            .header("x-lobstah-requester", requester)
-            .json(&support::chat_body("m", false))
-            .send()
-            .await
-            .unwrap()
+    let requester_id = Identity::from_seed([32; 32]);
+    let requester = requester_id.public().to_string();
+    let worker_pk = identity.public();
+    // Signed, as a current router sends them: unsigned requests share a small quota.
+    let send = move |client: reqwest::Client, url: String, requester: String| {
+        let body = serde_json::to_vec(&support::chat_body("m", false)).unwrap();
+        let auth = RequestAuth::sign(
+            &requester_id,
+            RequestTarget {
+                method: "POST",
+                path: "/v1/chat/completions",
+                body: &body,
+                worker: &worker_pk,
+            },
+            lobstah::core::clock::Clock::now_ms(&SystemClock),
+        );
+        async move {
+            let mut request = client
+                .post(format!("{url}/v1/chat/completions"))
+                .header("x-lobstah-requester", requester)
+                .header("content-type", "application/json");
+            for (name, value) in auth.header_values() {
+                request = request.header(name, value);
+            }
+            request.body(body).send().await.unwrap()
+        }
     };
     let first = tokio::spawn(send(client.clone(), url.clone(), requester.clone()));
     let second = tokio::spawn(send(client.clone(), url.clone(), requester.clone()));

@@ -1,6 +1,7 @@
 //! The command-line edge: parses arguments, opens what a command needs, prints results.
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
+mod access_flags;
 mod console_cmds;
 mod discovery_cmds;
 mod follow_cmds;
@@ -136,7 +137,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Start the worker (runs until SIGINT/SIGTERM).
-    Start(serve_cmds::WorkerArgs),
+    // Boxed: its flags (engine, access, limits) make it several times any other command.
+    Start(Box<serve_cmds::WorkerArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,7 +259,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => console_cmds::demo(),
         Command::Worker {
             command: WorkerCommand::Start(args),
-        } => runtime()?.block_on(serve_cmds::worker_start(&paths, args)),
+        } => runtime()?.block_on(serve_cmds::worker_start(&paths, *args)),
         Command::Router {
             command: RouterCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),

@@ -88,6 +88,8 @@ pub struct NodeFlags {
     /// Log format of --headless: text or json.
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    #[command(flatten)]
+    pub access: super::access_flags::AccessFlags,
 }
 
 impl NodeFlags {
@@ -180,6 +182,7 @@ impl NodeFlags {
             };
             o.set("discovery.trackers", flag, trackers.join(","));
         }
+        self.access.apply(&mut o);
         o
     }
 }

@@ -88,6 +88,8 @@ pub struct WorkerArgs {
     /// Announcement lifetime in seconds; heartbeats go every half of it.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     pub announce_ttl: u64,
+    #[command(flatten)]
+    pub access: super::access_flags::AccessFlags,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +209,12 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     config.max_queued_jobs = args.max_jobs;
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
     config.limits.max_connections = args.max_connections;
+    // Who is served: from the flags, the environment and config.toml, like the node.
+    let mut overrides = crate::core::config::Overrides::default();
+    args.access.apply(&mut overrides);
+    config.access = crate::core::config::Config::load(paths, &overrides)
+        .context("invalid configuration")?
+        .access;
     let worker = Worker::with_jobs(config, &ledger, writer).context("cannot open the job queue")?;
     drop(ledger);
     let listener = bind(&args.host, args.port, "worker").await?;

@@ -74,6 +74,7 @@ pub struct WorkerMetrics {
     pub queue_rejections: Counter,
     pub tokens: Family<DirectionLabel, Counter>,
     pub receipts_signed: Counter,
+    pub receipts_confirmed: Counter,
     pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
 }
@@ -90,8 +91,14 @@ impl WorkerMetrics {
         let queue_rejections = Counter::default();
         let tokens = Family::<DirectionLabel, Counter>::default();
         let receipts_signed = Counter::default();
+        let receipts_confirmed = Counter::default();
         let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Chat requests by outcome", requests.clone());
+        r.register(
+            "receipts_confirmed",
+            "Receipts the requester counter-signed",
+            receipts_confirmed.clone(),
+        );
         r.register("jobs", "Async jobs held, by status", jobs.clone());
         r.register(
             "request_duration_seconds",
@@ -127,6 +134,7 @@ impl WorkerMetrics {
             queue_rejections,
             tokens,
             receipts_signed,
+            receipts_confirmed,
             jobs,
             registry: Arc::new(MetricsRegistry(r)),
         }
@@ -157,6 +165,7 @@ pub struct RouterMetrics {
     pub exclusions: Counter,
     pub excluded_peers: Gauge,
     pub receipts_accepted: Counter,
+    pub confirmations_sent: Counter,
     pub receipts_rejected: Family<ReasonLabel, Counter>,
     pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
@@ -174,6 +183,12 @@ impl RouterMetrics {
         let exclusions = Counter::default();
         let excluded_peers = Gauge::default();
         let receipts_accepted = Counter::default();
+        let confirmations_sent = Counter::default();
+        r.register(
+            "receipts_confirmed",
+            "Receipts counter-signed back to the worker and settled there",
+            confirmations_sent.clone(),
+        );
         let receipts_rejected = Family::<ReasonLabel, Counter>::default();
         let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Client requests by outcome", requests.clone());
@@ -221,6 +236,7 @@ impl RouterMetrics {
             exclusions,
             excluded_peers,
             receipts_accepted,
+            confirmations_sent,
             receipts_rejected,
             jobs,
             registry: Arc::new(MetricsRegistry(r)),

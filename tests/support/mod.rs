@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod nostr;
 pub mod python;
 pub mod scripted_peer;
+pub mod signed;
 pub mod tracker;
 
 use std::net::SocketAddr;

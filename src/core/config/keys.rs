@@ -108,6 +108,41 @@ pub const KEYS: &[Key] = &[
         "synthetic engine: model names",
     ),
     key(
+        "access.require_signed",
+        "LOBSTAH_REQUIRE_SIGNED",
+        "refuse unsigned requests (older routers) instead of serving them a small anonymous quota",
+    ),
+    key(
+        "access.serve_only",
+        "LOBSTAH_SERVE_ONLY",
+        "serve only these requester keys (friends); empty: anyone",
+    ),
+    key(
+        "access.trusted",
+        "LOBSTAH_TRUSTED",
+        "requester keys served without credit checks (your own machines)",
+    ),
+    key(
+        "access.max_unconfirmed_tokens",
+        "LOBSTAH_MAX_UNCONFIRMED_TOKENS",
+        "tokens a requester may leave unconfirmed here before it is refused (0: no cap)",
+    ),
+    key(
+        "access.per_requester_concurrency",
+        "LOBSTAH_PER_REQUESTER_CONCURRENCY",
+        "requests one requester may have in flight here (0: no limit)",
+    ),
+    key(
+        "access.per_requester_per_minute",
+        "LOBSTAH_PER_REQUESTER_PER_MINUTE",
+        "requests one requester may start per minute (0: no limit)",
+    ),
+    key(
+        "access.anonymous_tokens_per_hour",
+        "LOBSTAH_ANONYMOUS_TOKENS_PER_HOUR",
+        "tokens all unsigned requests together may use per hour (0: refuse them)",
+    ),
+    key(
         "control.port",
         "LOBSTAH_CONTROL_PORT",
         "control API port (always 127.0.0.1)",

@@ -22,7 +22,8 @@ use serde_json::Value;
 
 use crate::core::discovery::UrlPolicy;
 use crate::core::paths::Paths;
-use crate::core::protocol::Tier;
+use crate::core::protocol::{PublicKey, Tier};
+use crate::core::worker::AccessPolicy;
 
 pub use keys::{KEYS, Key};
 pub use layers::{Layers, Overrides, Raw};
@@ -215,6 +216,8 @@ pub struct Config {
     /// The control API's port; it always listens on 127.0.0.1.
     pub control_port: u16,
     pub advertise: AdvertiseSettings,
+    /// Who the worker serves, and how much.
+    pub access: AccessPolicy,
     /// Trackers announcements go to and peers are synced from (may be empty).
     pub trackers: Vec<String>,
     pub discovery: DiscoverySettings,
@@ -296,6 +299,35 @@ impl Config {
                     vec!["synthetic".into()],
                     parse_models,
                 )?,
+            },
+            access: {
+                let d = AccessPolicy::default();
+                AccessPolicy {
+                    require_signed: r.get("access.require_signed", false, parse_bool)?,
+                    serve_only: r.get("access.serve_only", Vec::new(), parse_pubkeys)?,
+                    trusted: r.get("access.trusted", Vec::new(), parse_pubkeys)?,
+                    max_unconfirmed_tokens: r.get(
+                        "access.max_unconfirmed_tokens",
+                        d.max_unconfirmed_tokens,
+                        parse_int,
+                    )?,
+                    per_requester_concurrency: r.get(
+                        "access.per_requester_concurrency",
+                        d.per_requester_concurrency,
+                        parse_int,
+                    )?,
+                    per_requester_per_minute: r.get(
+                        "access.per_requester_per_minute",
+                        d.per_requester_per_minute,
+                        parse_int,
+                    )?,
+                    anonymous_tokens_per_hour: r.get(
+                        "access.anonymous_tokens_per_hour",
+                        d.anonymous_tokens_per_hour,
+                        parse_int,
+                    )?,
+                    ..d
+                }
             },
             control_port: r.get("control.port", 17477, parse_int)?,
             advertise: AdvertiseSettings {
@@ -419,6 +451,12 @@ macro_rules! show_as_text {
     )*};
 }
 show_as_text!(IpAddr, Tier);
+
+impl ShowValue for Vec<PublicKey> {
+    fn show(&self) -> Value {
+        serde_json::json!(self.iter().map(ToString::to_string).collect::<Vec<_>>())
+    }
+}
 
 impl ShowValue for EngineKind {
     fn show(&self) -> Value {

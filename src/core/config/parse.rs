@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::Raw;
+use crate::core::protocol::PublicKey;
 
 pub(super) fn parse_ip(raw: &Raw) -> Result<IpAddr, String> {
     let text = raw
@@ -110,6 +111,14 @@ pub(super) fn parse_list(raw: &Raw) -> Result<Vec<String>, String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect())
+}
+
+/// Public keys (`lob1…`), as a list.
+pub(super) fn parse_pubkeys(raw: &Raw) -> Result<Vec<PublicKey>, String> {
+    parse_list(raw)?
+        .iter()
+        .map(|k| PublicKey::parse(k).map_err(|e| e.to_string()))
+        .collect()
 }
 
 pub(super) fn parse_models(raw: &Raw) -> Result<Vec<String>, String> {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::Standing;
 use crate::core::protocol::{Identity, ProtocolError, PublicKey, Receipt, SignedReceipt};
 
 /// Whose receipts this ledger takes.
@@ -94,17 +95,45 @@ impl From<ProtocolError> for Rejection {
     }
 }
 
-/// A receipt whose signature, party and freshness have been checked.
+/// A receipt whose signature, party and freshness have been checked, with how settled
+/// it is to be recorded (confirmed unless said otherwise).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verified(SignedReceipt);
+pub struct Verified {
+    signed: SignedReceipt,
+    standing: Standing,
+}
 
 impl Verified {
+    fn new(signed: SignedReceipt) -> Self {
+        Verified {
+            signed,
+            standing: Standing::Confirmed,
+        }
+    }
+
     pub fn signed(&self) -> &SignedReceipt {
-        &self.0
+        &self.signed
     }
 
     pub fn into_signed(self) -> SignedReceipt {
-        self.0
+        self.signed
+    }
+
+    pub fn standing(&self) -> Standing {
+        self.standing
+    }
+
+    /// Records the receipt as `standing` instead: a worker's earnings wait for the
+    /// requester's counter-signature. A receipt between one identity and itself is
+    /// always confirmed (there is nobody else to ask).
+    pub fn with_standing(mut self, standing: Standing) -> Self {
+        let r = self.signed.receipt();
+        self.standing = if r.worker_pubkey == r.requester_pubkey {
+            Standing::Confirmed
+        } else {
+            standing
+        };
+        self
     }
 }
 
@@ -116,7 +145,7 @@ pub fn accept(signed: SignedReceipt, rules: &AcceptRules) -> Result<Verified, Re
     if let Some(now) = rules.now_ms {
         signed.check_fresh(now)?;
     }
-    Ok(Verified(signed))
+    Ok(Verified::new(signed))
 }
 
 /// A receipt this node has just signed with its own identity. Only [`sign_own`] makes
@@ -144,7 +173,7 @@ impl OwnReceipt {
         if let Some(now) = rules.now_ms {
             self.0.check_fresh(now)?;
         }
-        Ok(Verified(self.0))
+        Ok(Verified::new(self.0))
     }
 }
 

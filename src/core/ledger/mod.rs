@@ -4,6 +4,7 @@
 
 mod accept;
 mod io;
+mod standing;
 mod verify;
 mod writer;
 
@@ -12,13 +13,17 @@ use std::collections::HashMap;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 
-use crate::core::protocol::{PublicKey, SignedReceipt};
+use crate::core::protocol::{PublicKey, SignedConfirmation, SignedReceipt};
 use crate::core::store::{Db, StoreError};
 
 pub use accept::{
     AcceptRules, OwnReceipt, Party, RejectReason, Rejection, Verified, accept, sign_own,
 };
 pub use io::{ImportReport, export_jsonl, import_jsonl};
+pub use standing::{
+    CONFIRMATIONS, CONFIRMED_BY, ConfirmOutcome, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES,
+    Unconfirmed,
+};
 pub use verify::{VerifyReport, verify_ledger};
 pub use writer::{LedgerWriter, WriterClosed};
 
@@ -34,13 +39,22 @@ pub const BALANCES: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::ne
 /// Totals and counters: `next_seq`, `receipts`, `tokens`.
 pub const LEDGER_META: TableDefinition<&str, u64> = TableDefinition::new("ledger_meta");
 
-/// One identity's standing in this ledger.
+/// One identity's standing in this ledger. `earned` and `spent` count every receipt;
+/// the `pending_*` and `anonymous_spent` parts of them are not settled yet (see
+/// [`Standing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Balance {
     pub pubkey: PublicKey,
     pub earned: u64,
     pub spent: u64,
     pub receipts: u64,
+    /// Earned on receipts the requester has not counter-signed (pending or anonymous).
+    pub pending_earned: u64,
+    /// Spent on signed requests whose receipts this side has not seen confirmed.
+    pub pending_spent: u64,
+    /// Named as requester on unsigned requests: never charged.
+    pub anonymous_spent: u64,
 }
 
 impl Balance {
@@ -50,13 +64,34 @@ impl Balance {
             earned: 0,
             spent: 0,
             receipts: 0,
+            pending_earned: 0,
+            pending_spent: 0,
+            anonymous_spent: 0,
         }
     }
 
-    /// Earned minus spent, clamped to the i64 range (hostile receipts can carry huge
-    /// counts; the sign must never wrap).
+    fn with_unconfirmed(mut self, u: Unconfirmed) -> Self {
+        self.pending_earned = u.earned.min(self.earned);
+        self.pending_spent = u.spent_pending.min(self.spent);
+        self.anonymous_spent = u.spent_anonymous.min(self.spent - self.pending_spent);
+        self
+    }
+
+    /// Earnings the requesters have confirmed.
+    pub fn confirmed_earned(&self) -> u64 {
+        self.earned - self.pending_earned
+    }
+
+    /// What this identity is charged with: pending spending counts (it was served),
+    /// anonymous spending does not (anyone could have named it).
+    pub fn charged_spent(&self) -> u64 {
+        self.spent - self.anonymous_spent
+    }
+
+    /// Confirmed earnings minus charged spending, clamped to the i64 range (hostile
+    /// receipts can carry huge counts; the sign must never wrap).
     pub fn net(&self) -> i64 {
-        let net = i128::from(self.earned) - i128::from(self.spent);
+        let net = i128::from(self.confirmed_earned()) - i128::from(self.charged_spent());
         net.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
@@ -106,6 +141,10 @@ impl Ledger {
             tx.open_table(NONCES)?;
             tx.open_table(BALANCES)?;
             tx.open_table(LEDGER_META)?;
+            tx.open_table(UNCONFIRMED)?;
+            tx.open_table(UNCONFIRMED_BALANCES)?;
+            tx.open_table(CONFIRMED_BY)?;
+            tx.open_table(CONFIRMATIONS)?;
             tx.commit()?;
         }
         Ok(Ledger { db })
@@ -159,6 +198,7 @@ impl Ledger {
                 next_seq += 1;
                 nonces.insert(r.nonce.as_str(), seq)?;
                 log.insert(seq, signed.to_json().as_bytes())?;
+                standing::record(tx, signed, seq, verified.standing())?;
                 let tokens = r.total_tokens();
                 let worker = r.worker_pubkey.to_string();
                 let requester = r.requester_pubkey.to_string();
@@ -209,18 +249,70 @@ impl Ledger {
             Err(e) => return Err(e.into()),
         };
         let key = pubkey.to_string();
-        Ok(match table.get(key.as_str())? {
+        let gross = match table.get(key.as_str())? {
             Some(v) => {
                 let (earned, spent, receipts) = v.value();
                 Balance {
-                    pubkey: *pubkey,
                     earned,
                     spent,
                     receipts,
+                    ..Balance::empty(*pubkey)
                 }
             }
-            None => Balance::empty(*pubkey),
-        })
+            None => return Ok(Balance::empty(*pubkey)),
+        };
+        let unconfirmed = match open_existing(&tx, UNCONFIRMED_BALANCES)? {
+            Some(t) => standing::unconfirmed_of(&t, &key)?,
+            None => Unconfirmed::default(),
+        };
+        Ok(gross.with_unconfirmed(unconfirmed))
+    }
+
+    /// Settles the receipts a requester's confirmation names, for the worker `me`, in one
+    /// durable transaction. The caller has verified the confirmation's signature.
+    pub fn confirm(
+        &self,
+        confirmation: &SignedConfirmation,
+        me: &PublicKey,
+    ) -> Result<Vec<ConfirmOutcome>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let outcomes = standing::confirm(&tx, confirmation, me)?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// How settled the receipt with `nonce` is; `None` if it is not ledgered here.
+    pub fn standing(&self, nonce: &str) -> Result<Option<Standing>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let (Some(unconfirmed), Some(nonces)) = (
+            open_existing(&tx, UNCONFIRMED)?,
+            open_existing(&tx, NONCES)?,
+        ) else {
+            return Ok(None);
+        };
+        standing::standing_of(&unconfirmed, &nonces, nonce)
+    }
+
+    /// The signed confirmation that settled the receipt with `nonce`, as received.
+    pub fn confirmation_of(&self, nonce: &str) -> Result<Option<SignedConfirmation>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let (Some(by), Some(batches)) = (
+            open_existing(&tx, CONFIRMED_BY)?,
+            open_existing(&tx, CONFIRMATIONS)?,
+        ) else {
+            return Ok(None);
+        };
+        let Some(id) = by.get(nonce)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        let Some(bytes) = batches.get(id)?.map(|g| g.value().to_vec()) else {
+            return Err(StoreError::Corrupt(format!(
+                "confirmation #{id} is missing"
+            )));
+        };
+        SignedConfirmation::from_json(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("confirmation #{id} does not parse: {e}")))
     }
 
     /// Every identity that appears in the ledger, by pubkey.
@@ -229,6 +321,7 @@ impl Ledger {
         let Some(table) = open_existing(&tx, BALANCES)? else {
             return Ok(Vec::new());
         };
+        let unconfirmed = open_existing(&tx, UNCONFIRMED_BALANCES)?;
         let mut out = Vec::with_capacity(table.len()? as usize);
         for row in table.iter()? {
             let (k, v) = row?;
@@ -236,12 +329,17 @@ impl Ledger {
             // Keys are written only from parsed public keys; skip anything else rather
             // than fail a whole listing.
             if let Ok(pubkey) = PublicKey::parse(k.value()) {
-                out.push(Balance {
-                    pubkey,
+                let gross = Balance {
                     earned,
                     spent,
                     receipts,
-                });
+                    ..Balance::empty(pubkey)
+                };
+                let u = match &unconfirmed {
+                    Some(t) => standing::unconfirmed_of(t, k.value())?,
+                    None => Unconfirmed::default(),
+                };
+                out.push(gross.with_unconfirmed(u));
             }
         }
         Ok(out)
@@ -284,6 +382,18 @@ impl Ledger {
             out.push(decode_row(k.value(), v.value())?);
         }
         Ok(out)
+    }
+
+    /// The receipt at `seq`, if there is one.
+    pub fn receipt_at(&self, seq: u64) -> Result<Option<StoredReceipt>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let Some(log) = open_existing(&tx, RECEIPTS)? else {
+            return Ok(None);
+        };
+        match log.get(seq)? {
+            Some(v) => decode_row(seq, v.value()).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Whether a receipt with this nonce is already ledgered.

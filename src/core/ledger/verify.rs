@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use redb::ReadableTable;
 use serde::Serialize;
 
-use super::{BALANCES, LEDGER_META, Ledger, NONCES, RECEIPTS, open_existing, read_meta};
+use super::{
+    BALANCES, LEDGER_META, Ledger, NONCES, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES,
+    open_existing, read_meta,
+};
 use crate::core::protocol::SignedReceipt;
 use crate::core::store::StoreError;
 
@@ -112,5 +115,74 @@ pub fn verify_ledger(ledger: &Ledger) -> Result<VerifyReport, StoreError> {
             ));
         }
     }
+    check_unconfirmed(&tx, &mut report)?;
     Ok(report)
+}
+
+/// Recomputes the unsettled amounts from the unconfirmed receipts and compares them with
+/// the stored ones.
+fn check_unconfirmed(
+    tx: &redb::ReadTransaction,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    if let (Some(unconfirmed), Some(log)) = (
+        open_existing(tx, UNCONFIRMED)?,
+        open_existing(tx, RECEIPTS)?,
+    ) {
+        for row in unconfirmed.iter()? {
+            let (k, v) = row?;
+            let (code, seq) = v.value();
+            let Some(bytes) = log.get(seq)? else {
+                report.mismatches.push(format!(
+                    "unconfirmed nonce {} points at missing receipt #{seq}",
+                    k.value()
+                ));
+                continue;
+            };
+            let Ok(signed) = SignedReceipt::from_json(bytes.value()) else {
+                continue; // reported by the main pass
+            };
+            let r = signed.receipt();
+            if r.nonce != k.value() {
+                report.mismatches.push(format!(
+                    "unconfirmed nonce {} points at receipt #{seq} with nonce {}",
+                    k.value(),
+                    r.nonce
+                ));
+                continue;
+            }
+            let tokens = r.total_tokens();
+            let w = expected.entry(r.worker_pubkey.to_string()).or_default();
+            w.0 = w.0.saturating_add(tokens);
+            let q = expected.entry(r.requester_pubkey.to_string()).or_default();
+            match code {
+                1 => q.1 = q.1.saturating_add(tokens),
+                2 => q.2 = q.2.saturating_add(tokens),
+                other => report.mismatches.push(format!(
+                    "unconfirmed receipt #{seq} has unknown standing {other}"
+                )),
+            }
+        }
+    }
+    let mut stored: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    if let Some(table) = open_existing(tx, UNCONFIRMED_BALANCES)? {
+        for row in table.iter()? {
+            let (k, v) = row?;
+            stored.insert(k.value().to_string(), v.value());
+        }
+    }
+    expected.retain(|_, v| *v != (0, 0, 0));
+    if expected != stored {
+        for key in expected.keys().chain(stored.keys()) {
+            let (want, have) = (expected.get(key), stored.get(key));
+            if want != have {
+                report.mismatches.push(format!(
+                    "{key}: unconfirmed earned/pending/anonymous stored {have:?}, recomputed {want:?}"
+                ));
+            }
+        }
+        report.mismatches.dedup();
+    }
+    Ok(())
 }

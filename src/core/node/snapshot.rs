@@ -108,6 +108,9 @@ fn peer_row(v: &Value) -> Option<PeerRow> {
         queue_depth: number("queueDepth").and_then(|n| u32::try_from(n).ok()),
         latency_ms: number("latencyMs"),
         served: number("served").unwrap_or(0),
+        receipts: number("receipts").unwrap_or(0),
+        refused_receipts: number("refusedReceipts").unwrap_or(0),
+        declined: number("declined").unwrap_or(0),
         failed: number("failed").unwrap_or(0),
     })
 }

@@ -54,6 +54,8 @@ pub fn balance_view(b: &Balance) -> BalanceView {
     BalanceView {
         earned: b.earned,
         spent: b.spent,
+        pending_earned: b.pending_earned,
+        pending_spent: b.pending_spent,
         net: b.net(),
         available: b.available(),
         receipts: b.receipts,
@@ -140,6 +142,13 @@ impl State {
                 earned,
                 spent,
                 receipts: count,
+                // Settling is not replayed receipt by receipt: what is still unsettled
+                // now is the best figure for every step in between.
+                pending_earned: after.pending_earned.min(earned),
+                pending_spent: after.pending_spent.min(spent),
+                anonymous_spent: after
+                    .anonymous_spent
+                    .min(spent - after.pending_spent.min(spent)),
             });
             self.balance = balance;
             if self.net_history.len() == NET_HISTORY_POINTS {

@@ -90,6 +90,14 @@ pub struct PeerRow {
     pub latency_ms: Option<u64>,
     pub served: u64,
     pub failed: u64,
+    /// Receipts from this peer accepted, and refused (bad, replayed, implausible).
+    #[serde(default)]
+    pub receipts: u64,
+    #[serde(default)]
+    pub refused_receipts: u64,
+    /// Times the peer turned us away (credit, limits, friends list).
+    #[serde(default)]
+    pub declined: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +128,13 @@ pub struct QueueStatus {
 pub struct BalanceView {
     pub earned: u64,
     pub spent: u64,
+    /// The part of `earned` still waiting for the requesters' counter-signatures; `net`
+    /// and `available` leave it out until it is confirmed.
+    #[serde(default)]
+    pub pending_earned: u64,
+    /// The part of `spent` on requests not yet confirmed (counted in `net`).
+    #[serde(default)]
+    pub pending_spent: u64,
     pub net: i64,
     pub available: i64,
     pub receipts: u64,

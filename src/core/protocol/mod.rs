@@ -1,20 +1,28 @@
-//! The lobstah wire protocol (v1): identities, canonical JSON, signed receipts and
-//! announcements. Pure: no IO, no clock of its own (callers pass `now`).
+//! The lobstah wire protocol (v1): identities, canonical JSON, signed receipts,
+//! announcements, signed requests and receipt confirmations. Pure: no IO, no clock of its own (callers pass `now`).
 
 mod announcement;
 mod canonical;
+mod confirmation;
 mod error;
 mod identity;
 mod key_cache;
 mod receipt;
+mod request_auth;
 
 pub use announcement::{
     ANNOUNCE_FUTURE_SKEW_MS, Announcement, SignedAnnouncement, Tier, unannounce_message,
 };
 pub use canonical::{canonical_json, canonical_object};
+pub use confirmation::{
+    Confirmation, ConfirmedReceipt, MAX_CONFIRMED_PER_BATCH, SignedConfirmation,
+};
 pub use error::ProtocolError;
 pub use identity::{Identity, PUBKEY_PREFIX, PublicKey, Signature};
 pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};
+pub use request_auth::{
+    NONCE_HEADER, REQUEST_SKEW_MS, RequestAuth, RequestTarget, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 /// The only protocol version this implementation speaks; new optional fields, not new
 /// versions, are how v1 grows.

@@ -47,6 +47,7 @@ impl RouterService {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let maintenance = self.spawn_maintenance(shutdown.clone());
+        let confirmer = self.spawn_confirmer(shutdown.clone());
         let collector = self
             .config
             .collect_jobs
@@ -75,6 +76,8 @@ impl RouterService {
             }
         }
         self.flush_ledger().await;
+        // It runs a last round once `shutdown` fires, so what we ledgered is confirmed.
+        let _ = confirmer.await;
         result
     }
 
@@ -88,6 +91,7 @@ impl RouterService {
         let selector = self.lock_selector();
         // Once for all peers: the monitor calls this every second.
         let exclusions = selector.exclusions(now);
+        let counters = self.peer_counters();
         peers
             .into_iter()
             .map(|p| {
@@ -121,6 +125,9 @@ impl RouterService {
                     "latencyMs": health.as_ref().and_then(|h| h.ewma_latency_ms),
                     "served": health.as_ref().map(|h| h.served).unwrap_or(0),
                     "failed": health.as_ref().map(|h| h.failed).unwrap_or(0),
+                    "receipts": counters.get(&p.pubkey).map_or(0, |c| c.receipts),
+                    "refusedReceipts": counters.get(&p.pubkey).map_or(0, |c| c.refused_receipts),
+                    "declined": counters.get(&p.pubkey).map_or(0, |c| c.declined),
                 })
             })
             .collect()

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::capacity::describe_reqwest_error;
+use super::plausible::{self, Delivered, StreamMeter};
 use super::receipt_filter::ReceiptFilter;
 use super::service::RouterService;
 use super::urls::chat_url_text;
@@ -26,7 +27,7 @@ use crate::core::engine::ChatRequest;
 use crate::core::metrics::StreamLabel;
 use crate::core::net::relay::{self, Lost, Pulled, SseTail};
 use crate::core::protocol::{PublicKey, Tier};
-use crate::core::worker::{RECEIPT_HEADER, REQUESTER_HEADER};
+use crate::core::worker::RECEIPT_HEADER;
 
 pub const SERVED_BY_HEADER: &str = "x-lobstah-served-by";
 
@@ -39,6 +40,20 @@ enum Attempt {
     Failed(String),
     /// The peer is healthy but full; try the next without holding it against it.
     Busy(String),
+    /// The peer will not serve us (credit, exposure, its friends list, rate limits or
+    /// our signature): another peer may, and this is no fault of the peer's health.
+    Declined(StatusCode, String),
+}
+
+/// Statuses a worker uses to turn a requester away rather than judge the request.
+fn is_decline(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED
+            | StatusCode::PAYMENT_REQUIRED
+            | StatusCode::FORBIDDEN
+            | StatusCode::TOO_MANY_REQUESTS
+    )
 }
 
 pub async fn chat_completions(
@@ -67,6 +82,8 @@ async fn route(
         return Err(no_capable_peer(r, &request.model, now));
     }
     let mut attempts = Vec::new();
+    let mut declined: Option<StatusCode> = None;
+    let mut declines = 0;
     for (i, peer) in candidates.iter().enumerate() {
         if i > 0 {
             r.metrics.failovers.inc();
@@ -92,7 +109,27 @@ async fn route(
             Attempt::Busy(reason) => {
                 attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
             }
+            Attempt::Declined(status, reason) => {
+                declined.get_or_insert(status);
+                declines += 1;
+                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
+            }
         }
+    }
+    if let Some(status) = declined
+        && declines == attempts.len()
+    {
+        // Nobody failed, everybody said no: the client gets the first verdict's status
+        // (402 when out of credit there, 429 when over its limits), not a gateway error.
+        return Err(ApiError::new(
+            status,
+            "peers_declined",
+            format!(
+                "every capable peer ({declines}) declined to serve model {:?}",
+                request.model
+            ),
+        )
+        .with_extra("attempts", Value::Array(attempts)));
     }
     Err(ApiError::new(
         StatusCode::BAD_GATEWAY,
@@ -132,14 +169,14 @@ async fn attempt(
     stream: bool,
 ) -> Attempt {
     let in_flight = r.track(peer);
+    let prompt_bytes = body.len() as u64;
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
     let request = match r.chat_urls.get(url) {
-        Some(parsed) => client.post(parsed),
+        Some(parsed) => r.signed_request_to(client, reqwest::Method::POST, parsed, &peer, &body),
         None => client.post(chat_url_text(url)),
     };
     let send = request
-        .header(REQUESTER_HEADER, r.requester_header.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)
         .send();
@@ -156,6 +193,14 @@ async fn attempt(
         }
         return Attempt::Failed(format!("HTTP {}: {}", status.as_u16(), summarize(&text)));
     }
+    if is_decline(status) {
+        let text = read_error_body(response).await;
+        r.note_declined(peer);
+        return Attempt::Declined(
+            status,
+            format!("HTTP {}: {}", status.as_u16(), summarize(&text)),
+        );
+    }
     if !status.is_success() {
         // The peer judged the request itself (a 4xx): the client gets the verdict as is.
         let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
@@ -169,9 +214,9 @@ async fn attempt(
         return Attempt::Done(out);
     }
     if stream {
-        forward_stream(r, peer, response, started, in_flight).await
+        forward_stream(r, peer, response, started, in_flight, prompt_bytes).await
     } else {
-        forward_whole(r, peer, response, started, timeout).await
+        forward_whole(r, peer, response, started, timeout, prompt_bytes).await
     }
 }
 
@@ -181,6 +226,7 @@ async fn forward_whole(
     response: reqwest::Response,
     started: Instant,
     timeout: Duration,
+    prompt_bytes: u64,
 ) -> Attempt {
     let receipt = response
         .headers()
@@ -199,7 +245,11 @@ async fn forward_whole(
         ));
     }
     r.record_success(peer, started.elapsed());
-    r.take_receipt(peer, receipt.as_deref());
+    let delivered = Delivered {
+        prompt_bytes,
+        content_bytes: plausible::content_bytes(&bytes),
+    };
+    r.take_receipt(peer, receipt.as_deref(), delivered);
     r.metrics
         .latency
         .get_or_create(&StreamLabel {
@@ -223,6 +273,7 @@ async fn forward_stream(
     response: reqwest::Response,
     started: Instant,
     in_flight: super::service::InFlight,
+    prompt_bytes: u64,
 ) -> Attempt {
     let is_sse = response
         .headers()
@@ -253,6 +304,7 @@ async fn forward_stream(
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let mut filter = ReceiptFilter::new();
+        let mut meter = StreamMeter::default();
         let mut tail = SseTail::new();
         let mut pending = Some(first);
         let mut broken = None;
@@ -280,6 +332,7 @@ async fn forward_stream(
                 },
             };
             let out = filter.push(&chunk);
+            meter.push(&out);
             if out.is_empty() {
                 continue;
             }
@@ -292,6 +345,7 @@ async fn forward_stream(
             }
         }
         let rest = filter.finish();
+        meter.push(&rest);
         if !rest.is_empty() {
             let _ = relay::push(&tx, Ok(rest), stall).await;
         }
@@ -308,7 +362,11 @@ async fn forward_stream(
         } else {
             service.metrics.outcome("ok");
         }
-        service.take_receipt(peer, filter.receipt());
+        let delivered = Delivered {
+            prompt_bytes,
+            content_bytes: meter.bytes(),
+        };
+        service.take_receipt(peer, filter.receipt(), delivered);
         service
             .metrics
             .latency

@@ -9,15 +9,22 @@
 
 mod api;
 pub mod capacity;
+mod confirm;
 mod forward;
 pub mod jobs;
+mod peer_stats;
 pub mod peers;
+pub(crate) mod plausible;
 pub mod receipt_filter;
 pub mod selection;
 mod service;
+mod signing;
 mod urls;
 
+pub use confirm::ConfirmRound;
 pub use forward::SERVED_BY_HEADER;
+pub use peer_stats::PeerCounters;
+pub use plausible::{Delivered, INPUT_SLACK, OUTPUT_SLACK};
 pub use service::DEFAULT_STREAM_IDLE_TIMEOUT;
 pub use service::{
     InFlight, ReceiptRejection, RouterConfig, RouterError, RouterObserver, RouterService,

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::{self, CapacityState, CapacityTable};
 use super::jobs::{RouterJobError, RouterJobs};
 use super::peers::{PeerBook, PeerRecord, PeerSource};
+use super::plausible::Delivered;
 use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::urls::ChatUrls;
 use axum::http::HeaderValue;
@@ -78,6 +79,8 @@ pub struct RouterConfig {
     pub lookup: Arc<dyn Lookup>,
     /// Poll peers for finished jobs in the background (off: only a client's GET does).
     pub collect_jobs: bool,
+    /// How often receipts are counter-signed back to their workers.
+    pub confirm_every: Duration,
 }
 
 impl RouterConfig {
@@ -95,6 +98,7 @@ impl RouterConfig {
             url_policy: UrlPolicy::default(),
             lookup: Arc::new(SystemLookup),
             collect_jobs: true,
+            confirm_every: Duration::from_millis(500),
         }
     }
 }
@@ -132,6 +136,7 @@ pub struct RouterService {
     /// Our public key as the `x-lobstah-requester` header value, formatted once.
     pub(super) requester_header: HeaderValue,
     rejections: Mutex<VecDeque<ReceiptRejection>>,
+    pub(super) peer_counters: Mutex<HashMap<PublicKey, super::peer_stats::PeerCounters>>,
     refresh: tokio::sync::Mutex<()>,
     observer: OnceLock<Arc<dyn RouterObserver>>,
 }
@@ -163,6 +168,8 @@ pub enum RouterError {
     Header,
     #[error("cannot open the job tables: {0}")]
     Jobs(#[from] RouterJobError),
+    #[error("cannot open the confirmation tables: {0}")]
+    Store(#[from] crate::core::store::StoreError),
 }
 
 impl RouterService {
@@ -190,6 +197,7 @@ impl RouterService {
         let requester_header = HeaderValue::from_str(&config.identity.public().to_string())
             .map_err(|_| RouterError::Header)?;
         let jobs = Arc::new(RouterJobs::open(ledger.db().clone())?);
+        Self::open_confirm_tables(ledger.db())?;
         Ok(Arc::new(RouterService {
             selector: Mutex::new(Selector::new(config.selection.clone())),
             config,
@@ -206,6 +214,7 @@ impl RouterService {
             chat_urls: ChatUrls::new(),
             requester_header,
             rejections: Mutex::new(VecDeque::new()),
+            peer_counters: Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(()),
             observer: OnceLock::new(),
             jobs,
@@ -502,6 +511,19 @@ impl RouterService {
         self.apply_effects(&effects);
     }
 
+    /// The peer lied about the work it did: it sits out at once (see
+    /// `SelectionEvent::Distrusted`).
+    pub(super) fn record_distrust(&self, peer: PublicKey, reason: String) {
+        self.metrics.peer_failures.inc();
+        tracing::warn!(peer = %peer.short(), %reason, "peer distrusted");
+        let effects = self.lock_selector().handle(SelectionEvent::Distrusted {
+            peer,
+            reason,
+            now_ms: self.now_ms(),
+        });
+        self.apply_effects(&effects);
+    }
+
     fn apply_effects(&self, effects: &[Effect]) {
         for effect in effects {
             match effect {
@@ -536,7 +558,12 @@ impl RouterService {
 
     /// Verifies the receipt a peer sent with its answer and ledgers it; a refused one is
     /// logged, counted and remembered, never ledgered.
-    pub(super) fn take_receipt(self: &Arc<Self>, peer: PublicKey, payload: Option<&str>) {
+    pub(super) fn take_receipt(
+        self: &Arc<Self>,
+        peer: PublicKey,
+        payload: Option<&str>,
+        delivered: Delivered,
+    ) {
         let Some(payload) = payload else {
             self.reject(peer, "missing", "the peer sent no receipt".into());
             return;
@@ -565,10 +592,15 @@ impl RouterService {
                 return self.reject(peer, rejection.reason.as_str(), rejection.detail);
             }
         };
+        if let Err(detail) = super::plausible::check(verified.signed().receipt(), &delivered) {
+            self.record_distrust(peer, format!("implausible receipt: {detail}"));
+            return self.reject(peer, "implausible", detail);
+        }
         if verified.signed().receipt().worker_pubkey == self.pubkey() {
             // Our own worker served this request and has ledgered the receipt already; a
             // second append would be refused as a replayed nonce.
             self.metrics.receipts_accepted.inc();
+            self.count(peer, |c| c.receipts += 1);
             return;
         }
         let done = match self.writer.enqueue(vec![verified]) {
@@ -584,6 +616,7 @@ impl RouterService {
                 Ok(outcomes) => match outcomes.first() {
                     Some(AppendOutcome::Appended { .. }) => {
                         service.metrics.receipts_accepted.inc();
+                        service.count(peer, |c| c.receipts += 1);
                     }
                     Some(AppendOutcome::Duplicate { existing_seq }) => service.reject(
                         peer,
@@ -600,6 +633,7 @@ impl RouterService {
     pub(super) fn reject(&self, peer: PublicKey, reason: &str, detail: String) {
         tracing::warn!(peer = %peer.short(), reason, %detail, "receipt refused");
         self.metrics.rejected(reason);
+        self.count(peer, |c| c.refused_receipts += 1);
         let rejection = ReceiptRejection {
             at_ms: self.now_ms(),
             peer,

@@ -1,10 +1,11 @@
-//! A token bucket per client address, so one noisy client cannot starve the others or
-//! fill the registry with fresh keys. Pure: `now` is passed in.
+//! A token bucket per client (an address at the tracker, a requester at a worker), so one
+//! noisy client cannot starve the others or fill the registry with fresh keys. Pure: `now` is passed in.
 //!
 //! Tokens are counted in sixty-thousandths, so a rate in requests per minute refills
 //! exactly `per_minute` units per millisecond and no float rounding creeps in.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 
 /// One request's cost, in units.
@@ -43,15 +44,16 @@ struct Bucket {
     at_ms: u64,
 }
 
+/// Buckets keyed by `K`: client addresses at the tracker, requester keys at a worker.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     limit: RateLimit,
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: HashMap<K, Bucket>,
     /// When the table was last found full of busy clients, and no slot can free before.
     crowded_until_ms: u64,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
     pub fn new(limit: RateLimit) -> Self {
         RateLimiter {
             limit,
@@ -79,12 +81,11 @@ impl RateLimiter {
         want.saturating_sub(units).div_ceil(self.rate())
     }
 
-    /// Takes one token for `ip`, or says how long to wait.
-    pub fn check(&mut self, ip: IpAddr, now_ms: u64) -> Result<(), Limited> {
+    /// Takes one token for `key`, or says how long to wait.
+    pub fn check_key(&mut self, key: K, now_ms: u64) -> Result<(), Limited> {
         if self.limit.per_minute == 0 {
             return Ok(());
         }
-        let key = client_key(ip);
         if !self.buckets.contains_key(&key) && self.buckets.len() >= self.limit.max_clients {
             self.make_room(now_ms)?;
         }
@@ -125,7 +126,7 @@ impl RateLimiter {
         let mut soonest = u64::MAX;
         let before = self.buckets.len();
         let limiter = &*self;
-        let keep: Vec<(IpAddr, Bucket)> = limiter
+        let keep: Vec<(K, Bucket)> = limiter
             .buckets
             .iter()
             .filter_map(|(ip, b)| {
@@ -149,6 +150,13 @@ impl RateLimiter {
 
     pub fn tracked(&self) -> usize {
         self.buckets.len()
+    }
+}
+
+impl RateLimiter<IpAddr> {
+    /// Takes one token for the host behind `ip`, or says how long to wait.
+    pub fn check(&mut self, ip: IpAddr, now_ms: u64) -> Result<(), Limited> {
+        self.check_key(client_key(ip), now_ms)
     }
 }
 

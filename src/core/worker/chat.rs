@@ -8,17 +8,18 @@ use std::time::Instant;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
 use super::Worker;
+use super::gate::{Caller, estimate_tokens};
 use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, StreamEvent, Usage};
 use crate::core::ledger::{OwnReceipt, sign_own};
 use crate::core::metrics::{DirectionLabel, StreamLabel};
 use crate::core::net::relay::{self, Lost, Pulled};
-use crate::core::protocol::{PublicKey, Receipt, new_nonce};
+use crate::core::protocol::{Receipt, new_nonce};
 
 pub const RECEIPT_HEADER: &str = "x-lobstah-receipt";
 pub const REQUESTER_HEADER: &str = "x-lobstah-requester";
@@ -27,10 +28,11 @@ pub const RECEIPT_COMMENT: &str = ":lobstah-receipt:";
 
 pub async fn chat_completions(
     State(w): State<Arc<Worker>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(w.clone(), headers, body).await {
+    match handle(w.clone(), uri, headers, body).await {
         Ok(response) => response,
         Err(e) => {
             w.metrics.outcome(e.kind);
@@ -41,12 +43,18 @@ pub async fn chat_completions(
 
 async fn handle(
     w: Arc<Worker>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
     let request = ChatRequest::parse(&body)?;
-    let requester = requester(&headers)?;
+    let now = w.clock.now_ms();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let caller = w.gate.identify("POST", path, &headers, &body, now)?;
+    let pass = w
+        .gate
+        .admit(caller, estimate_tokens(&body), &w.ledger_reader, now)?;
     let slot = w.admission.admit().await.map_err(|full| {
         w.metrics.queue_rejections.inc();
         ApiError::new(
@@ -66,7 +74,8 @@ async fn handle(
             .await
             .map_err(|e| ApiError::from_engine(&e))?;
         drop(slot);
-        let signed = sign(&w, requester, &model, answer.usage, started_at)?;
+        drop(pass);
+        let signed = sign(&w, caller, &model, answer.usage, started_at)?;
         let header_value = HeaderValue::from_str(&signed.signed().to_base64()).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -74,7 +83,7 @@ async fn handle(
                 e.to_string(),
             )
         })?;
-        w.ledger_receipt(signed);
+        w.ledger_receipt(signed, caller.standing());
         w.metrics
             .latency
             .get_or_create(&StreamLabel {
@@ -102,6 +111,7 @@ async fn handle(
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     tokio::spawn(async move {
         let _slot = slot;
+        let _pass = pass;
         let mut outcome = "stream_error";
         // No bound before the first event: a model may be loading. The router's
         // first-byte timeout covers that wait, and a router that gives up is noticed.
@@ -130,13 +140,13 @@ async fn handle(
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
                 Ok(StreamEvent::ChunkText(text)) => sse_data(&text),
                 Ok(StreamEvent::Usage(usage)) => {
-                    match sign(&w, requester, &model, usage, started_at) {
+                    match sign(&w, caller, &model, usage, started_at) {
                         Ok(signed) => {
                             let frame = format!(
                                 "{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n",
                                 signed.signed().to_base64()
                             );
-                            w.ledger_receipt(signed);
+                            w.ledger_receipt(signed, caller.standing());
                             outcome = "ok";
                             Bytes::from(frame)
                         }
@@ -197,22 +207,9 @@ fn sse_data(json: &str) -> Bytes {
     Bytes::from(out)
 }
 
-pub(super) fn requester(headers: &HeaderMap) -> Result<PublicKey, ApiError> {
-    let Some(value) = headers.get(REQUESTER_HEADER) else {
-        return Err(ApiError::bad_request(format!(
-            "missing the {REQUESTER_HEADER} header: a lobstah worker serves lobstah routers; point your client at a router"
-        )));
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request(format!("{REQUESTER_HEADER} is not ASCII")))?;
-    PublicKey::parse(text.trim())
-        .map_err(|e| ApiError::bad_request(format!("{REQUESTER_HEADER}: {e}")))
-}
-
 fn sign(
     w: &Worker,
-    requester: PublicKey,
+    caller: Caller,
     model: &str,
     usage: Usage,
     started_at: u64,
@@ -222,7 +219,7 @@ fn sign(
         version: 1,
         job_id: uuid::Uuid::new_v4().to_string(),
         nonce: new_nonce(),
-        requester_pubkey: requester,
+        requester_pubkey: caller.requester(),
         worker_pubkey: w.identity.public(),
         model: model.to_string(),
         input_tokens: usage.input_tokens,
@@ -238,6 +235,12 @@ fn sign(
         )
     })?;
     w.metrics.receipts_signed.inc();
+    if let Caller::Anonymous(_) = caller {
+        w.gate.charge_anonymous(
+            usage.input_tokens.saturating_add(usage.output_tokens),
+            w.clock.now_ms(),
+        );
+    }
     w.metrics
         .tokens
         .get_or_create(&DirectionLabel {

@@ -4,7 +4,10 @@
 
 mod admission;
 mod chat;
+mod confirm;
+mod gate;
 mod jobs;
+mod replay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,15 +23,16 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 pub use admission::{Admission, QueueFull, Slot};
-use chat::requester;
 pub use chat::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
+pub use confirm::CONFIRM_PATH;
+pub use gate::{AccessPolicy, Caller, Gate, Pass, estimate_tokens};
 pub use jobs::{DEFAULT_MAX_QUEUED_JOBS, Finish, JobError, JobRecord, JobStore, Jobs};
 
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
 use crate::core::engine::Engine;
 use crate::core::jobs::JobCounts;
-use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party};
+use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party, Standing};
 use crate::core::metrics::WorkerMetrics;
 use crate::core::net::{self, ServerLimits};
 use crate::core::protocol::{Identity, Tier};
@@ -48,6 +52,8 @@ pub struct WorkerConfig {
     pub clock: SharedClock,
     /// Jobs allowed to wait; beyond this a submission is answered 503.
     pub max_queued_jobs: usize,
+    /// Who is served, and how much.
+    pub access: AccessPolicy,
     /// Connections, request heads and bodies, slow clients.
     pub limits: ServerLimits,
     /// Silence allowed from the engine between two events of a stream, once the first
@@ -70,6 +76,7 @@ impl WorkerConfig {
             body_limit: 4 * 1024 * 1024,
             clock,
             max_queued_jobs: DEFAULT_MAX_QUEUED_JOBS,
+            access: AccessPolicy::default(),
             limits: ServerLimits::default(),
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         }
@@ -93,17 +100,22 @@ pub struct Worker {
     stream_idle_timeout: Duration,
     clock: SharedClock,
     admission: Admission,
+    gate: Arc<Gate>,
     ledger: LedgerWriter,
+    /// The same database the writer appends to, for credit checks and confirmations.
+    ledger_reader: Ledger,
     metrics: WorkerMetrics,
     models: Mutex<ModelCache>,
     /// `None` for a worker built without a database for jobs (`Worker::new`).
     jobs: Option<Arc<Jobs>>,
+    /// Receipts confirmed by their requesters since start; moves at each confirmation.
+    confirmations: tokio::sync::watch::Sender<u64>,
 }
 
 impl Worker {
     /// A worker that serves chat only; `/v1/jobs` answers 501.
-    pub fn new(config: WorkerConfig, ledger: LedgerWriter) -> Arc<Self> {
-        Arc::new(Self::build(config, ledger, None))
+    pub fn new(config: WorkerConfig, ledger: &Ledger, writer: LedgerWriter) -> Arc<Self> {
+        Arc::new(Self::build(config, ledger.clone(), writer, None))
     }
 
     /// A worker that also takes async jobs, kept in `ledger`'s database. Jobs that were
@@ -119,12 +131,24 @@ impl Worker {
             config.clock.now_ms(),
         )?;
         let jobs = Arc::new(Jobs::new(store));
-        Ok(Arc::new(Self::build(config, writer, Some(jobs))))
+        Ok(Arc::new(Self::build(
+            config,
+            ledger.clone(),
+            writer,
+            Some(jobs),
+        )))
     }
 
-    fn build(config: WorkerConfig, ledger: LedgerWriter, jobs: Option<Arc<Jobs>>) -> Self {
+    fn build(
+        config: WorkerConfig,
+        ledger_reader: Ledger,
+        ledger: LedgerWriter,
+        jobs: Option<Arc<Jobs>>,
+    ) -> Self {
         Worker {
             admission: Admission::new(config.concurrency, config.max_waiting),
+            gate: Gate::new(config.access, config.identity.public()),
+            ledger_reader,
             identity: config.identity,
             engine: config.engine,
             tier: config.tier,
@@ -136,6 +160,7 @@ impl Worker {
             metrics: WorkerMetrics::new(),
             models: Mutex::new(ModelCache::default()),
             jobs,
+            confirmations: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -145,6 +170,7 @@ impl Worker {
             .route("/v1/models", get(list_models))
             .route("/v1/jobs", post(jobs::submit_job))
             .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
+            .route(CONFIRM_PATH, post(confirm::confirm_receipts))
             .route("/capacity", get(capacity))
             .route("/pubkey", get(pubkey))
             .route("/metrics", get(metrics))
@@ -255,15 +281,25 @@ impl Worker {
         cache.models.clone()
     }
 
-    /// Ledgers a receipt this worker signed. Runs beside the response: the requester's
-    /// answer does not wait for our fsync.
-    fn ledger_receipt(&self, own: OwnReceipt) {
+    /// Receipts confirmed since start; changes whenever a confirmation settles some.
+    pub fn confirmations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.confirmations.subscribe()
+    }
+
+    /// The gatekeeper: who is served and how much.
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// Ledgers a receipt this worker signed, as `standing` (pending until the requester
+    /// confirms it). Runs beside the response: the answer does not wait for our fsync.
+    fn ledger_receipt(&self, own: OwnReceipt, standing: Standing) {
         let rules = AcceptRules {
             now_ms: Some(self.clock.now_ms()),
             party: Party::Worker(self.identity.public()),
         };
         let verified = match own.accept(&rules) {
-            Ok(v) => v,
+            Ok(v) => v.with_standing(standing),
             Err(e) => {
                 tracing::error!(error = %e, "a receipt this worker signed does not pass its own checks");
                 return;

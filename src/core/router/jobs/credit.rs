@@ -12,6 +12,7 @@ use crate::core::ledger::{
     AcceptRules, AppendOutcome, Ledger, Party, StoredReceipt, Verified, accept,
 };
 use crate::core::protocol::{PublicKey, RECEIPT_SKEW_MS, SignedReceipt};
+use crate::core::router::plausible::{Delivered, check as plausible_check, content_bytes};
 use crate::core::router::service::RouterService;
 
 /// Checks a job's receipt: signed by the peer that ran the job, for this very job (its
@@ -98,7 +99,24 @@ pub(super) async fn credit(
             &attempt.worker_job_id,
             attempt.at_ms,
             now,
-        ),
+        )
+        .and_then(|verified| {
+            // A request no longer held cannot bound the input; the output still can.
+            let delivered = Delivered {
+                prompt_bytes: row
+                    .request
+                    .as_ref()
+                    .map_or(u64::MAX / 4, |q| q.to_string().len() as u64),
+                content_bytes: view
+                    .result
+                    .as_ref()
+                    .map_or(0, |res| content_bytes(res.to_string().as_bytes())),
+            };
+            match plausible_check(verified.signed().receipt(), &delivered) {
+                Ok(()) => Ok(verified),
+                Err(detail) => Err(("implausible", detail)),
+            }
+        }),
     };
     let peer = attempt.peer;
     let (settled, row) = update(r, id, move |tx, row| {

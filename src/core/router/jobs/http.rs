@@ -23,7 +23,6 @@ use crate::core::jobs::{
     ROUTER_KEEP_MS,
 };
 use crate::core::router::service::RouterService;
-use crate::core::worker::REQUESTER_HEADER;
 
 /// Jobs a listing returns unless asked for fewer, and at most.
 const LIST_DEFAULT: usize = 20;
@@ -204,9 +203,9 @@ async fn cancel(r: &Arc<RouterService>, id: String) -> Result<Response, ApiError
         .peer_record(&peer)
         .ok_or_else(|| unreachable("the peer left the peer book"))?;
     let client = r.client_for(&record).map_err(|e| unreachable(&e))?;
-    let answered = client
-        .delete(format!("{}/v1/jobs/{worker_job_id}", record.url))
-        .header(REQUESTER_HEADER, r.pubkey().to_string())
+    let url = format!("{}/v1/jobs/{worker_job_id}", record.url);
+    let answered = r
+        .signed_request(&client, reqwest::Method::DELETE, &url, &peer, b"")
         .timeout(
             r.config
                 .capacity_timeout

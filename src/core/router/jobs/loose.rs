@@ -11,7 +11,6 @@ use super::row::{AttemptOutcome, RouterJob};
 use super::{RouterJobError, blocking};
 use crate::core::jobs::{JobFailure, JobStatus, ROUTER_KEEP_MS};
 use crate::core::router::service::RouterService;
-use crate::core::worker::REQUESTER_HEADER;
 
 /// A job no peer would take for this long ends as an error.
 const PLACE_GIVE_UP_MS: u64 = 60 * 60 * 1000;
@@ -86,9 +85,9 @@ pub(super) async fn settle_loose(
     let Ok(client) = r.client_for(&record) else {
         return Ok(());
     };
-    let answer = client
-        .delete(format!("{}/v1/jobs/{}", record.url, attempt.worker_job_id))
-        .header(REQUESTER_HEADER, r.pubkey().to_string())
+    let url = format!("{}/v1/jobs/{}", record.url, attempt.worker_job_id);
+    let answer = r
+        .signed_request(&client, reqwest::Method::DELETE, &url, &attempt.peer, b"")
         .timeout(POLL_TIMEOUT)
         .send()
         .await;

@@ -19,7 +19,6 @@ use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobView};
 use crate::core::protocol::PublicKey;
 use crate::core::router::capacity::describe_reqwest_error;
 use crate::core::router::service::RouterService;
-use crate::core::worker::REQUESTER_HEADER;
 
 /// Longest wait for a peer to accept a job: taking one is a single commit, so a peer
 /// that needs longer is in trouble.
@@ -112,7 +111,7 @@ pub(super) async fn place(
         };
         let started = Instant::now();
         let _in_flight = r.track(peer);
-        let offer = offer(r, &client, &record.url, &proposed, body.clone()).await;
+        let offer = offer(r, &client, &peer, &record.url, &proposed, body.clone()).await;
         let (outcome, detail) = match &offer {
             Offer::Taken(_) => (AttemptOutcome::Accepted, None),
             Offer::Refused { reason, .. } => (AttemptOutcome::Refused, Some(reason.clone())),
@@ -192,14 +191,20 @@ pub(super) async fn place(
 async fn offer(
     r: &RouterService,
     client: &reqwest::Client,
+    peer: &PublicKey,
     url: &str,
     proposed: &str,
     body: Bytes,
 ) -> Offer {
     let timeout = OFFER_TIMEOUT.min(r.config.first_byte_timeout);
-    let sent = client
-        .post(format!("{url}/v1/jobs"))
-        .header(REQUESTER_HEADER, r.pubkey().to_string())
+    let sent = r
+        .signed_request(
+            client,
+            reqwest::Method::POST,
+            &format!("{url}/v1/jobs"),
+            peer,
+            &body,
+        )
         .header(JOB_ID_HEADER, proposed)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)

@@ -14,7 +14,7 @@ use crate::core::jobs::{DONE_TTL_MS, JobFailure, JobStatus, JobView, ROUTER_KEEP
 use crate::core::protocol::PublicKey;
 use crate::core::router::capacity::describe_reqwest_error;
 use crate::core::router::service::RouterService;
-use crate::core::worker::{RECEIPT_HEADER, REQUESTER_HEADER};
+use crate::core::worker::RECEIPT_HEADER;
 
 /// Longest wait for a peer's answer about one job (a done job carries its result).
 pub(super) const POLL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,9 +38,9 @@ pub(super) async fn fetch(r: &RouterService, peer: &PublicKey, worker_job_id: &s
         Ok(c) => c,
         Err(reason) => return Fetched::Failed(reason),
     };
-    let sent = client
-        .get(format!("{}/v1/jobs/{worker_job_id}", record.url))
-        .header(REQUESTER_HEADER, r.pubkey().to_string())
+    let url = format!("{}/v1/jobs/{worker_job_id}", record.url);
+    let sent = r
+        .signed_request(&client, reqwest::Method::GET, &url, peer, b"")
         .timeout(POLL_TIMEOUT)
         .send()
         .await;

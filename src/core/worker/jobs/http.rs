@@ -7,14 +7,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{JobError, JobRecord, Jobs, blocking};
 use crate::core::api_error::ApiError;
 use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobSubmission};
 use crate::core::protocol::PublicKey;
-use crate::core::worker::{RECEIPT_HEADER, Worker, requester};
+use crate::core::worker::{Caller, RECEIPT_HEADER, Worker, estimate_tokens};
 
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
@@ -83,15 +83,30 @@ fn done<T>(w: &Worker, result: Result<T, ApiError>) -> Result<T, ApiError> {
 
 pub async fn submit_job(
     State(w): State<Arc<Worker>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let result = submit(&w, &headers, body).await;
+    let result = submit(&w, &uri, &headers, body).await;
     done(&w, result)
+}
+
+/// Who is calling, by the request signature if there is one (see `worker::gate`).
+fn caller(
+    w: &Worker,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, ApiError> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    w.gate
+        .identify(method.as_str(), path, headers, body, w.clock.now_ms())
 }
 
 async fn submit(
     w: &Arc<Worker>,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -99,7 +114,15 @@ async fn submit(
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
     let submission =
         JobSubmission::parse(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let requester = requester(headers)?;
+    let caller = caller(w, &Method::POST, uri, headers, &body)?;
+    // Admitted like a chat request (credit, exposure, limits), but the pass ends here: a
+    // queued job holds no slot, and `--max-jobs` bounds the queue.
+    drop(w.gate.admit(
+        caller,
+        estimate_tokens(&body),
+        &w.ledger_reader,
+        w.clock.now_ms(),
+    )?);
     let id = match headers.get(JOB_ID_HEADER) {
         None => uuid::Uuid::new_v4().to_string(),
         Some(value) => value.to_str().ok().and_then(canonical_id).ok_or_else(|| {
@@ -109,7 +132,10 @@ async fn submit(
         })?,
     };
     let (store, now) = (jobs.store.clone(), w.clock.now_ms());
-    let (record, created) = blocking(move || store.create(&id, requester, submission, now)).await?;
+    let anonymous = matches!(caller, Caller::Anonymous(_));
+    let requester = caller.requester();
+    let (record, created) =
+        blocking(move || store.create_for(&id, requester, anonymous, submission, now)).await?;
     if created {
         jobs.queued.notify_one();
         w.metrics.outcome("job_queued");
@@ -133,19 +159,25 @@ async fn find(w: &Worker, id: &str, requester: PublicKey) -> Result<JobRecord, A
 pub async fn get_job(
     State(w): State<Arc<Worker>>,
     Path(id): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let record = async { find(&w, &id, requester(&headers)?).await }.await;
+    let record = async {
+        let who = caller(&w, &Method::GET, &uri, &headers, b"")?;
+        find(&w, &id, who.requester()).await
+    }
+    .await;
     done(&w, record).map(|r| answer(StatusCode::OK, &r))
 }
 
 pub async fn cancel_job(
     State(w): State<Arc<Worker>>,
     Path(id): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let result = async {
-        let requester = requester(&headers)?;
+        let requester = caller(&w, &Method::DELETE, &uri, &headers, b"")?.requester();
         let jobs = jobs_of(&w)?;
         let id = canonical_id(&id).ok_or(JobError::NotFound)?;
         let (store, now) = (jobs.store.clone(), w.clock.now_ms());

@@ -14,7 +14,7 @@ use super::{Finish, JobRecord, Jobs, blocking};
 use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, Usage};
 use crate::core::jobs::JobFailure;
-use crate::core::ledger::{AcceptRules, Party, Verified, sign_own};
+use crate::core::ledger::{AcceptRules, Party, Standing, Verified, sign_own};
 use crate::core::metrics::DirectionLabel;
 use crate::core::protocol::{Receipt, new_nonce};
 use crate::core::worker::{Slot, Worker};
@@ -184,7 +184,15 @@ fn sign(w: &Worker, job: &JobRecord, usage: Usage, started_at: u64) -> Result<Ve
         now_ms: Some(w.clock.now_ms()),
         party: Party::Worker(w.identity.public()),
     };
-    let verified = own.accept(&rules).map_err(|e| e.to_string())?;
+    let standing = if job.anonymous {
+        Standing::Anonymous
+    } else {
+        Standing::Pending
+    };
+    let verified = own
+        .accept(&rules)
+        .map_err(|e| e.to_string())?
+        .with_standing(standing);
     w.metrics.receipts_signed.inc();
     for (direction, n) in [
         ("input", usage.input_tokens),

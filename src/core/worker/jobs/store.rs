@@ -49,6 +49,9 @@ pub struct JobRecord {
     pub result: Option<Value>,
     pub receipt: Option<SignedReceipt>,
     pub error: Option<JobFailure>,
+    /// Submitted unsigned: its receipt is ledgered as anonymous, charged to nobody.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 impl JobRecord {
@@ -203,6 +206,18 @@ impl JobStore {
         submission: JobSubmission,
         now_ms: u64,
     ) -> Result<(JobRecord, bool), JobError> {
+        self.create_for(id, requester, false, submission, now_ms)
+    }
+
+    /// `create`, saying whether the requester proved who it is (`anonymous`: it did not).
+    pub fn create_for(
+        &self,
+        id: &str,
+        requester: PublicKey,
+        anonymous: bool,
+        submission: JobSubmission,
+        now_ms: u64,
+    ) -> Result<(JobRecord, bool), JobError> {
         let tx = self.db.begin_write()?;
         let record = {
             let mut jobs = tx.open_table(JOBS)?;
@@ -238,6 +253,7 @@ impl JobStore {
                 result: None,
                 receipt: None,
                 error: None,
+                anonymous,
             };
             save(&mut jobs, &record)?;
             queue.insert(seq, id)?;

@@ -1,0 +1,59 @@
+//! Signing what the router sends to workers: every request carries our requester key and
+//! a signature over its method, path, body, the worker it is for, a timestamp and a
+//! nonce (see `protocol::request_auth`), so a worker can tell us from someone naming us.
+
+use reqwest::{Method, RequestBuilder, Url};
+
+use super::service::RouterService;
+use crate::core::protocol::{PublicKey, RequestAuth, RequestTarget};
+use crate::core::worker::REQUESTER_HEADER;
+
+impl RouterService {
+    /// A request to `peer` at `url` (text), signed over `body`.
+    pub(crate) fn signed_request(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: &str,
+        peer: &PublicKey,
+        body: &[u8],
+    ) -> RequestBuilder {
+        match Url::parse(url) {
+            Ok(parsed) => self.signed_request_to(client, method, parsed, peer, body),
+            // reqwest reports the bad URL when the request is sent.
+            Err(_) => client.request(method, url),
+        }
+    }
+
+    /// A request to `peer` at an already parsed `url`, signed over `body`.
+    pub(crate) fn signed_request_to(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: Url,
+        peer: &PublicKey,
+        body: &[u8],
+    ) -> RequestBuilder {
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let auth = RequestAuth::sign(
+            &self.config.identity,
+            RequestTarget {
+                method: method.as_str(),
+                path: &path,
+                body,
+                worker: peer,
+            },
+            self.now_ms(),
+        );
+        let mut builder = client
+            .request(method, url)
+            .header(REQUESTER_HEADER, self.requester_header.clone());
+        for (name, value) in auth.header_values() {
+            builder = builder.header(name, value);
+        }
+        builder
+    }
+}

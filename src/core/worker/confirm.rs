@@ -1,0 +1,88 @@
+//! `POST /v1/receipts/confirm` on the worker: a requester's counter-signature over a
+//! batch of receipts turns the worker's pending earnings from them into confirmed ones.
+//!
+//! The body is one signed confirmation (see `protocol::confirmation`); its own signature
+//! is the proof, so the request needs no request signature. Answering is idempotent: a
+//! confirmation sent twice (a retry after a lost answer) settles nothing twice.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::json;
+
+use super::Worker;
+use crate::core::api_error::ApiError;
+use crate::core::ledger::ConfirmOutcome;
+use crate::core::protocol::SignedConfirmation;
+
+pub const CONFIRM_PATH: &str = "/v1/receipts/confirm";
+
+#[derive(Debug, Serialize)]
+struct NonceOutcome<'a> {
+    nonce: &'a str,
+    outcome: ConfirmOutcome,
+}
+
+pub async fn confirm_receipts(
+    State(w): State<Arc<Worker>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
+    let confirmation =
+        SignedConfirmation::from_json(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let c = confirmation.confirmation();
+    let me = w.identity.public();
+    if c.worker_pubkey != me {
+        return Err(ApiError::bad_request(format!(
+            "this confirmation is for worker {}, this worker is {}",
+            c.worker_pubkey.short(),
+            me.short()
+        )));
+    }
+    confirmation
+        .verify_signature()
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+    // Receipts this worker signed a moment ago may still sit in the writer's queue; a
+    // confirmation must find every receipt that was handed out before it.
+    let _ = w.ledger.flush().await;
+    let ledger = w.ledger_reader.clone();
+    let signed = confirmation.clone();
+    let outcomes = tokio::task::spawn_blocking(move || ledger.confirm(&signed, &me))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| internal(e.to_string()))?;
+    let mut counts = [0u64; 4];
+    for o in &outcomes {
+        counts[*o as usize] += 1;
+    }
+    let confirmed = counts[ConfirmOutcome::Confirmed as usize];
+    w.metrics.receipts_confirmed.inc_by(confirmed);
+    if confirmed > 0 {
+        w.confirmations.send_modify(|n| *n += confirmed);
+    }
+    let results: Vec<NonceOutcome<'_>> = c
+        .receipts
+        .iter()
+        .zip(&outcomes)
+        .map(|(r, o)| NonceOutcome {
+            nonce: &r.nonce,
+            outcome: *o,
+        })
+        .collect();
+    Ok(Json(json!({
+        "confirmed": confirmed,
+        "alreadyConfirmed": counts[ConfirmOutcome::AlreadyConfirmed as usize],
+        "unknown": counts[ConfirmOutcome::Unknown as usize],
+        "mismatch": counts[ConfirmOutcome::Mismatch as usize],
+        "results": results,
+    })))
+}
+
+fn internal(message: String) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+}
