@@ -83,11 +83,15 @@ pub fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCo
         println!("{}", serde_json::to_string_pretty(&balance_json(&b))?);
     } else {
         println!("identity   {}", b.pubkey);
-        println!(
-            "earned     {} confirmed, {} pending (waiting for the requesters' counter-signatures)",
-            thousands(b.confirmed_earned() as i64),
-            thousands(b.pending_earned as i64)
-        );
+        if b.pending_earned > 0 {
+            println!(
+                "earned     {} confirmed, {} pending (waiting for the requesters' counter-signatures)",
+                thousands(b.confirmed_earned() as i64),
+                thousands(b.pending_earned as i64)
+            );
+        } else {
+            println!("earned     {}", thousands(b.earned as i64));
+        }
         println!("spent      {}", thousands(b.spent as i64));
         println!(
             "net        {}{}  (confirmed earnings - spent)",

@@ -137,7 +137,6 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Start the worker (runs until SIGINT/SIGTERM).
-    // Boxed: its flags (engine, access, limits) make it several times any other command.
     Start(Box<serve_cmds::WorkerArgs>),
 }
 
