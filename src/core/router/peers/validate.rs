@@ -41,7 +41,14 @@ pub fn normalize_url(input: &str) -> Result<String, PeerError> {
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(PeerError::UrlQueryOrFragment { url });
     }
-    Ok(parsed.as_str().trim_end_matches('/').to_string())
+    let normal = parsed.as_str().trim_end_matches('/').to_string();
+    // Percent-encoding can lengthen a URL past the limit; refusing that here keeps the
+    // normal form normal (a second pass would refuse it, as the fuzzer found).
+    let chars = normal.chars().count();
+    if chars > MAX_URL_CHARS {
+        return Err(PeerError::UrlTooLong { chars });
+    }
+    Ok(normal)
 }
 
 /// Trims a label; an empty one means no label. Refuses long or unprintable labels, which
@@ -82,6 +89,18 @@ mod tests {
         for (input, normal) in cases {
             assert_eq!(normalize_url(input).unwrap(), normal, "{input:?}");
         }
+    }
+
+    /// A URL within the limit whose percent-encoded form is not (found by fuzzing the
+    /// control commands): refused, so every normal form normalizes to itself.
+    #[test]
+    fn the_normal_form_is_a_fixed_point_also_at_the_length_limit() {
+        let spaced = format!("http://h/{}", "a b".repeat(MAX_URL_CHARS / 4));
+        assert!(spaced.chars().count() <= MAX_URL_CHARS);
+        assert!(matches!(normalize_url(&spaced), Err(PeerError::UrlTooLong { .. })));
+        let fits = format!("http://h/{}", "a b".repeat(MAX_URL_CHARS / 8));
+        let normal = normalize_url(&fits).unwrap();
+        assert_eq!(normalize_url(&normal).unwrap(), normal);
     }
 
     #[test]
