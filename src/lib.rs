@@ -7,5 +7,7 @@
 pub mod cli;
 pub mod core;
 #[doc(hidden)]
+pub mod fuzzing;
+#[doc(hidden)]
 pub mod testkit;
 pub mod tui;

@@ -20,6 +20,12 @@ pub use openai::OpenAiEngine;
 pub use request::{ChatRequest, RequestError};
 pub use synthetic::{SYNTHETIC_MODEL, SyntheticConfig, SyntheticEngine};
 
+// The stream translators and the Ollama request translation, for `crate::fuzzing`.
+pub(crate) use http::LineTranslator;
+pub(crate) use ollama::{ChunkTranslator as OllamaChunkTranslator, to_ollama};
+pub(crate) use openai::{EstimateWarning, SseTranslator};
+pub(crate) use shape::Meta;
+
 /// Token counts for one request. `estimated` is set when the engine reported none and
 /// the worker had to count for itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

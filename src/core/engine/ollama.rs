@@ -13,7 +13,8 @@ use super::estimate::{WarnOnce, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
 use super::shape::Meta;
 use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError, Usage};
-use response::ChunkTranslator;
+pub(crate) use request::to_ollama;
+pub(crate) use response::ChunkTranslator;
 
 const DEFAULT_PORT: u16 = 11434;
 

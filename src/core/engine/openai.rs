@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 use super::estimate::{WarnOnce, estimated_usage, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
 use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError};
-use stream::{EstimateWarning, SseTranslator, generated_chars, usage_of};
+pub(crate) use stream::{EstimateWarning, SseTranslator};
+use stream::{generated_chars, usage_of};
 
 /// An OpenAI-compatible server.
 pub struct OpenAiEngine {

@@ -41,7 +41,32 @@ impl Meta {
     }
 }
 
+/// The OpenAI `usage` object. The counts come from the engine, which may report anything:
+/// the total saturates rather than overflow.
 pub(crate) fn usage_json(u: &Usage) -> Value {
     json!({"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-        "total_tokens": u.input_tokens + u.output_tokens})
+        "total_tokens": u.input_tokens.saturating_add(u.output_tokens)})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Caught by the `sse_stream` fuzz target: an Ollama final line with a huge
+    /// `prompt_eval_count` overflowed the total (a panic with overflow checks on).
+    #[test]
+    fn usage_total_saturates() {
+        let usage = Usage {
+            input_tokens: u64::MAX,
+            output_tokens: 1,
+            estimated: false,
+        };
+        assert_eq!(usage_json(&usage)["total_tokens"], u64::MAX);
+        let usage = Usage {
+            input_tokens: 12,
+            output_tokens: 34,
+            estimated: false,
+        };
+        assert_eq!(usage_json(&usage)["total_tokens"], 46);
+    }
 }

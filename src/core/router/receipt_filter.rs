@@ -10,13 +10,16 @@ use bytes::{Bytes, BytesMut};
 const MARKER: &[u8] = b":lobstah-receipt:";
 
 /// A receipt comment longer than this is not a receipt; it is passed through as is.
-const MAX_RECEIPT_LINE: usize = 64 * 1024;
+pub const MAX_RECEIPT_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Default)]
 pub struct ReceiptFilter {
     partial: BytesMut,
     receipt: Option<String>,
     drop_next_blank: bool,
+    /// The start of the current line was already forwarded (it grew too long to be a
+    /// receipt), so what follows up to the next newline is the rest of that line.
+    mid_line: bool,
 }
 
 impl ReceiptFilter {
@@ -26,21 +29,37 @@ impl ReceiptFilter {
 
     /// Takes the next chunk from the worker; returns what goes to the client now.
     pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        // `partial` never holds a newline between calls: only the new bytes can.
+        let held = self.partial.len();
         self.partial.extend_from_slice(chunk);
-        let Some(last_newline) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            if self.partial.len() > MAX_RECEIPT_LINE && !self.partial.starts_with(MARKER) {
-                // A very long line that cannot be a receipt: stop holding it back.
+        let Some(last_newline) = chunk.iter().rposition(|&b| b == b'\n') else {
+            // A receipt line is the marker, at most MAX_RECEIPT_LINE bytes and maybe `\r`.
+            let len = self.partial.len();
+            let too_long = len > MARKER.len() + MAX_RECEIPT_LINE + 1
+                || (len > MAX_RECEIPT_LINE && !self.partial.starts_with(MARKER));
+            if self.mid_line || too_long {
+                // A line that cannot be a receipt: stop holding it back, and remember
+                // that what comes up to its newline is not the start of a line. It is
+                // not blank either, so it is not the blank line after a receipt.
+                self.mid_line = true;
+                self.drop_next_blank = false;
                 return self.partial.split().freeze();
             }
             return Bytes::new();
         };
-        let complete = self.partial.split_to(last_newline + 1);
+        let complete = self.partial.split_to(held + last_newline + 1);
         // Fast path: most chunks hold no receipt and follow no receipt.
         if !self.drop_next_blank && !contains_marker(&complete) {
+            self.mid_line = false;
             return complete.freeze();
         }
         let mut out = BytesMut::with_capacity(complete.len());
         for line in complete.split_inclusive(|&b| b == b'\n') {
+            if std::mem::take(&mut self.mid_line) {
+                // The end of a long line whose start went out already.
+                out.extend_from_slice(line);
+                continue;
+            }
             let content = trim_eol(line);
             if self.drop_next_blank {
                 self.drop_next_blank = false;
@@ -63,7 +82,10 @@ impl ReceiptFilter {
     /// The stream ended: whatever incomplete line is left goes to the client.
     pub fn finish(&mut self) -> Bytes {
         let rest = self.partial.split().freeze();
-        if let Some(payload) = rest.strip_prefix(MARKER) {
+        if !std::mem::take(&mut self.mid_line)
+            && let Some(payload) = rest.strip_prefix(MARKER)
+            && payload.len() <= MAX_RECEIPT_LINE
+        {
             self.receipt = Some(String::from_utf8_lossy(payload).trim().to_string());
             return Bytes::new();
         }
@@ -150,6 +172,51 @@ mod tests {
                 (want.to_string(), receipt.map(str::to_string)),
                 "{input:?}"
             );
+        }
+    }
+
+    /// Found by the `sse_stream` fuzz target: a line too long to be a receipt is let
+    /// through before its newline arrives, and the rest of it must not then be read as
+    /// a new line (a receipt marker, or the blank line after a receipt). The cut must
+    /// not matter, and a stream's unterminated end obeys the same length limit.
+    #[test]
+    fn long_lines_are_the_same_whatever_the_reads() {
+        let long = "x".repeat(MAX_RECEIPT_LINE + 10);
+        let over = "A".repeat(MAX_RECEIPT_LINE + 1);
+        let cases: [(Vec<String>, Option<&str>); 4] = [
+            (
+                vec![format!("data: {long}"), ":lobstah-receipt:QUJD\n\n".into()],
+                None,
+            ),
+            (
+                vec![
+                    ":lobstah-receipt:QUJD\n".into(),
+                    long.clone(),
+                    "\ndata: [DONE]\n\n".into(),
+                ],
+                Some("QUJD"),
+            ),
+            (
+                vec!["data: x\n\n:lobstah-receipt:".into(), over.clone()],
+                None,
+            ),
+            (
+                vec![":lobstah-receipt:".into(), over.clone(), "\n\n".into()],
+                None,
+            ),
+        ];
+        for (reads, receipt) in cases {
+            let whole = reads.concat();
+            let refs: Vec<&str> = reads.iter().map(String::as_str).collect();
+            let (one, one_receipt) = run(&[&whole]);
+            let (cut, cut_receipt) = run(&refs);
+            let shown = &whole[..whole.len().min(40)];
+            assert_eq!(one_receipt.as_deref(), receipt, "{shown:?}");
+            assert_eq!(cut_receipt.as_deref(), receipt, "{shown:?}");
+            assert!(one == cut, "{shown:?}: the reads changed the bytes");
+            let want_len =
+                whole.len() - receipt.map_or(0, |r| ":lobstah-receipt:\n".len() + r.len());
+            assert_eq!(one.len(), want_len, "{shown:?}");
         }
     }
 

@@ -21,7 +21,9 @@ impl<'a> RawChunk<'a> {
     /// chunk goes out as a single SSE `data:` line); the caller then takes the general
     /// path, which handles every other case as it always has.
     pub(super) fn parse(data: &'a str) -> Option<Self> {
-        let text = data.trim();
+        // Only JSON's own whitespace: `str::trim` would also take Unicode spaces that the
+        // general path's parser refuses.
+        let text = data.trim_matches([' ', '\t', '\n', '\r']);
         if text.contains(['\n', '\r']) {
             return None;
         }
@@ -208,6 +210,9 @@ mod tests {
             r#"{"a":1} {"b":2}"#,
             "{nope",
             "",
+            // Caught by the `sse_stream` fuzz target: not JSON whitespace around it.
+            "\u{a0}{}",
+            "{}\u{2028}",
         ] {
             assert!(RawChunk::parse(case).is_none(), "{case:?}");
         }

@@ -1,0 +1,7 @@
+//! Fuzz target `control_command`: a thin wrapper; the body and its invariants are
+//! `lobstah::fuzzing::control_command`, which `tests/fuzz_corpus.rs` also runs over the corpus.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| lobstah::fuzzing::control_command(data));

@@ -1,0 +1,7 @@
+//! Fuzz target `receipt`: a thin wrapper; the body and its invariants are
+//! `lobstah::fuzzing::receipt`, which `tests/fuzz_corpus.rs` also runs over the corpus.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| lobstah::fuzzing::receipt(data));

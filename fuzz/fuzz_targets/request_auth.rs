@@ -1,0 +1,7 @@
+//! Fuzz target `request_auth`: a thin wrapper; the body and its invariants are
+//! `lobstah::fuzzing::request_auth`, which `tests/fuzz_corpus.rs` also runs over the corpus.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| lobstah::fuzzing::request_auth(data));
