@@ -97,7 +97,10 @@ mod tests {
     fn the_normal_form_is_a_fixed_point_also_at_the_length_limit() {
         let spaced = format!("http://h/{}", "a b".repeat(MAX_URL_CHARS / 4));
         assert!(spaced.chars().count() <= MAX_URL_CHARS);
-        assert!(matches!(normalize_url(&spaced), Err(PeerError::UrlTooLong { .. })));
+        assert!(matches!(
+            normalize_url(&spaced),
+            Err(PeerError::UrlTooLong { .. })
+        ));
         let fits = format!("http://h/{}", "a b".repeat(MAX_URL_CHARS / 8));
         let normal = normalize_url(&fits).unwrap();
         assert_eq!(normalize_url(&normal).unwrap(), normal);
