@@ -17,7 +17,8 @@ use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use lobstah::core::protocol::{
-    Announcement, Identity, Receipt, SignedAnnouncement, SignedReceipt, Tier, canonical_json,
+    Announcement, Confirmation, ConfirmedReceipt, Identity, Receipt, RequestAuth, RequestTarget,
+    SignedAnnouncement, SignedConfirmation, SignedReceipt, Tier, canonical_json,
 };
 use serde_json::{Value, json};
 
@@ -134,9 +135,62 @@ fn announcements<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
     g.finish();
 }
 
+/// What signed requests and confirmations add per request: the router signs, the
+/// worker verifies; a confirmation of 64 receipts is signed and verified once.
+fn requests<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
+    let router = Identity::from_seed([5; 32]);
+    let worker = Identity::from_seed([6; 32]).public();
+    let body = serde_json::to_vec(&json!({
+        "model": "llama3.1:8b",
+        "messages": [{"role": "user", "content": "x".repeat(1_000)}],
+    }))
+    .unwrap();
+    let target = RequestTarget {
+        method: "POST",
+        path: "/v1/chat/completions",
+        body: &body,
+        worker: &worker,
+    };
+    let auth = RequestAuth::sign(&router, target, 1_700_000_000_000);
+    let mut g = c.benchmark_group(format!("signed_request{suffix}"));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign_1kb_body", |b| {
+        b.iter(|| RequestAuth::sign(&router, black_box(target), 1_700_000_000_000))
+    });
+    g.bench_function("verify_1kb_body", |b| {
+        b.iter(|| black_box(&auth).verify(target).unwrap())
+    });
+    g.finish();
+
+    let receipts: Vec<ConfirmedReceipt> = (0..64)
+        .map(|i| ConfirmedReceipt {
+            nonce: format!("{i:032x}"),
+            signature: "ab".repeat(64),
+        })
+        .collect();
+    let confirmation = Confirmation {
+        version: 1,
+        requester_pubkey: router.public(),
+        worker_pubkey: worker,
+        confirmed_at: 1_700_000_000_000,
+        receipts,
+    };
+    let signed = SignedConfirmation::sign(confirmation.clone(), &router).unwrap();
+    let mut g = c.benchmark_group(format!("confirmation_of_64{suffix}"));
+    g.throughput(Throughput::Elements(64));
+    g.bench_function("sign", |b| {
+        b.iter(|| SignedConfirmation::sign(black_box(confirmation.clone()), &router).unwrap())
+    });
+    g.bench_function("verify", |b| {
+        b.iter(|| black_box(&signed).verify_signature().unwrap())
+    });
+    g.finish();
+}
+
 fn wall(c: &mut Criterion) {
     receipts(c, "");
     announcements(c, "");
+    requests(c, "");
 }
 
 fn cpu(c: &mut Criterion<CpuTime>) {
@@ -146,6 +200,7 @@ fn cpu(c: &mut Criterion<CpuTime>) {
     }
     receipts(c, "_cpu");
     announcements(c, "_cpu");
+    requests(c, "_cpu");
 }
 
 /// Short runs: these are µs-scale; both clocks together take about two minutes.

@@ -149,6 +149,87 @@ fn help_overlay_scrolls_at_80x24_to_reach_every_binding() {
     assert!(!bottom.contains("↓ more"), "{bottom}");
 }
 
+/// The column (in cells) where `needle` starts in the first row containing `row`, and
+/// that row's index, found in the screen's text.
+fn locate(text: &str, row: &str, needle: &str) -> (u16, u16) {
+    let (y, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(row))
+        .unwrap_or_else(|| panic!("no row with {row:?} in\n{text}"));
+    let at = line
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle:?} in row {line:?}"));
+    let x = line[..at].chars().count();
+    (
+        u16::try_from(x).expect("fits"),
+        u16::try_from(y).expect("fits"),
+    )
+}
+
+#[test]
+fn refused_receipts_and_declines_are_in_the_peers_table_and_refusals_stand_out() {
+    let app = loaded_app(Theme::colored());
+    for (width, height) in [(80, 24), (120, 40)] {
+        let buffer = draw(&app, width, height, FIXED_NOW_MS);
+        let text = screen_text(&buffer);
+        let (refused_x, header_y) = locate(&text, "refused", "refused");
+        let (declined_x, _) = locate(&text, "refused", "declined");
+        let cell_at = |row: &str, x: u16| {
+            let (_, y) = locate(&text, row, row);
+            assert!(y > header_y, "{row} is below the header in\n{text}");
+            buffer[(x, y)].clone()
+        };
+        // gpu-box: 4 receipts refused, in the warning colour; declined us 12 times.
+        let refused = cell_at("gpu-box", refused_x);
+        assert_eq!(refused.symbol(), "4", "{width}x{height}\n{text}");
+        assert_eq!(refused.fg, Color::Yellow, "{width}x{height}");
+        assert_eq!(cell_at("gpu-box", declined_x).symbol(), "1");
+        assert_eq!(cell_at("gpu-box", declined_x + 1).symbol(), "2");
+        // mac-studio: nothing refused, not highlighted; declined once.
+        let clean = cell_at("mac-studio", refused_x);
+        assert_eq!(clean.symbol(), "0", "{width}x{height}\n{text}");
+        assert_ne!(clean.fg, Color::Yellow, "{width}x{height}");
+        assert_eq!(cell_at("mac-studio", declined_x).symbol(), "1");
+        // What was there before the counters is still there.
+        assert!(
+            text.contains("excluded 24s") && text.contains("1,234/2"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn pending_credits_show_under_earned_and_spent_only_when_there_are_some() {
+    let app = loaded_app(Theme::colored());
+    for (width, height) in [(80, 24), (120, 40)] {
+        let text = screen_text(&draw(&app, width, height, FIXED_NOW_MS));
+        let (earned_x, earned_y) = locate(&text, "earned 5,120", "earned 5,120");
+        let (spent_x, _) = locate(&text, "earned 5,120", "spent 3,870");
+        let (pending_x, pending_y) = locate(&text, "pending 320", "pending 320");
+        let (pending_spent_x, _) = locate(&text, "pending 320", "pending 150");
+        assert_eq!(
+            (pending_x, pending_y),
+            (earned_x, earned_y + 1),
+            "{width}x{height}\n{text}"
+        );
+        assert_eq!(pending_spent_x, spent_x, "{width}x{height}\n{text}");
+        let (_, net_y) = locate(&text, "net +930", "net +930");
+        assert_eq!(net_y, earned_y + 2, "{width}x{height}\n{text}");
+    }
+
+    let mut snapshot = sample_snapshot(FIXED_NOW_MS);
+    snapshot.balance.pending_earned = 0;
+    snapshot.balance.pending_spent = 0;
+    let mut settled = App::new(Theme::colored());
+    update(&mut settled, Msg::SnapshotLoaded(Box::new(snapshot)));
+    let text = screen_text(&draw(&settled, 80, 24, FIXED_NOW_MS));
+    assert!(!text.contains("pending"), "{text}");
+    let (_, earned_y) = locate(&text, "earned 5,120", "earned 5,120");
+    let (_, net_y) = locate(&text, "net +930", "net +930");
+    assert_eq!(net_y, earned_y + 1, "{text}");
+}
+
 #[test]
 fn exclusion_countdown_follows_the_clock_it_is_given() {
     let app = loaded_app(Theme::colored());

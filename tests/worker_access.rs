@@ -29,7 +29,12 @@ async fn worker_with(
     seed: u8,
     configure: impl FnOnce(&mut WorkerConfig),
 ) -> (support::TestWorker, FakeOpenAi) {
-    worker_on(seed, FakeConfig::default().with_reply("fine thanks"), configure).await
+    worker_on(
+        seed,
+        FakeConfig::default().with_reply("fine thanks"),
+        configure,
+    )
+    .await
 }
 
 async fn worker_on(
@@ -62,7 +67,14 @@ async fn an_impersonator_is_refused_and_an_unsigned_claim_charges_nobody() {
     let attacker = Identity::from_seed([42; 32]);
 
     // Signed by the attacker while naming the victim: the signature does not verify.
-    let forged = Sent::post(CHAT, &body(), &w.pubkey, Some(&attacker), &victim.public(), now());
+    let forged = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&attacker),
+        &victim.public(),
+        now(),
+    );
     let (status, kind) = error_type(forged.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (401, "invalid_signature"));
     assert_eq!(fake.request_count(), 0, "the engine never saw it");
@@ -83,11 +95,21 @@ async fn an_impersonator_is_refused_and_an_unsigned_claim_charges_nobody() {
     assert_eq!(seen.charged_spent(), 0);
     assert_eq!(seen.available(), ALLOWANCE_TOKENS);
     let me = w.ledger.balance(&w.pubkey).unwrap();
-    assert_eq!(me.pending_earned, me.earned, "an anonymous earning is never confirmed");
+    assert_eq!(
+        me.pending_earned, me.earned,
+        "an anonymous earning is never confirmed"
+    );
     assert_eq!(me.net(), 0);
 
     // A valid request sent twice: the copy is refused and runs nothing.
-    let honest = Sent::post(CHAT, &body(), &w.pubkey, Some(&victim), &victim.public(), now());
+    let honest = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&victim),
+        &victim.public(),
+        now(),
+    );
     assert_eq!(honest.send(&client, &w.url).await.status().as_u16(), 200);
     let (status, kind) = error_type(honest.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (401, "invalid_signature"));
@@ -95,10 +117,27 @@ async fn an_impersonator_is_refused_and_an_unsigned_claim_charges_nobody() {
 
     // Signed for another worker: refused here.
     let elsewhere = Identity::from_seed([49; 32]).public();
-    let misdirected = Sent::post(CHAT, &body(), &elsewhere, Some(&victim), &victim.public(), now());
-    assert_eq!(misdirected.send(&client, &w.url).await.status().as_u16(), 401);
+    let misdirected = Sent::post(
+        CHAT,
+        &body(),
+        &elsewhere,
+        Some(&victim),
+        &victim.public(),
+        now(),
+    );
+    assert_eq!(
+        misdirected.send(&client, &w.url).await.status().as_u16(),
+        401
+    );
     // Stale: signed two minutes ago.
-    let stale = Sent::post(CHAT, &body(), &w.pubkey, Some(&victim), &victim.public(), now() - 120_000);
+    let stale = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&victim),
+        &victim.public(),
+        now() - 120_000,
+    );
     assert_eq!(stale.send(&client, &w.url).await.status().as_u16(), 401);
     assert_eq!(fake.request_count(), 2);
 
@@ -115,7 +154,14 @@ async fn unsigned_requests_are_refused_where_signatures_are_required() {
     let unsigned = Sent::post(CHAT, &body(), &w.pubkey, None, &someone.public(), now());
     let (status, kind) = error_type(unsigned.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (401, "signature_required"));
-    let signed = Sent::post(CHAT, &body(), &w.pubkey, Some(&someone), &someone.public(), now());
+    let signed = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&someone),
+        &someone.public(),
+        now(),
+    );
     assert_eq!(signed.send(&client, &w.url).await.status().as_u16(), 200);
     assert_eq!(fake.request_count(), 1);
 }
@@ -155,7 +201,14 @@ async fn a_requester_out_of_credit_gets_402_before_any_work() {
     let client = support::client();
     let before = w.ledger.totals().unwrap();
 
-    let ask = Sent::post(CHAT, &body(), &w.pubkey, Some(&spender), &spender.public(), now());
+    let ask = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&spender),
+        &spender.public(),
+        now(),
+    );
     let (status, kind) = error_type(ask.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (402, "insufficient_credit"));
     assert_eq!(fake.request_count(), 0, "refused before the engine");
@@ -173,13 +226,25 @@ async fn unconfirmed_exposure_is_capped_until_the_requester_confirms() {
     let (w, fake) = worker_with(50, |c| c.access.max_unconfirmed_tokens = 1).await;
     let client = support::client();
     let requester = Identity::from_seed([51; 32]);
-    let ask = || Sent::post(CHAT, &body(), &w.pubkey, Some(&requester), &requester.public(), now());
+    let ask = || {
+        Sent::post(
+            CHAT,
+            &body(),
+            &w.pubkey,
+            Some(&requester),
+            &requester.public(),
+            now(),
+        )
+    };
 
     let first = ask().send(&client, &w.url).await;
     assert_eq!(first.status().as_u16(), 200);
     let receipt = receipt_of(&first);
     w.worker.flush_ledger().await;
-    assert_eq!(w.ledger.standing(&receipt.receipt().nonce).unwrap(), Some(Standing::Pending));
+    assert_eq!(
+        w.ledger.standing(&receipt.receipt().nonce).unwrap(),
+        Some(Standing::Pending)
+    );
     let owed = w.ledger.balance(&requester.public()).unwrap();
     assert_eq!(owed.pending_spent, receipt.receipt().total_tokens());
 
@@ -192,9 +257,17 @@ async fn unconfirmed_exposure_is_capped_until_the_requester_confirms() {
     let forged = confirmation(&stranger, w.pubkey, &[&receipt], now());
     let mut body_value = forged.to_value();
     body_value["confirmation"]["requesterPubkey"] = requester.public().to_string().into();
-    let sent = client.post(format!("{}{CONFIRM_PATH}", w.url)).json(&body_value).send().await.unwrap();
+    let sent = client
+        .post(format!("{}{CONFIRM_PATH}", w.url))
+        .json(&body_value)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sent.status().as_u16(), 401);
-    assert_eq!(w.ledger.standing(&receipt.receipt().nonce).unwrap(), Some(Standing::Pending));
+    assert_eq!(
+        w.ledger.standing(&receipt.receipt().nonce).unwrap(),
+        Some(Standing::Pending)
+    );
 
     let real = confirmation(&requester, w.pubkey, &[&receipt], now());
     let answer: Value = client
@@ -207,8 +280,14 @@ async fn unconfirmed_exposure_is_capped_until_the_requester_confirms() {
         .await
         .unwrap();
     assert_eq!(answer["confirmed"], 1, "{answer}");
-    assert_eq!(w.ledger.standing(&receipt.receipt().nonce).unwrap(), Some(Standing::Confirmed));
-    assert_eq!(w.ledger.confirmation_of(&receipt.receipt().nonce).unwrap(), Some(real.clone()));
+    assert_eq!(
+        w.ledger.standing(&receipt.receipt().nonce).unwrap(),
+        Some(Standing::Confirmed)
+    );
+    assert_eq!(
+        w.ledger.confirmation_of(&receipt.receipt().nonce).unwrap(),
+        Some(real.clone())
+    );
     // Sent again (a retry): nothing settles twice.
     let again: Value = client
         .post(format!("{}{CONFIRM_PATH}", w.url))
@@ -219,7 +298,13 @@ async fn unconfirmed_exposure_is_capped_until_the_requester_confirms() {
         .json()
         .await
         .unwrap();
-    assert_eq!((again["confirmed"].as_u64(), again["alreadyConfirmed"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (
+            again["confirmed"].as_u64(),
+            again["alreadyConfirmed"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
     let settled = w.ledger.balance(&requester.public()).unwrap();
     assert_eq!(settled.pending_spent, 0);
     assert_eq!(w.ledger.balance(&w.pubkey).unwrap().pending_earned, 0);
@@ -237,11 +322,22 @@ async fn a_friends_only_worker_turns_strangers_away() {
     let (w, fake) = worker_with(53, |c| c.access.serve_only = vec![friend_pk]).await;
     let client = support::client();
     let stranger = Identity::from_seed([55; 32]);
-    let ask = Sent::post(CHAT, &body(), &w.pubkey, Some(&stranger), &stranger.public(), now());
+    let ask = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&stranger),
+        &stranger.public(),
+        now(),
+    );
     let (status, kind) = error_type(ask.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (403, "requester_not_allowed"));
     let unsigned = Sent::post(CHAT, &body(), &w.pubkey, None, &friend_pk, now());
-    assert_eq!(unsigned.send(&client, &w.url).await.status().as_u16(), 401, "a friend proves it is one");
+    assert_eq!(
+        unsigned.send(&client, &w.url).await.status().as_u16(),
+        401,
+        "a friend proves it is one"
+    );
     let ask = Sent::post(CHAT, &body(), &w.pubkey, Some(&friend), &friend_pk, now());
     assert_eq!(ask.send(&client, &w.url).await.status().as_u16(), 200);
     assert_eq!(fake.request_count(), 1);
@@ -256,16 +352,30 @@ async fn per_requester_concurrency_is_limited() {
     let client = support::client();
     let busy = Identity::from_seed([60; 32]);
     let streaming = support::chat_body("fake-model", true);
-    let first = Sent::post(CHAT, &streaming, &w.pubkey, Some(&busy), &busy.public(), now());
+    let first = Sent::post(
+        CHAT,
+        &streaming,
+        &w.pubkey,
+        Some(&busy),
+        &busy.public(),
+        now(),
+    );
     let open = first.send(&client, &w.url).await;
     assert_eq!(open.status().as_u16(), 200, "the first stream is running");
     let second = Sent::post(CHAT, &body(), &w.pubkey, Some(&busy), &busy.public(), now());
     let (status, kind) = error_type(second.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (429, "too_many_in_flight"));
     let text = open.text().await.unwrap();
-    assert!(text.contains(":lobstah-receipt:"), "the first one finished with a receipt");
+    assert!(
+        text.contains(":lobstah-receipt:"),
+        "the first one finished with a receipt"
+    );
     let third = Sent::post(CHAT, &body(), &w.pubkey, Some(&busy), &busy.public(), now());
-    assert_eq!(third.send(&client, &w.url).await.status().as_u16(), 200, "its slot came back");
+    assert_eq!(
+        third.send(&client, &w.url).await.status().as_u16(),
+        200,
+        "its slot came back"
+    );
     assert_eq!(fake.request_count(), 2);
 }
 
@@ -289,7 +399,14 @@ async fn per_requester_rate_is_limited() {
     let (status, kind) = error_type(response).await;
     assert_eq!((status, kind.as_str()), (429, "rate_limited"));
     // Someone else is not held back by it.
-    let ask = Sent::post(CHAT, &body(), &w.pubkey, Some(&other), &other.public(), now());
+    let ask = Sent::post(
+        CHAT,
+        &body(),
+        &w.pubkey,
+        Some(&other),
+        &other.public(),
+        now(),
+    );
     assert_eq!(ask.send(&client, &w.url).await.status().as_u16(), 200);
     assert_eq!(fake.request_count(), 3);
 }

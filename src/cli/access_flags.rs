@@ -38,7 +38,11 @@ impl AccessFlags {
             o.set("access.require_signed", "--require-signed", "true");
         }
         if !self.serve_only.is_empty() {
-            o.set("access.serve_only", "--serve-only", self.serve_only.join(","));
+            o.set(
+                "access.serve_only",
+                "--serve-only",
+                self.serve_only.join(","),
+            );
         }
         if !self.trust.is_empty() {
             o.set("access.trusted", "--trust", self.trust.join(","));

@@ -35,6 +35,9 @@ fn balance_json(b: &Balance) -> serde_json::Value {
         "pubkey": b.pubkey.to_string(),
         "earned": b.earned,
         "spent": b.spent,
+        "pendingEarned": b.pending_earned,
+        "pendingSpent": b.pending_spent,
+        "anonymousSpent": b.anonymous_spent,
         "net": b.net(),
         "available": b.available(),
         "receipts": b.receipts,
@@ -53,14 +56,15 @@ pub fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCo
             println!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
             println!(
-                "{:<70} {:>12} {:>12} {:>12} {:>12}",
-                "pubkey", "earned", "spent", "net", "available"
+                "{:<70} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                "pubkey", "earned", "pending", "spent", "net", "available"
             );
             for b in &balances {
                 println!(
-                    "{:<70} {:>12} {:>12} {:>12} {:>12}",
+                    "{:<70} {:>12} {:>12} {:>12} {:>12} {:>12}",
                     b.pubkey.to_string(),
                     thousands(b.earned as i64),
+                    thousands(b.pending_earned as i64),
                     thousands(b.spent as i64),
                     thousands(b.net()),
                     thousands(b.available())
@@ -79,10 +83,18 @@ pub fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCo
         println!("{}", serde_json::to_string_pretty(&balance_json(&b))?);
     } else {
         println!("identity   {}", b.pubkey);
-        println!("earned     {}", thousands(b.earned as i64));
+        if b.pending_earned > 0 {
+            println!(
+                "earned     {} confirmed, {} pending (waiting for the requesters' counter-signatures)",
+                thousands(b.confirmed_earned() as i64),
+                thousands(b.pending_earned as i64)
+            );
+        } else {
+            println!("earned     {}", thousands(b.earned as i64));
+        }
         println!("spent      {}", thousands(b.spent as i64));
         println!(
-            "net        {}{}",
+            "net        {}{}  (confirmed earnings - spent)",
             if b.net() > 0 { "+" } else { "" },
             thousands(b.net())
         );

@@ -137,7 +137,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Start the worker (runs until SIGINT/SIGTERM).
-    Start(serve_cmds::WorkerArgs),
+    Start(Box<serve_cmds::WorkerArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,7 +258,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => console_cmds::demo(),
         Command::Worker {
             command: WorkerCommand::Start(args),
-        } => runtime()?.block_on(serve_cmds::worker_start(&paths, args)),
+        } => runtime()?.block_on(serve_cmds::worker_start(&paths, *args)),
         Command::Router {
             command: RouterCommand::Start(args),
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),

@@ -56,6 +56,12 @@ pub struct WorkerArgs {
     /// Async jobs allowed to wait in the job queue; beyond this a submission gets 503.
     #[arg(long, default_value_t = crate::core::worker::DEFAULT_MAX_QUEUED_JOBS)]
     pub max_jobs: usize,
+    /// Seconds the engine may go silent mid-answer before the stream is cut.
+    #[arg(long, default_value_t = crate::core::worker::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs())]
+    pub stream_idle_timeout: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = crate::core::net::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     #[arg(long, default_value = "interactive")]
     pub tier: Tier,
     /// Synthetic engine only: tokens per second per request (0 = as fast as possible).
@@ -101,6 +107,12 @@ pub struct RouterArgs {
     /// Seconds a peer may take to start answering before the router tries the next.
     #[arg(long, default_value_t = 120)]
     pub first_byte_timeout: u64,
+    /// Seconds a peer's stream may go silent mid-answer before it is cut.
+    #[arg(long, default_value_t = crate::core::router::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs())]
+    pub stream_idle_timeout: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = crate::core::net::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 pub fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
@@ -195,6 +207,8 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     config.concurrency = args.concurrency;
     config.max_waiting = args.max_queue;
     config.max_queued_jobs = args.max_jobs;
+    config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
+    config.limits.max_connections = args.max_connections;
     // Who is served: from the flags, the environment and config.toml, like the node.
     let mut overrides = crate::core::config::Overrides::default();
     args.access.apply(&mut overrides);
@@ -272,6 +286,8 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
         ..SelectionConfig::default()
     };
     config.first_byte_timeout = Duration::from_secs(args.first_byte_timeout.max(1));
+    config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
+    config.limits.max_connections = args.max_connections;
     let router = RouterService::new(config, ledger, writer, book)?;
     let listener = bind(&args.host, args.port, "router").await?;
     let addr = listener.local_addr()?;

@@ -9,6 +9,37 @@ fn short(pubkey: &str) -> String {
     pubkey.chars().take(12).collect::<String>() + "…"
 }
 
+/// Credits and counts are `u64`; a hostile receipt can carry a count past `i64::MAX`,
+/// which is shown as that maximum rather than wrapping negative.
+fn count(value: u64) -> String {
+    thousands(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+/// ` (320 pending)` after a figure part of which awaits confirmation, or nothing.
+fn pending(value: u64) -> String {
+    if value == 0 {
+        String::new()
+    } else {
+        format!(" ({} pending)", count(value))
+    }
+}
+
+/// What a peer did that the operator should know about: receipts of its that were
+/// refused (bad signature, replayed, implausible) and times it turned us away (credit,
+/// limits, friends list). `None` when both are zero.
+fn misconduct(refused: u64, declined: u64) -> Option<String> {
+    let plural =
+        |n: u64, one: &str, many: &str| format!("{} {}", count(n), if n == 1 { one } else { many });
+    let parts: Vec<String> = [
+        (refused > 0).then(|| plural(refused, "receipt refused", "receipts refused")),
+        (declined > 0).then(|| format!("declined us {}", plural(declined, "time", "times"))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 fn seconds_left(until_ms: u64, now_ms: u64) -> String {
     format!("{} s", until_ms.saturating_sub(now_ms).div_ceil(1000))
 }
@@ -102,9 +133,11 @@ pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
     let b = &s.balance;
     let _ = writeln!(
         out,
-        "  balance      earned {}, spent {}, net {}{}, available {} ({} receipts)",
-        thousands(b.earned as i64),
-        thousands(b.spent as i64),
+        "  balance      earned {}{}, spent {}{}, net {}{}, available {} ({} receipts)",
+        count(b.earned),
+        pending(b.pending_earned),
+        count(b.spent),
+        pending(b.pending_spent),
         if b.net > 0 { "+" } else { "" },
         thousands(b.net),
         thousands(b.available),
@@ -154,6 +187,9 @@ pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
             if let Some(reason) = &p.unreachable_reason {
                 let _ = writeln!(out, "  {:<16} unreachable: {reason}", "");
             }
+            if let Some(what) = misconduct(p.refused_receipts, p.declined) {
+                let _ = writeln!(out, "  {:<16} {what}", "");
+            }
         }
     }
     let _ = writeln!(out);
@@ -195,6 +231,9 @@ mod tests {
             taken_at_ms: 10_000,
             ..Snapshot::default()
         };
+        s.balance.earned = 5_120;
+        s.balance.pending_earned = 320;
+        s.balance.spent = 3_300;
         s.balance.net = 1500;
         s.balance.available = 11_500;
         s.peers.push(PeerRow {
@@ -212,9 +251,9 @@ mod tests {
             latency_ms: Some(12),
             served: 3,
             failed: 2,
-            receipts: 0,
-            refused_receipts: 0,
-            declined: 0,
+            receipts: 3,
+            refused_receipts: 4,
+            declined: 12,
         });
         s.exclusions.push(ExclusionRow {
             pubkey: "lob1ffffffffffffffff".into(),
@@ -231,8 +270,58 @@ mod tests {
             "excluded 5 s",
             "5 s left: timed out",
             "3/2",
+            "earned 5,120 (320 pending), spent 3,300, net +1,500",
+            "4 receipts refused, declined us 12 times",
         ] {
             assert!(text.contains(needle), "{needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn counters_and_pending_credits_appear_only_when_there_are_some() {
+        let mut s = Snapshot::default();
+        s.balance.earned = 900;
+        s.balance.spent = 400;
+        s.balance.pending_spent = 150;
+        let peer = |label: &str, refused_receipts, declined| PeerRow {
+            pubkey: "lob1ffffffffffffffff".into(),
+            label: Some(label.into()),
+            url: "http://127.0.0.1:1".into(),
+            source: "manual".into(),
+            models: vec![],
+            tier: None,
+            health: PeerHealth::Ok,
+            excluded_until_ms: None,
+            exclusion_reason: None,
+            unreachable_reason: None,
+            queue_depth: None,
+            latency_ms: None,
+            served: 5,
+            failed: 0,
+            receipts: 5,
+            refused_receipts,
+            declined,
+        };
+        s.peers = vec![
+            peer("honest", 0, 0),
+            peer("stingy", 0, 1),
+            peer("liar", 1, 0),
+        ];
+        let text = render(&s, None);
+        assert!(
+            text.contains("earned 900, spent 400 (150 pending), net"),
+            "{text}"
+        );
+        let under = |label: &str| {
+            let mut lines = text.lines().skip_while(|l| !l.contains(label));
+            lines.next();
+            lines.next().unwrap_or_default().to_string()
+        };
+        assert!(
+            under("honest").contains("stingy"),
+            "no line for a clean peer:\n{text}"
+        );
+        assert_eq!(under("stingy").trim(), "declined us 1 time", "{text}");
+        assert_eq!(under("liar").trim(), "1 receipt refused", "{text}");
     }
 }

@@ -23,9 +23,14 @@ use crate::core::engine::{SyntheticConfig, SyntheticEngine};
 use crate::core::ledger::{Ledger, LedgerWriter};
 use crate::core::node::{Node, NodeClient, NodeCommand, NodeDeps, NodeError, NodeHandle};
 use crate::core::paths::Paths;
-use crate::core::protocol::Identity;
+use crate::core::protocol::{
+    Confirmation, ConfirmedReceipt, Identity, PublicKey, RequestAuth, RequestTarget,
+    SignedConfirmation, SignedReceipt,
+};
 use crate::core::store;
-use crate::core::worker::{REQUESTER_HEADER, Worker, WorkerConfig};
+use crate::core::worker::{
+    CONFIRM_PATH, RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER, Worker, WorkerConfig,
+};
 
 /// Demo workers: label and synthetic pace (tokens per second).
 const DEMO_WORKERS: [(&str, f64); 3] = [
@@ -66,6 +71,7 @@ async fn start_worker(
     identity: Identity,
     rate: f64,
     at: SocketAddr,
+    node: PublicKey,
 ) -> Result<DemoWorker, DemoError> {
     let engine = Arc::new(SyntheticEngine::new(SyntheticConfig {
         models: vec!["synthetic".into()],
@@ -76,6 +82,8 @@ async fn start_worker(
     let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);
     let mut config = WorkerConfig::new(identity, engine, system_clock());
     config.concurrency = 2;
+    // The demo workers are the node's own machines: no credit limit between them.
+    config.access.trusted = vec![node];
     let worker =
         Worker::with_jobs(config, &ledger, writer).map_err(|e| DemoError::Setup(e.to_string()))?;
     let listener = TcpListener::bind(at)
@@ -120,6 +128,7 @@ impl Demo {
                 identity.clone(),
                 rate,
                 SocketAddr::from(([127, 0, 0, 1], 0)),
+                node.pubkey(),
             )
             .await?;
             let added = node
@@ -136,7 +145,10 @@ impl Demo {
             workers.push((identity, rate, w));
         }
         // DEMO_WORKERS has three entries, so both indexes exist.
-        let friend = workers[0].0.public();
+        let friend = Friend {
+            identity: workers[0].0.clone(),
+            worker: node.pubkey(),
+        };
         let flaky = workers.remove(FLAKY);
         let tasks = vec![
             tokio::spawn(traffic(
@@ -147,11 +159,11 @@ impl Demo {
             )),
             tokio::spawn(traffic(
                 node.worker_url(),
-                Some(friend.to_string()),
+                Some(friend),
                 Duration::from_millis(2_300),
                 stop.clone(),
             )),
-            tokio::spawn(chaos(flaky, stop.clone())),
+            tokio::spawn(chaos(flaky, node.pubkey(), stop.clone())),
         ];
         Ok(Demo {
             node,
@@ -172,10 +184,68 @@ impl Demo {
     }
 }
 
+/// A demo worker's identity asking the node's worker directly, as its router would:
+/// signed requests, and a confirmation for every receipt it gets.
+struct Friend {
+    identity: Identity,
+    worker: PublicKey,
+}
+
+impl Friend {
+    fn sign(&self, request: reqwest::RequestBuilder, body: &[u8]) -> reqwest::RequestBuilder {
+        let auth = RequestAuth::sign(
+            &self.identity,
+            RequestTarget {
+                method: "POST",
+                path: "/v1/chat/completions",
+                body,
+                worker: &self.worker,
+            },
+            crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock),
+        );
+        let mut request = request.header(REQUESTER_HEADER, self.identity.public().to_string());
+        for (name, value) in auth.header_values() {
+            request = request.header(name, value);
+        }
+        request
+    }
+
+    /// Counter-signs `receipt` (base64), so the node's earning turns confirmed.
+    async fn confirm(&self, client: &reqwest::Client, base: &str, receipt: &str) {
+        let Ok(receipt) = SignedReceipt::from_base64(receipt.trim()) else {
+            return;
+        };
+        let confirmation = Confirmation {
+            version: 1,
+            requester_pubkey: self.identity.public(),
+            worker_pubkey: self.worker,
+            confirmed_at: crate::core::clock::Clock::now_ms(&crate::core::clock::SystemClock),
+            receipts: vec![ConfirmedReceipt::of(&receipt)],
+        };
+        if let Ok(signed) = SignedConfirmation::sign(confirmation, &self.identity) {
+            let _ = client
+                .post(format!("{base}{CONFIRM_PATH}"))
+                .json(&signed.to_value())
+                .send()
+                .await;
+        }
+    }
+}
+
+/// The receipt in an answer: its header, or the comment before a stream's `[DONE]`.
+fn receipt_in(header: Option<String>, body: &[u8]) -> Option<String> {
+    header.or_else(|| {
+        let text = std::str::from_utf8(body).ok()?;
+        let start = text.find(RECEIPT_COMMENT)? + RECEIPT_COMMENT.len();
+        let end = text[start..].find('\n')? + start;
+        Some(text[start..end].to_string())
+    })
+}
+
 /// Sends a gentle stream of small requests to `base` until `stop`.
 async fn traffic(
     base: String,
-    requester: Option<String>,
+    requester: Option<Friend>,
     every: Duration,
     stop: CancellationToken,
 ) {
@@ -193,21 +263,30 @@ async fn traffic(
             "max_tokens": 16 + (n * 7) % 48,
             "messages": [{"role": "user", "content": format!("demo request {n}: summarize the grid")}],
         });
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut request = client
             .post(format!("{base}/v1/chat/completions"))
-            .json(&body);
-        if let Some(r) = &requester {
-            request = request.header(REQUESTER_HEADER, r);
+            .header("content-type", "application/json");
+        if let Some(friend) = &requester {
+            request = friend.sign(request, &bytes);
         }
         // The demo shows failures in the console; it does not need them here.
-        if let Ok(response) = request.send().await {
-            let _ = response.bytes().await;
+        if let Ok(response) = request.body(bytes).send().await {
+            let header = response
+                .headers()
+                .get(RECEIPT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let answer = response.bytes().await.unwrap_or_default();
+            if let (Some(friend), Some(receipt)) = (&requester, receipt_in(header, &answer)) {
+                friend.confirm(&client, &base, &receipt).await;
+            }
         }
     }
 }
 
 /// Stops the flaky worker and brings it back on the same port, over and over.
-async fn chaos(flaky: (Identity, f64, DemoWorker), stop: CancellationToken) {
+async fn chaos(flaky: (Identity, f64, DemoWorker), node: PublicKey, stop: CancellationToken) {
     let (identity, rate, mut current) = flaky;
     let mut second: u64 = 0;
     let mut running = true;
@@ -222,7 +301,7 @@ async fn chaos(flaky: (Identity, f64, DemoWorker), stop: CancellationToken) {
             current.shutdown.cancel();
             running = false;
         } else if !running && second == CHAOS_BACK_AT {
-            match start_worker(identity.clone(), rate, current.addr).await {
+            match start_worker(identity.clone(), rate, current.addr, node).await {
                 Ok(w) => {
                     tracing::info!("demo: demo-gamma is back");
                     current = w;

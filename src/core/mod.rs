@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keystore;
 pub mod ledger;
 pub mod metrics;
+pub mod net;
 pub mod node;
 pub mod paths;
 pub mod protocol;

@@ -46,6 +46,9 @@ pub enum Failure {
     /// Start answering, then drop the connection: after half the stream's chunks (at
     /// least one), or half a non-streamed body.
     HangUp,
+    /// Start answering, then say nothing more while holding the connection open: after
+    /// half the stream's chunks (at least one), or half a non-streamed body.
+    Stall,
 }
 
 /// What a fake serves and how. Build with `FakeConfig::default()` and the `with_*`

@@ -163,7 +163,8 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// A 200 answer whose body is written as `pieces` (re-cut to `write_size` when set),
-/// with `chunk_delay` between pieces, and cut off half way under `Failure::HangUp`.
+/// with `chunk_delay` between pieces, and cut off half way under `Failure::HangUp`
+/// (or left silent there under `Failure::Stall`).
 pub(crate) fn streamed(
     config: &FakeConfig,
     content_type: &'static str,
@@ -177,7 +178,8 @@ pub(crate) fn streamed(
         None => pieces,
     };
     let hang_up = config.failure == Failure::HangUp;
-    if hang_up {
+    let stall = config.failure == Failure::Stall;
+    if hang_up || stall {
         pieces.truncate((pieces.len() / 2).max(1));
     }
     let delay = config.chunk_delay;
@@ -203,6 +205,8 @@ pub(crate) fn streamed(
         }
         Ok::<_, io::Error>(piece)
     });
+    let silence = stream::iter(stall.then(stream::pending::<Result<Bytes, io::Error>>)).flatten();
+    let body = body.chain(silence);
     (
         [(header::CONTENT_TYPE, content_type)],
         Body::from_stream(body),
@@ -210,10 +214,10 @@ pub(crate) fn streamed(
         .into_response()
 }
 
-/// A whole (non-streamed) 200 JSON answer, or half of it then a hang-up.
+/// A whole (non-streamed) 200 JSON answer, or half of it then a hang-up or silence.
 pub(crate) fn whole(config: &FakeConfig, body: &Value) -> Response {
     let bytes = Bytes::from(body.to_string());
-    if config.failure != Failure::HangUp {
+    if !matches!(config.failure, Failure::HangUp | Failure::Stall) {
         return json_response(StatusCode::OK, body);
     }
     let half = bytes.slice(..bytes.len() / 2);

@@ -150,6 +150,10 @@ fn apply(app: &mut App, event: &CoreEvent) -> bool {
             snap.engine = engine.clone();
             false
         }
+        CoreEvent::BalanceChanged { balance } => {
+            snap.balance = *balance;
+            false
+        }
         CoreEvent::ShuttingDown => {
             app.set_status(Tone::Error, text::NODE_SHUTTING_DOWN);
             false

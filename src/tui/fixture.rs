@@ -46,7 +46,8 @@ fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
     }
 }
 
-/// One node with a peer in every state, an exclusion, receipts both ways and a history.
+/// One node with a peer in every state (one of them with refused receipts and declines),
+/// an exclusion, receipts both ways, credits awaiting confirmation and a history.
 pub fn sample_snapshot(now_ms: u64) -> Snapshot {
     let mut studio = peer(
         1,
@@ -58,6 +59,9 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
     studio.latency_ms = Some(84);
     studio.served = 1_234;
     studio.failed = 2;
+    studio.receipts = 1_234;
+    // Turned us away once (a rate limit, say): worth a count, not a warning.
+    studio.declined = 1;
 
     let mut gpu = peer(
         2,
@@ -74,6 +78,11 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
     gpu.latency_ms = None;
     gpu.served = 310;
     gpu.failed = 7;
+    // A peer that lies and is stingy: some of its receipts were refused (implausible
+    // counts, replays) and it often declines our requests.
+    gpu.receipts = 303;
+    gpu.refused_receipts = 4;
+    gpu.declined = 12;
 
     let mut remote = peer(
         3,
@@ -91,6 +100,7 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
     laptop.queue_depth = Some(2);
     laptop.latency_ms = Some(412);
     laptop.served = 45;
+    laptop.receipts = 45;
 
     let mut far = peer(
         5,
@@ -175,10 +185,12 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
         balance: BalanceView {
             earned: 5_120,
             spent: 3_870,
-            pending_earned: 0,
-            pending_spent: 0,
-            net: 1_250,
-            available: 11_250,
+            // Part of `earned` and `spent`; pending earnings are left out of `net`
+            // (5,120 − 320 − 3,870) and so of `available` (the allowance + net).
+            pending_earned: 320,
+            pending_spent: 150,
+            net: 930,
+            available: 10_930,
             receipts: 42,
         },
         receipts,

@@ -16,6 +16,19 @@ pub const HELP_QUEUE_LEGEND: [(&str, &str); 3] = [
     ),
     ("q r d e c", "queued, running, done, error, cancelled"),
 ];
+/// The help overlay's legend of the peers table's counters: (column, meaning).
+pub const HELP_PEERS_HEADING: &str = "Peers panel";
+pub const HELP_PEERS_LEGEND: [(&str, &str); 3] = [
+    ("ok/fail", "Requests the peer served, and failed"),
+    (
+        "refused",
+        "Receipts refused: bad signature, replayed, implausible",
+    ),
+    (
+        "declined",
+        "Times it turned us away: credit, limits, friends list",
+    ),
+];
 pub const TOO_SMALL: &str = "terminal too small";
 
 pub const TITLE_PEERS: &str = "Peers";
@@ -143,6 +156,10 @@ pub mod column {
     pub const QUEUE: &str = "q";
     pub const LATENCY: &str = "latency";
     pub const COUNTS: &str = "ok/fail";
+    /// Receipts from the peer refused: bad signature, replayed, implausible counts.
+    pub const REFUSED: &str = "refused";
+    /// Times the peer turned us away: credit (402), limits (429), friends list (403).
+    pub const DECLINED: &str = "declined";
     pub const SOURCE: &str = "source";
     pub const PEER: &str = "peer";
     pub const REASON: &str = "reason";
@@ -178,5 +195,8 @@ pub mod cell {
     pub const BAL_NET: &str = "net";
     pub const BAL_AVAILABLE: &str = "available";
     pub const BAL_AVAILABLE_SHORT: &str = "avail";
+    /// Under earned: not yet counter-signed by the requesters; under spent: not yet
+    /// confirmed.
+    pub const BAL_PENDING: &str = "pending";
     pub const NET_TREND: &str = "net credits, last receipts";
 }

@@ -96,6 +96,19 @@ async fn receipts_are_events_with_their_role_and_the_balance_after_them() {
         assert_eq!(balance.receipts, n);
     }
     assert_eq!(b.snapshot().await.unwrap().balance.earned, spent);
+    // A's router counter-signs what it ledgered; B's earnings turn from pending to
+    // confirmed, and B says so without a new receipt.
+    let e = wait_for(
+        &mut events_b,
+        "b's earnings confirmed",
+        |e| matches!(e, CoreEvent::BalanceChanged { balance } if balance.pending_earned == 0),
+    )
+    .await;
+    let CoreEvent::BalanceChanged { balance } = e.event else {
+        unreachable!()
+    };
+    assert_eq!((balance.earned, balance.net), (spent, spent as i64));
+    assert_eq!(b.snapshot().await.unwrap().balance, balance);
 
     // Now A's router uses A's own worker: one receipt, ledgered once, net unchanged.
     assert!(

@@ -42,6 +42,16 @@ pub const KEYS: &[Key] = &[
         "seconds a peer may take to start answering",
     ),
     key(
+        "router.stream_idle_timeout_secs",
+        "LOBSTAH_ROUTER_STREAM_IDLE_TIMEOUT_SECS",
+        "seconds a peer's stream may go silent mid-answer before it is cut",
+    ),
+    key(
+        "router.max_connections",
+        "LOBSTAH_ROUTER_MAX_CONNECTIONS",
+        "connections the router serves at once; more wait to be accepted",
+    ),
+    key(
         "worker.host",
         "LOBSTAH_WORKER_HOST",
         "address the worker listens on (beyond loopback exposes the engine)",
@@ -61,6 +71,16 @@ pub const KEYS: &[Key] = &[
         "worker.max_jobs",
         "LOBSTAH_WORKER_MAX_JOBS",
         "async jobs that may wait; beyond, 503",
+    ),
+    key(
+        "worker.stream_idle_timeout_secs",
+        "LOBSTAH_WORKER_STREAM_IDLE_TIMEOUT_SECS",
+        "seconds the engine may go silent mid-answer before the stream is cut",
+    ),
+    key(
+        "worker.max_connections",
+        "LOBSTAH_WORKER_MAX_CONNECTIONS",
+        "connections the worker serves at once; more wait to be accepted",
     ),
     key(
         "worker.tier",

@@ -152,6 +152,8 @@ pub struct RouterSettings {
     pub exclude_after: u32,
     pub exclude_for_secs: u64,
     pub first_byte_timeout_secs: u64,
+    pub stream_idle_timeout_secs: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +163,8 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     pub max_queue: usize,
     pub max_jobs: usize,
+    pub stream_idle_timeout_secs: u64,
+    pub max_connections: usize,
     pub tier: Tier,
 }
 
@@ -253,6 +257,16 @@ impl Config {
                     120,
                     parse_positive,
                 )?,
+                stream_idle_timeout_secs: r.get(
+                    "router.stream_idle_timeout_secs",
+                    crate::core::router::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs(),
+                    parse_positive,
+                )?,
+                max_connections: r.get(
+                    "router.max_connections",
+                    crate::core::net::DEFAULT_MAX_CONNECTIONS,
+                    parse_positive,
+                )?,
             },
             worker: WorkerSettings {
                 host: r.get("worker.host", loopback(), parse_ip)?,
@@ -263,6 +277,16 @@ impl Config {
                     "worker.max_jobs",
                     crate::core::worker::DEFAULT_MAX_QUEUED_JOBS,
                     parse_int,
+                )?,
+                stream_idle_timeout_secs: r.get(
+                    "worker.stream_idle_timeout_secs",
+                    crate::core::worker::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs(),
+                    parse_positive,
+                )?,
+                max_connections: r.get(
+                    "worker.max_connections",
+                    crate::core::net::DEFAULT_MAX_CONNECTIONS,
+                    parse_positive,
                 )?,
                 tier: r.get("worker.tier", Tier::Interactive, parse_text)?,
             },

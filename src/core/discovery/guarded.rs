@@ -122,6 +122,7 @@ pub fn guarded_client(
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_max_idle_per_host(256)
+        .pool_idle_timeout(crate::core::net::CLIENT_POOL_IDLE)
         .tcp_nodelay(true)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

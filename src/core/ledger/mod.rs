@@ -306,7 +306,9 @@ impl Ledger {
             return Ok(None);
         };
         let Some(bytes) = batches.get(id)?.map(|g| g.value().to_vec()) else {
-            return Err(StoreError::Corrupt(format!("confirmation #{id} is missing")));
+            return Err(StoreError::Corrupt(format!(
+                "confirmation #{id} is missing"
+            )));
         };
         SignedConfirmation::from_json(&bytes)
             .map(Some)

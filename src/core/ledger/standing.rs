@@ -85,7 +85,14 @@ pub(super) fn record(
     let r = receipt.receipt();
     tx.open_table(UNCONFIRMED)?
         .insert(r.nonce.as_str(), (standing.code(), seq))?;
-    adjust(tx, &r.worker_pubkey, r.requester_pubkey, r.total_tokens(), standing, true)
+    adjust(
+        tx,
+        &r.worker_pubkey,
+        r.requester_pubkey,
+        r.total_tokens(),
+        standing,
+        true,
+    )
 }
 
 /// Adds (`up`) or removes an unsettled receipt's tokens from both parties' rows.
@@ -106,7 +113,10 @@ fn adjust(
         }
     };
     let mut change = |key: String, f: &dyn Fn(&mut (u64, u64, u64))| -> Result<(), StoreError> {
-        let mut row = table.get(key.as_str())?.map(|g| g.value()).unwrap_or_default();
+        let mut row = table
+            .get(key.as_str())?
+            .map(|g| g.value())
+            .unwrap_or_default();
         f(&mut row);
         if row == (0, 0, 0) {
             table.remove(key.as_str())?;
@@ -179,7 +189,10 @@ pub(super) fn confirm(
     }
     let batch = {
         let mut meta = tx.open_table(LEDGER_META)?;
-        let id = meta.get("next_confirmation")?.map(|g| g.value()).unwrap_or(1);
+        let id = meta
+            .get("next_confirmation")?
+            .map(|g| g.value())
+            .unwrap_or(1);
         meta.insert("next_confirmation", id + 1)?;
         id
     };
@@ -189,7 +202,14 @@ pub(super) fn confirm(
     for (nonce, receipt, standing) in &settled {
         confirmed_by.insert(nonce.as_str(), batch)?;
         let r = receipt.receipt();
-        adjust(tx, &r.worker_pubkey, r.requester_pubkey, r.total_tokens(), *standing, false)?;
+        adjust(
+            tx,
+            &r.worker_pubkey,
+            r.requester_pubkey,
+            r.total_tokens(),
+            *standing,
+            false,
+        )?;
     }
     Ok(outcomes)
 }
@@ -213,7 +233,11 @@ pub(super) fn unconfirmed_of<T: ReadableTable<&'static str, (u64, u64, u64)>>(
 }
 
 /// The standing of the receipt with `nonce`, if it is ledgered here.
-pub(super) fn standing_of<U, N>(unconfirmed: &U, nonces: &N, nonce: &str) -> Result<Option<Standing>, StoreError>
+pub(super) fn standing_of<U, N>(
+    unconfirmed: &U,
+    nonces: &N,
+    nonce: &str,
+) -> Result<Option<Standing>, StoreError>
 where
     U: ReadableTable<&'static str, (u8, u64)>,
     N: ReadableTable<&'static str, u64>,

@@ -121,7 +121,10 @@ pub fn verify_ledger(ledger: &Ledger) -> Result<VerifyReport, StoreError> {
 
 /// Recomputes the unsettled amounts from the unconfirmed receipts and compares them with
 /// the stored ones.
-fn check_unconfirmed(tx: &redb::ReadTransaction, report: &mut VerifyReport) -> Result<(), StoreError> {
+fn check_unconfirmed(
+    tx: &redb::ReadTransaction,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
     let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     if let (Some(unconfirmed), Some(log)) = (
         open_existing(tx, UNCONFIRMED)?,
@@ -131,9 +134,10 @@ fn check_unconfirmed(tx: &redb::ReadTransaction, report: &mut VerifyReport) -> R
             let (k, v) = row?;
             let (code, seq) = v.value();
             let Some(bytes) = log.get(seq)? else {
-                report
-                    .mismatches
-                    .push(format!("unconfirmed nonce {} points at missing receipt #{seq}", k.value()));
+                report.mismatches.push(format!(
+                    "unconfirmed nonce {} points at missing receipt #{seq}",
+                    k.value()
+                ));
                 continue;
             };
             let Ok(signed) = SignedReceipt::from_json(bytes.value()) else {
@@ -155,9 +159,9 @@ fn check_unconfirmed(tx: &redb::ReadTransaction, report: &mut VerifyReport) -> R
             match code {
                 1 => q.1 = q.1.saturating_add(tokens),
                 2 => q.2 = q.2.saturating_add(tokens),
-                other => report
-                    .mismatches
-                    .push(format!("unconfirmed receipt #{seq} has unknown standing {other}")),
+                other => report.mismatches.push(format!(
+                    "unconfirmed receipt #{seq} has unknown standing {other}"
+                )),
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Changes nobody announces, turned into events by looking: the worker's queue and the
 //! job counts (at most twice a second, only when they changed), the peers' health as the router sees it
-//! (capacity polls, latency), and the engine's state.
+//! (capacity polls, latency), the engine's state, and the balance when requesters
+//! confirm earnings.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -37,6 +38,21 @@ pub(super) fn spawn(core: Weak<Core>, stop: CancellationToken) {
             if n.is_multiple_of(PEERS_EVERY_TICKS) {
                 check_peers(&core, &mut last_peers);
             }
+        }
+    });
+    let settled = core.clone();
+    let settled_stop = stop.clone();
+    tokio::spawn(async move {
+        let Some(mut confirmations) = settled.upgrade().map(|c| c.worker.confirmations()) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = settled_stop.cancelled() => break,
+                changed = confirmations.changed() => if changed.is_err() { break },
+            }
+            let Some(core) = settled.upgrade() else { break };
+            check_balance(&core);
         }
     });
     tokio::spawn(async move {
@@ -84,6 +100,24 @@ fn check_peers(core: &Core, last: &mut String) {
         }
         *last = now;
     }
+}
+
+/// Re-reads the balance after requesters confirmed some of our earnings.
+fn check_balance(core: &Core) {
+    let balance = match core.ledger.balance(&core.identity.public()) {
+        Ok(b) => super::state::balance_view(&b),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the balance");
+            return;
+        }
+    };
+    core.update(|state| {
+        if state.balance == balance {
+            return ((), Vec::new());
+        }
+        state.balance = balance;
+        ((), vec![CoreEvent::BalanceChanged { balance }])
+    });
 }
 
 pub(super) async fn check_engine(core: &Core) {

@@ -160,6 +160,9 @@ impl Node {
         };
         router_config.first_byte_timeout =
             Duration::from_secs(config.router.first_byte_timeout_secs.max(1));
+        router_config.stream_idle_timeout =
+            Duration::from_secs(config.router.stream_idle_timeout_secs.max(1));
+        router_config.limits.max_connections = config.router.max_connections;
         router_config.url_policy = config.discovery.url_policy;
         let router = RouterService::new(router_config, ledger.clone(), writer.clone(), book)?;
 
@@ -169,6 +172,9 @@ impl Node {
         worker_config.concurrency = config.worker.concurrency;
         worker_config.max_waiting = config.worker.max_queue;
         worker_config.max_queued_jobs = config.worker.max_jobs;
+        worker_config.stream_idle_timeout =
+            Duration::from_secs(config.worker.stream_idle_timeout_secs.max(1));
+        worker_config.limits.max_connections = config.worker.max_connections;
         worker_config.access = config.access.clone();
         let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
 

@@ -206,6 +206,10 @@ pub enum CoreEvent {
     EngineChanged {
         engine: EngineStatus,
     },
+    /// The balance moved without a new receipt: requesters confirmed pending earnings.
+    BalanceChanged {
+        balance: BalanceView,
+    },
     ShuttingDown,
 }
 

@@ -82,11 +82,19 @@ impl SignedConfirmation {
 
     pub fn from_value(value: Value) -> Result<Self, ProtocolError> {
         let Value::Object(mut outer) = value else {
-            return Err(ProtocolError::malformed("confirmation", "not a JSON object"));
+            return Err(ProtocolError::malformed(
+                "confirmation",
+                "not a JSON object",
+            ));
         };
         let signature = match outer.remove("signature") {
             Some(Value::String(s)) => Signature::parse_hex(&s)?,
-            _ => return Err(ProtocolError::malformed("confirmation", "no signature string")),
+            _ => {
+                return Err(ProtocolError::malformed(
+                    "confirmation",
+                    "no signature string",
+                ));
+            }
         };
         let body = match outer.remove("confirmation") {
             Some(Value::Object(map)) => map,
@@ -218,7 +226,10 @@ mod tests {
             Err(ProtocolError::WrongSigner { .. })
         ));
         for n in [0, MAX_CONFIRMED_PER_BATCH + 1] {
-            assert!(SignedConfirmation::sign(sample(&requester, worker.public(), n), &requester).is_err());
+            assert!(
+                SignedConfirmation::sign(sample(&requester, worker.public(), n), &requester)
+                    .is_err()
+            );
         }
         let mut bad_nonce = sample(&requester, worker.public(), 1);
         bad_nonce.receipts[0].nonce = "XYZ".into();

@@ -68,18 +68,28 @@ impl RequestAuth {
     ) -> Result<Self, ProtocolError> {
         let requester = PublicKey::parse(requester.trim())?;
         let timestamp = timestamp.trim();
-        if timestamp.is_empty() || timestamp.len() > 16 || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+        if timestamp.is_empty()
+            || timestamp.len() > 16
+            || !timestamp.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(ProtocolError::malformed(
                 "request signature",
                 format!("{TIMESTAMP_HEADER} must be unix milliseconds"),
             ));
         }
         let timestamp_ms: u64 = timestamp.parse().map_err(|_| {
-            ProtocolError::malformed("request signature", format!("{TIMESTAMP_HEADER} is out of range"))
+            ProtocolError::malformed(
+                "request signature",
+                format!("{TIMESTAMP_HEADER} is out of range"),
+            )
         })?;
         check_safe_integer("request signature", TIMESTAMP_HEADER, timestamp_ms)?;
         let nonce = nonce.trim();
-        if nonce.len() != 32 || !nonce.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if nonce.len() != 32
+            || !nonce
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(ProtocolError::malformed(
                 "request signature",
                 format!("{NONCE_HEADER} must be 32 lowercase hex characters"),
@@ -129,7 +139,12 @@ impl RequestAuth {
     }
 }
 
-fn signed_text(target: &RequestTarget<'_>, requester: &PublicKey, at_ms: u64, nonce: &str) -> String {
+fn signed_text(
+    target: &RequestTarget<'_>,
+    requester: &PublicKey,
+    at_ms: u64,
+    nonce: &str,
+) -> String {
     let digest = hex::encode(Sha256::digest(target.body));
     format!(
         "lobstah-request:v1\n{}\n{}\n{digest}\n{}\n{requester}\n{at_ms}\n{nonce}",
@@ -179,9 +194,18 @@ mod tests {
         let body = b"{\"model\":\"m\"}".as_slice();
         let auth = RequestAuth::sign(&router, target(&worker, body), NOW);
         let variants = [
-            RequestTarget { method: "GET", ..target(&worker, body) },
-            RequestTarget { path: "/v1/jobs", ..target(&worker, body) },
-            RequestTarget { body: b"{\"model\":\"n\"}", ..target(&worker, body) },
+            RequestTarget {
+                method: "GET",
+                ..target(&worker, body)
+            },
+            RequestTarget {
+                path: "/v1/jobs",
+                ..target(&worker, body)
+            },
+            RequestTarget {
+                body: b"{\"model\":\"n\"}",
+                ..target(&worker, body)
+            },
             target(&other_worker, body),
         ];
         for variant in variants {

@@ -8,7 +8,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +18,7 @@ use super::jobs;
 use super::selection::PeerState;
 use super::service::RouterService;
 use crate::core::api_error::ApiError;
+use crate::core::net;
 
 /// How long shutdown waits for the job collector's round in progress.
 const COLLECTOR_STOP: std::time::Duration = std::time::Duration::from_secs(5);
@@ -53,11 +53,16 @@ impl RouterService {
             .collect_jobs
             .then(|| jobs::spawn_collector(self.clone(), shutdown.clone()));
         let app = self.app();
-        // Streams are forwarded chunk by chunk: without TCP_NODELAY each small write
-        // waits out the client's delayed ACK (see `worker::set_nodelay`).
-        let result = axum::serve(listener.tap_io(crate::core::worker::set_nodelay), app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        // Streams are forwarded chunk by chunk: `net::serve` turns TCP_NODELAY on, or
+        // each small write would wait out the client's delayed ACK.
+        let result = net::serve(
+            listener,
+            app,
+            self.config.limits,
+            Some(self.config.body_limit),
+            shutdown.cancelled_owned(),
+        )
+        .await;
         maintenance.abort();
         if let Some(mut collector) = collector {
             // It stops after the round in progress; a credit commits whole or not at all,

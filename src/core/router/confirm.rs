@@ -128,9 +128,11 @@ fn remove(ledger: &Ledger, seqs: &[u64]) -> Result<(), StoreError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("confirmation task failed: {e}"))))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StoreError::Corrupt(format!(
+            "confirmation task failed: {e}"
+        )))
+    })
 }
 
 /// What a worker made of one batch.
@@ -188,7 +190,10 @@ impl RouterService {
             }
         }
         if round.disputed > 0 {
-            tracing::warn!(count = round.disputed, "workers did not recognise some receipts we confirmed");
+            tracing::warn!(
+                count = round.disputed,
+                "workers did not recognise some receipts we confirmed"
+            );
         }
         self.metrics.confirmations_sent.inc_by(round.settled);
         let ledger = self.ledger.clone();
@@ -226,7 +231,9 @@ impl RouterService {
             Err(e) => return Sent::Failed(super::capacity::describe_reqwest_error(&e)),
         };
         let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::METHOD_NOT_ALLOWED {
+        if status == reqwest::StatusCode::NOT_FOUND
+            || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
+        {
             return Sent::Unsupported;
         }
         if !status.is_success() {

@@ -25,6 +25,7 @@ use super::urls::chat_url_text;
 use crate::core::api_error::ApiError;
 use crate::core::engine::ChatRequest;
 use crate::core::metrics::StreamLabel;
+use crate::core::net::relay::{self, Lost, Pulled, SseTail};
 use crate::core::protocol::{PublicKey, Tier};
 use crate::core::worker::RECEIPT_HEADER;
 
@@ -195,7 +196,10 @@ async fn attempt(
     if is_decline(status) {
         let text = read_error_body(response).await;
         r.note_declined(peer);
-        return Attempt::Declined(status, format!("HTTP {}: {}", status.as_u16(), summarize(&text)));
+        return Attempt::Declined(
+            status,
+            format!("HTTP {}: {}", status.as_u16(), summarize(&text)),
+        );
     }
     if !status.is_success() {
         // The peer judged the request itself (a 4xx): the client gets the verdict as is.
@@ -295,36 +299,55 @@ async fn forward_stream(
     r.record_success(peer, started.elapsed());
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     let service = r.clone();
+    let idle = r.config.stream_idle_timeout;
+    let stall = r.config.limits.client_stall_timeout;
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let mut filter = ReceiptFilter::new();
         let mut meter = StreamMeter::default();
+        let mut tail = SseTail::new();
         let mut pending = Some(first);
         let mut broken = None;
         loop {
             let chunk = match pending.take() {
                 Some(c) => c,
-                None => match upstream.next().await {
-                    None => break,
-                    Some(Ok(c)) => c,
-                    Some(Err(e)) => {
+                None => match relay::pull(&mut upstream, Some(idle), &tx).await {
+                    Pulled::Item(Ok(c)) => c,
+                    Pulled::End => break,
+                    Pulled::Item(Err(e)) => {
                         broken = Some(describe_reqwest_error(&e));
                         break;
+                    }
+                    Pulled::Idle => {
+                        // No receipt is taken for an answer that did not finish.
+                        let event = tail.error_event(&stalled(&service, peer, idle));
+                        let _ = relay::push(&tx, Ok(event), stall).await;
+                        return;
+                    }
+                    Pulled::ClientGone => {
+                        // Dropping the upstream stops the worker too.
+                        service.metrics.outcome(Lost::Gone.outcome());
+                        return;
                     }
                 },
             };
             let out = filter.push(&chunk);
             meter.push(&out);
-            if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
-                // The client left; dropping the upstream stops the worker too.
-                service.metrics.outcome("client_gone");
+            if out.is_empty() {
+                continue;
+            }
+            tail.sent(&out);
+            if let Err(lost) = relay::push(&tx, Ok(out), stall).await {
+                // The client left or stopped reading; dropping the upstream stops the
+                // worker too.
+                service.metrics.outcome(lost.outcome());
                 return;
             }
         }
         let rest = filter.finish();
         meter.push(&rest);
         if !rest.is_empty() {
-            let _ = tx.send(Ok(rest)).await;
+            let _ = relay::push(&tx, Ok(rest), stall).await;
         }
         if let Some(reason) = broken {
             let event = ApiError::new(
@@ -332,9 +355,8 @@ async fn forward_stream(
                 "peer_stream_broken",
                 format!("the serving peer broke off: {reason}"),
             );
-            let _ = tx
-                .send(Ok(Bytes::from(format!("data: {}\n\n", event.body()))))
-                .await;
+            let event = Bytes::from(format!("data: {}\n\n", event.body()));
+            let _ = relay::push(&tx, Ok(event), stall).await;
             service.record_failure(peer, format!("stream broke: {reason}"));
             service.metrics.outcome("stream_broken");
         } else {
@@ -367,6 +389,19 @@ async fn forward_stream(
         .into_response();
     served_by(&mut out, &peer);
     Attempt::Done(out)
+}
+
+/// A peer went silent mid-stream: it is charged with a failure, and the client gets
+/// this error as the stream's last event (an incomplete line before it is dropped).
+fn stalled(r: &RouterService, peer: PublicKey, idle: Duration) -> ApiError {
+    let ms = idle.as_millis();
+    r.record_failure(peer, format!("stream stalled for {ms} ms"));
+    r.metrics.outcome("stream_stalled");
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "peer_stream_stalled",
+        format!("the serving peer sent nothing for {ms} ms in the middle of its answer"),
+    )
 }
 
 /// Whether `bytes` are one JSON object. Checked without building a `Value`: the answer

@@ -25,6 +25,7 @@ pub use confirm::ConfirmRound;
 pub use forward::SERVED_BY_HEADER;
 pub use peer_stats::PeerCounters;
 pub use plausible::{Delivered, INPUT_SLACK, OUTPUT_SLACK};
+pub use service::DEFAULT_STREAM_IDLE_TIMEOUT;
 pub use service::{
     InFlight, ReceiptRejection, RouterConfig, RouterError, RouterObserver, RouterService,
 };

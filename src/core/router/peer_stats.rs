@@ -19,10 +19,7 @@ pub struct PeerCounters {
 
 impl RouterService {
     pub(super) fn count(&self, peer: PublicKey, bump: impl FnOnce(&mut PeerCounters)) {
-        let mut map = self
-            .peer_counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut map = self.peer_counters.lock().unwrap_or_else(|p| p.into_inner());
         bump(map.entry(peer).or_default());
     }
 

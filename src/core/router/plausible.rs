@@ -38,7 +38,10 @@ pub fn check(receipt: &Receipt, seen: &Delivered) -> Result<(), String> {
             receipt.output_tokens, seen.content_bytes
         ));
     }
-    let input_limit = seen.prompt_bytes.saturating_mul(2).saturating_add(INPUT_SLACK);
+    let input_limit = seen
+        .prompt_bytes
+        .saturating_mul(2)
+        .saturating_add(INPUT_SLACK);
     if receipt.input_tokens > input_limit {
         return Err(format!(
             "claims {} input tokens for a {}-byte request (at most {input_limit} tokens)",
@@ -114,7 +117,13 @@ fn message_bytes(m: &Message<'_>) -> u64 {
         Some(Content::Parts(parts)) => parts.iter().map(|p| len(&p.text)).sum(),
         Some(Content::Other(_)) | None => 0,
     };
-    let tools: u64 = m.tool_calls.iter().flatten().filter_map(|c| c.function.as_ref()).map(|f| len(&f.name) + len(&f.arguments)).sum();
+    let tools: u64 = m
+        .tool_calls
+        .iter()
+        .flatten()
+        .filter_map(|c| c.function.as_ref())
+        .map(|f| len(&f.name) + len(&f.arguments))
+        .sum();
     content + len(&m.reasoning) + len(&m.reasoning_content) + len(&m.refusal) + tools
 }
 
@@ -182,10 +191,22 @@ mod tests {
     #[test]
     fn counts_the_text_of_whole_answers() {
         let cases: &[(&str, u64)] = &[
-            (r#"{"choices":[{"message":{"role":"assistant","content":"héllo"}}]}"#, 6),
-            (r#"{"choices":[{"message":{"content":[{"type":"text","text":"ab"},{"type":"image"}]}}]}"#, 2),
-            (r#"{"choices":[{"message":{"content":null,"tool_calls":[{"function":{"name":"f","arguments":"{\"x\":1}"}}]}}]}"#, 8),
-            (r#"{"choices":[{"message":{"content":"a","reasoning_content":"bc","refusal":"d"}},{"message":{"content":"ef"}}]}"#, 6),
+            (
+                r#"{"choices":[{"message":{"role":"assistant","content":"héllo"}}]}"#,
+                6,
+            ),
+            (
+                r#"{"choices":[{"message":{"content":[{"type":"text","text":"ab"},{"type":"image"}]}}]}"#,
+                2,
+            ),
+            (
+                r#"{"choices":[{"message":{"content":null,"tool_calls":[{"function":{"name":"f","arguments":"{\"x\":1}"}}]}}]}"#,
+                8,
+            ),
+            (
+                r#"{"choices":[{"message":{"content":"a","reasoning_content":"bc","refusal":"d"}},{"message":{"content":"ef"}}]}"#,
+                6,
+            ),
             (r#"{"choices":[{"message":{"content":"a\u00e9"}}]}"#, 3),
             (r#"{"id":"x","usage":{"completion_tokens":999}}"#, 0),
             ("not json", 0),
@@ -241,7 +262,11 @@ mod tests {
             (u64::MAX, 1, false),
         ];
         for (input, output, ok) in cases {
-            assert_eq!(check(&receipt(input, output), &seen).is_ok(), ok, "{input} {output}");
+            assert_eq!(
+                check(&receipt(input, output), &seen).is_ok(),
+                ok,
+                "{input} {output}"
+            );
         }
     }
 }

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::{self, CapacityState, CapacityTable};
 use super::jobs::{RouterJobError, RouterJobs};
 use super::peers::{PeerBook, PeerRecord, PeerSource};
-use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::plausible::Delivered;
+use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::urls::ChatUrls;
 use axum::http::HeaderValue;
 
@@ -41,6 +41,7 @@ use crate::core::clock::SharedClock;
 use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
+use crate::core::net::ServerLimits;
 use crate::core::protocol::{Identity, PublicKey, SignedReceipt, Tier};
 
 /// Told what the router decides (exclusions, refused receipts) as it happens, so a node
@@ -49,6 +50,10 @@ pub trait RouterObserver: Send + Sync + 'static {
     fn effects(&self, effects: &[Effect]);
     fn receipt_rejected(&self, rejection: &ReceiptRejection);
 }
+
+/// Default for `RouterConfig::stream_idle_timeout`: a minute without a token is not
+/// a slow model any more, and the worker's own bound (45 s) comes first.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many refused receipts the router remembers for display.
 const RECENT_REJECTIONS: usize = 64;
@@ -62,6 +67,11 @@ pub struct RouterConfig {
     pub connect_timeout: Duration,
     /// How long a peer may take to start answering before the router tries the next.
     pub first_byte_timeout: Duration,
+    /// Silence allowed from a peer between two chunks of a stream once it has begun;
+    /// beyond, the stream is cut, the client told, the peer charged with a failure.
+    pub stream_idle_timeout: Duration,
+    /// Connections, request heads and bodies, slow clients.
+    pub limits: ServerLimits,
     pub capacity_timeout: Duration,
     /// Which addresses of discovered (not hand-added) peers may be dialled.
     pub url_policy: UrlPolicy,
@@ -82,6 +92,8 @@ impl RouterConfig {
             body_limit: 4 * 1024 * 1024,
             connect_timeout: Duration::from_secs(3),
             first_byte_timeout: Duration::from_secs(120),
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            limits: ServerLimits::default(),
             capacity_timeout: Duration::from_secs(3),
             url_policy: UrlPolicy::default(),
             lookup: Arc::new(SystemLookup),
@@ -170,6 +182,7 @@ impl RouterService {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(256)
+            .pool_idle_timeout(crate::core::net::CLIENT_POOL_IDLE)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
@@ -498,6 +511,19 @@ impl RouterService {
         self.apply_effects(&effects);
     }
 
+    /// The peer lied about the work it did: it sits out at once (see
+    /// `SelectionEvent::Distrusted`).
+    pub(super) fn record_distrust(&self, peer: PublicKey, reason: String) {
+        self.metrics.peer_failures.inc();
+        tracing::warn!(peer = %peer.short(), %reason, "peer distrusted");
+        let effects = self.lock_selector().handle(SelectionEvent::Distrusted {
+            peer,
+            reason,
+            now_ms: self.now_ms(),
+        });
+        self.apply_effects(&effects);
+    }
+
     fn apply_effects(&self, effects: &[Effect]) {
         for effect in effects {
             match effect {
@@ -567,8 +593,7 @@ impl RouterService {
             }
         };
         if let Err(detail) = super::plausible::check(verified.signed().receipt(), &delivered) {
-            // A worker inflating its bill is a failing worker: twice and it sits out.
-            self.record_failure(peer, format!("implausible receipt: {detail}"));
+            self.record_distrust(peer, format!("implausible receipt: {detail}"));
             return self.reject(peer, "implausible", detail);
         }
         if verified.signed().receipt().worker_pubkey == self.pubkey() {

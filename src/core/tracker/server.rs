@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
+use crate::core::net::{self, ServerLimits};
 use crate::core::protocol::{PROTOCOL_VERSION, SignedAnnouncement};
 
 use super::TrackerConfig;
@@ -61,9 +62,8 @@ impl TrackerState {
     }
 }
 
-/// The routes. Rate limiting needs the client address: serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does); without
-/// it requests are not limited.
+/// The routes. Rate limiting needs the client address as `ConnectInfo<SocketAddr>`
+/// (which [`serve`] gives every request); without it requests are not limited.
 pub fn router(state: Arc<TrackerState>) -> Router {
     Router::new()
         .route("/announce", post(announce))
@@ -86,12 +86,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(TrackerState::new(&config, clock));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    // The tracker reads its bodies itself, so refusals keep the existing network's
+    // shape; the connection bound and the header limits apply all the same.
+    net::serve(listener, app, ServerLimits::default(), None, shutdown).await
 }
 
 fn tracker_error(

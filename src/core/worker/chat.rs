@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::Worker;
@@ -19,6 +18,7 @@ use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, StreamEvent, Usage};
 use crate::core::ledger::{OwnReceipt, sign_own};
 use crate::core::metrics::{DirectionLabel, StreamLabel};
+use crate::core::net::relay::{self, Lost, Pulled};
 use crate::core::protocol::{Receipt, new_nonce};
 
 pub const RECEIPT_HEADER: &str = "x-lobstah-receipt";
@@ -113,7 +113,29 @@ async fn handle(
         let _slot = slot;
         let _pass = pass;
         let mut outcome = "stream_error";
-        while let Some(event) = events.next().await {
+        // No bound before the first event: a model may be loading. The router's
+        // first-byte timeout covers that wait, and a router that gives up is noticed.
+        let mut idle = None;
+        let stall = w.limits.client_stall_timeout;
+        loop {
+            let event = match relay::pull(&mut events, idle, &tx).await {
+                Pulled::Item(event) => event,
+                Pulled::End => break,
+                Pulled::ClientGone => {
+                    // Dropping the engine's stream stops the engine.
+                    outcome = Lost::Gone.outcome();
+                    break;
+                }
+                Pulled::Idle => {
+                    if outcome != "ok" {
+                        // Cut mid-answer: no usage, so no receipt; the client is told.
+                        outcome = "engine_stalled";
+                        let _ = relay::push(&tx, Ok(engine_stalled(idle)), stall).await;
+                    }
+                    break;
+                }
+            };
+            idle = Some(w.stream_idle_timeout);
             let frame = match event {
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
                 Ok(StreamEvent::ChunkText(text)) => sse_data(&text),
@@ -137,9 +159,10 @@ async fn handle(
                     sse_data(&err.body().to_string())
                 }
             };
-            if tx.send(Ok(frame)).await.is_err() {
-                // The client left: stop the engine by dropping its stream.
-                outcome = "client_gone";
+            if let Err(lost) = relay::push(&tx, Ok(frame), stall).await {
+                // The client left or stopped reading: stop the engine by dropping its
+                // stream, and free the slot.
+                outcome = lost.outcome();
                 break;
             }
         }
@@ -163,6 +186,17 @@ async fn handle(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The event that ends a stream the engine stopped feeding.
+fn engine_stalled(idle: Option<std::time::Duration>) -> Bytes {
+    let ms = idle.map_or(0, |d| d.as_millis());
+    let error = ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "engine_stream_stalled",
+        format!("the engine sent nothing for {ms} ms in the middle of its answer"),
+    );
+    sse_data(&error.body().to_string())
 }
 
 fn sse_data(json: &str) -> Bytes {
@@ -202,8 +236,10 @@ fn sign(
     })?;
     w.metrics.receipts_signed.inc();
     if let Caller::Anonymous(_) = caller {
-        w.gate
-            .charge_anonymous(usage.input_tokens.saturating_add(usage.output_tokens), w.clock.now_ms());
+        w.gate.charge_anonymous(
+            usage.input_tokens.saturating_add(usage.output_tokens),
+            w.clock.now_ms(),
+        );
     }
     w.metrics
         .tokens

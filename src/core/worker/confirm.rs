@@ -33,8 +33,8 @@ pub async fn confirm_receipts(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
-    let confirmation = SignedConfirmation::from_json(&body)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let confirmation =
+        SignedConfirmation::from_json(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let c = confirmation.confirmation();
     let me = w.identity.public();
     if c.worker_pubkey != me {
@@ -44,9 +44,9 @@ pub async fn confirm_receipts(
             me.short()
         )));
     }
-    confirmation.verify_signature().map_err(|e| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
-    })?;
+    confirmation
+        .verify_signature()
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
     // Receipts this worker signed a moment ago may still sit in the writer's queue; a
     // confirmation must find every receipt that was handed out before it.
     let _ = w.ledger.flush().await;

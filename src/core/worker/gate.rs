@@ -185,8 +185,10 @@ impl Gate {
                 "a signed request needs all of {TIMESTAMP_HEADER}, {NONCE_HEADER} and {SIGNATURE_HEADER}"
             )));
         };
-        let auth = RequestAuth::parse(claimed, ts, nonce, sig).map_err(|e| bad_signature(e.to_string()))?;
-        auth.check_fresh(now_ms).map_err(|e| bad_signature(e.to_string()))?;
+        let auth = RequestAuth::parse(claimed, ts, nonce, sig)
+            .map_err(|e| bad_signature(e.to_string()))?;
+        auth.check_fresh(now_ms)
+            .map_err(|e| bad_signature(e.to_string()))?;
         let target = RequestTarget {
             method,
             path,
@@ -232,7 +234,10 @@ impl Gate {
                     return Err(refuse(
                         StatusCode::FORBIDDEN,
                         "requester_not_allowed",
-                        format!("this worker serves only its operator's friends, and {} is not one", k.short()),
+                        format!(
+                            "this worker serves only its operator's friends, and {} is not one",
+                            k.short()
+                        ),
                     ));
                 }
                 if !self.trusted.contains(&k) && !self.serve_only.contains(&k) {
@@ -301,9 +306,18 @@ impl Gate {
         })
     }
 
-    fn check_credit(&self, requester: PublicKey, estimated: u64, ledger: &Ledger) -> Result<(), ApiError> {
+    fn check_credit(
+        &self,
+        requester: PublicKey,
+        estimated: u64,
+        ledger: &Ledger,
+    ) -> Result<(), ApiError> {
         let balance = ledger.balance(&requester).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string())
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )
         })?;
         let cap = self.policy.max_unconfirmed_tokens;
         if cap > 0 && balance.pending_spent >= cap {

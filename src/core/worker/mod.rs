@@ -17,7 +17,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -35,6 +34,7 @@ use crate::core::engine::Engine;
 use crate::core::jobs::JobCounts;
 use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party, Standing};
 use crate::core::metrics::WorkerMetrics;
+use crate::core::net::{self, ServerLimits};
 use crate::core::protocol::{Identity, Tier};
 
 /// How long the engine's model list is trusted before asking again.
@@ -54,7 +54,16 @@ pub struct WorkerConfig {
     pub max_queued_jobs: usize,
     /// Who is served, and how much.
     pub access: AccessPolicy,
+    /// Connections, request heads and bodies, slow clients.
+    pub limits: ServerLimits,
+    /// Silence allowed from the engine between two events of a stream, once the first
+    /// has come (before it, a model may still be loading); beyond, the stream is cut.
+    pub stream_idle_timeout: Duration,
 }
+
+/// Default for `WorkerConfig::stream_idle_timeout`: under the router's default (60 s),
+/// so the worker's own error event, with its slot freed, reaches the client first.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 
 impl WorkerConfig {
     pub fn new(identity: Identity, engine: Arc<dyn Engine>, clock: SharedClock) -> Self {
@@ -68,6 +77,8 @@ impl WorkerConfig {
             clock,
             max_queued_jobs: DEFAULT_MAX_QUEUED_JOBS,
             access: AccessPolicy::default(),
+            limits: ServerLimits::default(),
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         }
     }
 }
@@ -85,6 +96,8 @@ pub struct Worker {
     engine: Arc<dyn Engine>,
     tier: Tier,
     body_limit: usize,
+    limits: ServerLimits,
+    stream_idle_timeout: Duration,
     clock: SharedClock,
     admission: Admission,
     gate: Arc<Gate>,
@@ -140,6 +153,8 @@ impl Worker {
             engine: config.engine,
             tier: config.tier,
             body_limit: config.body_limit,
+            limits: config.limits,
+            stream_idle_timeout: config.stream_idle_timeout,
             clock: config.clock,
             ledger,
             metrics: WorkerMetrics::new(),
@@ -180,9 +195,14 @@ impl Worker {
                 jobs::spawn_sweeper(self.clone(), jobs, jobs_stop.clone()),
             ]
         });
-        let result = axum::serve(listener.tap_io(set_nodelay), app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        let result = net::serve(
+            listener,
+            app,
+            self.limits,
+            Some(self.body_limit),
+            shutdown.cancelled_owned(),
+        )
+        .await;
         jobs_stop.cancel();
         for task in job_tasks.into_iter().flatten() {
             let _ = task.await;
@@ -295,15 +315,6 @@ impl Worker {
             }
             Err(e) => tracing::error!(error = %e, "cannot ledger a signed receipt"),
         }
-    }
-}
-
-/// Turns Nagle's algorithm off on an accepted connection. A streamed answer goes out as
-/// many small writes; with Nagle on, each one after the first waits for the peer's
-/// delayed ACK (40 ms on Linux), which made every streamed request take 40–90 ms.
-pub(crate) fn set_nodelay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
     }
 }
 

@@ -119,7 +119,11 @@ mod tests {
         assert_eq!(cache.check_and_insert(&nonce(9), 5), Err(ReplayError::Full));
         assert_eq!(cache.len(), 3);
         for bad in ["", "abc", &"g".repeat(32), &"a".repeat(33)] {
-            assert_eq!(cache.check_and_insert(bad, 5), Err(ReplayError::BadNonce), "{bad}");
+            assert_eq!(
+                cache.check_and_insert(bad, 5),
+                Err(ReplayError::BadNonce),
+                "{bad}"
+            );
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The balance: credits earned and spent, net, and what is available to spend (allowance
-//! included), above a sparkline of net credits over the latest receipts.
+//! included), above a sparkline of net credits over the latest receipts. When some of the
+//! earned or spent credits are still waiting for counter-signatures, a line under them says
+//! how many: pending earnings are in `earned` but not yet in `net` or `available`.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
@@ -23,17 +26,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
 
     let half = usize::from(inner.width / 2);
-    let pair = |left: (&'static str, String, ratatui::style::Style),
-                right: (&'static str, String, ratatui::style::Style)| {
-        let left_text = format!("{} {}", left.0, left.1);
-        let pad = half.saturating_sub(left_text.chars().count()).max(1);
-        Line::from(vec![
-            Span::styled(format!("{} ", left.0), theme.dim()),
-            Span::styled(left.1, left.2),
-            Span::raw(" ".repeat(pad)),
-            Span::styled(format!("{} ", right.0), theme.dim()),
-            Span::styled(right.1, right.2),
-        ])
+    // A label and its value in the left half, another pair after it; either may be absent.
+    let pair = |left: Option<(&'static str, String, Style)>,
+                right: Option<(&'static str, String, Style)>| {
+        let mut spans = Vec::new();
+        let mut used = 0;
+        if let Some((label, value, style)) = left {
+            used = label.chars().count() + 1 + value.chars().count();
+            spans.push(Span::styled(format!("{label} "), theme.dim()));
+            spans.push(Span::styled(value, style));
+        }
+        if let Some((label, value, style)) = right {
+            spans.push(Span::raw(" ".repeat(half.saturating_sub(used).max(1))));
+            spans.push(Span::styled(format!("{label} "), theme.dim()));
+            spans.push(Span::styled(value, style));
+        }
+        Line::from(spans)
     };
     let net_style = if balance.net < 0 {
         theme.spent()
@@ -51,17 +59,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         cell::BAL_AVAILABLE_SHORT
     };
-    let lines = vec![
-        pair(
-            (cell::BAL_EARNED, thousands(balance.earned), theme.earned()),
-            (cell::BAL_SPENT, thousands(balance.spent), theme.spent()),
-        ),
-        pair(
-            (cell::BAL_NET, signed(balance.net), net_style),
-            (available_label, credits(balance.available), available_style),
-        ),
-    ];
-    let text_h = inner.height.min(2);
+    let pending =
+        |value: u64| (value > 0).then(|| (cell::BAL_PENDING, thousands(value), Style::new()));
+    let mut lines = vec![pair(
+        Some((cell::BAL_EARNED, thousands(balance.earned), theme.earned())),
+        Some((cell::BAL_SPENT, thousands(balance.spent), theme.spent())),
+    )];
+    // Under the figures they are part of; net and available come first when only two
+    // lines fit, so the pending line is the one left out.
+    let pending_line = pair(
+        pending(balance.pending_earned),
+        pending(balance.pending_spent),
+    );
+    if pending_line.width() > 0 && inner.height >= 3 {
+        lines.push(pending_line);
+    }
+    lines.push(pair(
+        Some((cell::BAL_NET, signed(balance.net), net_style)),
+        Some((available_label, credits(balance.available), available_style)),
+    ));
+    let text_h = inner
+        .height
+        .min(u16::try_from(lines.len()).unwrap_or(u16::MAX));
     frame.render_widget(
         Paragraph::new(lines),
         Rect {

@@ -1,6 +1,6 @@
 //! The help overlay: every binding of the table, grouped by where it applies. It is the
-//! same table `update` dispatches on, so the help cannot drift from the keys. A legend
-//! of the queue panel's job counts follows.
+//! same table `update` dispatches on, so the help cannot drift from the keys. Legends of
+//! the peers table's counters and of the queue panel's job counts follow.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -41,18 +41,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ]));
         }
     }
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
-        text::HELP_QUEUE_HEADING,
-        theme.bold(),
-    )));
-    for (term, meaning) in text::HELP_QUEUE_LEGEND {
-        lines.push(Line::from(vec![
-            Span::raw("  "),
-            Span::styled(format!("{term:<KEYS_WIDTH$}"), theme.key()),
-            Span::raw(" "),
-            Span::raw(meaning),
-        ]));
+    for (heading, legend) in [
+        (text::HELP_PEERS_HEADING, text::HELP_PEERS_LEGEND.as_slice()),
+        (text::HELP_QUEUE_HEADING, text::HELP_QUEUE_LEGEND.as_slice()),
+    ] {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(heading, theme.bold())));
+        for (term, meaning) in legend {
+            lines.push(Line::from(vec![
+                Span::raw("  "),
+                Span::styled(format!("{term:<KEYS_WIDTH$}"), theme.key()),
+                Span::raw(" "),
+                Span::raw(*meaning),
+            ]));
+        }
     }
     let content_w = lines.iter().map(Line::width).max().unwrap_or(0);
     let width = u16::try_from(content_w + 4).unwrap_or(u16::MAX);

@@ -1,7 +1,10 @@
 //! The peers table: who can serve us and how each is doing — label, short key, URL,
 //! models, tier, state (ok, excluded with a live countdown, unreachable), queue depth,
-//! latency, served/failed counts and where the peer was learned. Columns drop by
-//! importance on narrow terminals.
+//! latency, served/failed counts, how many of its receipts were refused (bad signature,
+//! replayed, implausible token counts: a lying peer), how often it declined us (credit,
+//! limits, friends list: a stingy one) and where the peer was learned. Columns drop by
+//! importance on narrow terminals: the URL goes before the counters do at 80 columns,
+//! the tier at 120.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -27,21 +30,27 @@ enum Col {
     Queue,
     Latency,
     Counts,
+    Refused,
+    Declined,
     Source,
 }
 
-/// Display order left to right; `priority` decides what survives a narrow terminal.
-const COLUMNS: [ColumnSpec<Col>; 10] = [
+/// Display order left to right; `priority` decides what survives a narrow terminal. The
+/// counters that expose a misbehaving peer rank above the URL, which a label or key
+/// already stands for (and which is mostly cut at those widths anyway).
+const COLUMNS: [ColumnSpec<Col>; 12] = [
     spec(Col::Label, column::LABEL, 12, 1, 1),
     spec(Col::Pubkey, column::PUBKEY, 13, 0, 2),
-    spec(Col::Url, column::URL, 16, 3, 3),
-    spec(Col::Models, column::MODELS, 12, 2, 7),
-    spec(Col::Tier, column::TIER, 11, 0, 8),
+    spec(Col::Url, column::URL, 16, 3, 8),
+    spec(Col::Models, column::MODELS, 12, 2, 9),
+    spec(Col::Tier, column::TIER, 11, 0, 10),
     spec(Col::State, column::STATE, 12, 0, 0),
-    spec(Col::Queue, column::QUEUE, 3, 0, 5),
-    spec(Col::Latency, column::LATENCY, 7, 0, 4),
-    spec(Col::Counts, column::COUNTS, 9, 0, 6),
-    spec(Col::Source, column::SOURCE, 7, 0, 9),
+    spec(Col::Queue, column::QUEUE, 3, 0, 7),
+    spec(Col::Latency, column::LATENCY, 7, 0, 6),
+    spec(Col::Counts, column::COUNTS, 9, 0, 3),
+    spec(Col::Refused, column::REFUSED, 7, 0, 4),
+    spec(Col::Declined, column::DECLINED, 8, 0, 5),
+    spec(Col::Source, column::SOURCE, 7, 0, 11),
 ];
 
 const fn spec(
@@ -130,6 +139,16 @@ fn cell_for<'a>(col: Col, width: u16, peer: &PeerRow, now_ms: u64, theme: &Theme
             thousands(peer.served),
             thousands(peer.failed)
         ))),
+        Col::Refused => {
+            // A refused receipt is a peer claiming work it did not do, or replaying it.
+            let style = if peer.refused_receipts > 0 {
+                theme.warn()
+            } else {
+                Style::new()
+            };
+            Cell::from(Span::styled(fit(&thousands(peer.refused_receipts)), style))
+        }
+        Col::Declined => Cell::from(fit(&thousands(peer.declined))),
         Col::Source => Cell::from(fit(source(&peer.source))),
     }
 }

@@ -71,6 +71,14 @@ pub enum SelectionEvent {
         reason: String,
         now_ms: u64,
     },
+    /// `peer` answered but lied (an implausible receipt): excluded at once, whatever
+    /// its streak of successes; a peer that bills for work it did not do is worse than
+    /// one that is down.
+    Distrusted {
+        peer: PublicKey,
+        reason: String,
+        now_ms: u64,
+    },
     /// Time passed: end the exclusions that are due.
     Tick { now_ms: u64 },
     /// The peer was removed from the peer book: drop what is known about it.
@@ -144,6 +152,17 @@ impl Selector {
                 now_ms,
             } => {
                 self.expire(now_ms, &mut effects);
+                self.fail(peer, reason, now_ms, &mut effects);
+            }
+            SelectionEvent::Distrusted {
+                peer,
+                reason,
+                now_ms,
+            } => {
+                self.expire(now_ms, &mut effects);
+                let threshold = self.config.failures_to_exclude.max(1);
+                let health = self.peers.entry(peer).or_default();
+                health.consecutive_failures = health.consecutive_failures.max(threshold - 1);
                 self.fail(peer, reason, now_ms, &mut effects);
             }
             SelectionEvent::Tick { now_ms } => self.expire(now_ms, &mut effects),

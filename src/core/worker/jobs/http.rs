@@ -134,10 +134,8 @@ async fn submit(
     let (store, now) = (jobs.store.clone(), w.clock.now_ms());
     let anonymous = matches!(caller, Caller::Anonymous(_));
     let requester = caller.requester();
-    let (record, created) = blocking(move || {
-        store.create_for(&id, requester, anonymous, submission, now)
-    })
-    .await?;
+    let (record, created) =
+        blocking(move || store.create_for(&id, requester, anonymous, submission, now)).await?;
     if created {
         jobs.queued.notify_one();
         w.metrics.outcome("job_queued");

@@ -31,6 +31,26 @@ fn exclusion_and_readmission_table() {
             ],
         ),
         case(
+            "a lie excludes at once, even right after a success",
+            two_peers(),
+            vec![
+                ok(1, 50, 10, vec![]),
+                distrust(1, 20, vec![excluded(1, 20, 30_020)]),
+                cands(21, vec![2]),
+                Step::State(1, 21, PeerState::Excluded),
+            ],
+        ),
+        case(
+            "a lie while already excluded does not extend the exclusion",
+            two_peers(),
+            vec![
+                fail(1, 0, vec![]),
+                fail(1, 100, vec![excluded(1, 100, 30_100)]),
+                distrust(1, 200, vec![]),
+                tick(30_100, vec![readmitted(1)]),
+            ],
+        ),
+        case(
             "a success resets the failure count",
             two_peers(),
             vec![

@@ -69,6 +69,18 @@ fn fail(id: u8, now_ms: u64, expect: Vec<Effect>) -> Step {
     )
 }
 
+fn distrust(id: u8, now_ms: u64, expect: Vec<Effect>) -> Step {
+    let (peer, reason) = (pk(id), reason(now_ms));
+    Step::Event(
+        SelectionEvent::Distrusted {
+            peer,
+            reason,
+            now_ms,
+        },
+        expect,
+    )
+}
+
 fn tick(now_ms: u64, expect: Vec<Effect>) -> Step {
     Step::Event(SelectionEvent::Tick { now_ms }, expect)
 }

@@ -1,0 +1,137 @@
+//! Serving an axum app over HTTP/1 with the limits applied. `axum::serve` (0.8) builds
+//! its hyper connections without a timer, and hyper skips its header read timeout (30 s
+//! by default) when it has no timer; nor can a request head be bounded through it. So a
+//! client could hold a connection open forever with half a request line, or make it
+//! buffer ~400 KB of headers. This driver does what `axum::serve` does, with those two
+//! knobs set, plus the connection bound and the request guard.
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::middleware;
+use axum::routing::future::RouteFuture;
+use axum::serve::{Listener, ListenerExt};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::ServerLimits;
+use super::guard::{Guard, guard};
+use super::listener::{ConnectionLimit, set_nodelay};
+
+/// Serves `app` on an already-bound listener until `shutdown` completes, then stops
+/// accepting and lets open connections finish what they are doing. Requests carry the
+/// client's address as `ConnectInfo<SocketAddr>`.
+///
+/// With `body_limit`, bodies are read by the guard, within `body_read_timeout`, and
+/// refused over that many bytes; without, the app reads them under its own limit and
+/// in its own error shape (the tracker's, which the existing network reads).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    body_limit: Option<usize>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let listener = ConnectionLimit::new(
+        listener.tap_io(set_nodelay),
+        limits.max_connections,
+        limits.write_stall_timeout,
+    );
+    run(listener, app, limits, body_limit, shutdown).await;
+    Ok(())
+}
+
+async fn run<L>(
+    mut listener: L,
+    app: Router,
+    limits: ServerLimits,
+    body_limit: Option<usize>,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    L: Listener,
+    L::Addr: Clone + Debug + Send + Sync + 'static,
+{
+    let app = app.layer(middleware::from_fn_with_state(
+        Guard {
+            max_header_bytes: limits.max_header_bytes,
+            body_limit,
+            body_read_timeout: limits.body_read_timeout,
+        },
+        guard,
+    ));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.hard_header_bytes());
+    let mut connections = JoinSet::new();
+    let stop = CancellationToken::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        // Reap finished connections so the set stays as large as what is open.
+        while connections.try_join_next().is_some() {}
+        tracing::trace!(?addr, "connection accepted");
+        let service = PerConnection {
+            app: app.clone(),
+            addr,
+        };
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    // No new connections; the open ones finish their requests in progress.
+    drop(listener);
+    stop.cancel();
+    while connections.join_next().await.is_some() {}
+}
+
+/// The app as hyper calls it for one connection, telling each request where it came
+/// from (for `ConnectInfo`, as the tracker's rate limit needs).
+#[derive(Clone)]
+struct PerConnection<A> {
+    app: Router,
+    addr: A,
+}
+
+impl<A: Clone + Send + Sync + 'static> hyper::service::Service<Request<Incoming>>
+    for PerConnection<A>
+{
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(self.addr.clone()));
+        // A router is always ready, so it is called without polling readiness.
+        let mut app = self.app.clone();
+        tower_service::Service::call(&mut app, request)
+    }
+}
