@@ -29,7 +29,12 @@ struct Headless {
 
 impl Headless {
     fn start(home: &Path, rate: &str) -> Headless {
-        let child = lobstah(home)
+        Self::start_as(lobstah(home), home, rate)
+    }
+
+    /// Starts the node from `command`: `lobstah` itself, or a wrapper that execs it.
+    fn start_as(mut command: Command, home: &Path, rate: &str) -> Headless {
+        let child = command
             .args([
                 "--headless",
                 "--engine",
@@ -364,4 +369,39 @@ async fn follow_until(
             seqs.push(row["seq"].as_u64().unwrap());
         }
     }
+}
+
+/// A node started under a low soft open-file limit (macOS gives 256) raises it to what its
+/// two servers' connection bounds can use, as far as the hard limit allows.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_low_open_file_limit_is_raised_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    // `sh` lowers the soft limit, then execs lobstah with the test's environment.
+    let mut wrapper = Command::new("sh");
+    wrapper.args([
+        "-c",
+        r#"ulimit -Sn 512 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_lobstah"),
+    ]);
+    for (key, value) in lobstah(home.path()).get_envs() {
+        match value {
+            Some(value) => wrapper.env(key, value),
+            None => wrapper.env_remove(key),
+        };
+    }
+    let node = Headless::start_as(wrapper, home.path(), "0");
+
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", node.child.id())).unwrap();
+    let open_files: Vec<u64> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a line for open files")
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let (soft, hard) = (open_files[0], open_files[1]);
+    // Two servers of 1,024 connections, each with an outgoing one, plus 256.
+    let needed = 256 + 2 * 1024 + 2 * 1024;
+    assert_eq!(soft, needed.min(hard), "{limits}");
 }

@@ -209,6 +209,7 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     config.max_queued_jobs = args.max_jobs;
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
     config.limits.max_connections = args.max_connections;
+    crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);
     // Who is served: from the flags, the environment and config.toml, like the node.
     let mut overrides = crate::core::config::Overrides::default();
     args.access.apply(&mut overrides);
@@ -288,6 +289,7 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
     config.first_byte_timeout = Duration::from_secs(args.first_byte_timeout.max(1));
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
     config.limits.max_connections = args.max_connections;
+    crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);
     let router = RouterService::new(config, ledger, writer, book)?;
     let listener = bind(&args.host, args.port, "router").await?;
     let addr = listener.local_addr()?;

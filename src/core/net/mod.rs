@@ -6,6 +6,7 @@
 //! The limits, and why each default:
 //! - `max_connections` (1,024): one permit per open connection; beyond, new connections
 //!   wait in the kernel's accept backlog instead of costing memory and a task each.
+//!   Servers raise the process's open-file limit to fit their bounds (`fd_limit`).
 //! - `max_header_bytes` (16 KiB): request line and headers; beyond, 431 in OpenAI's
 //!   shape. No lobstah client sends more than a few hundred bytes; 16 KiB is what
 //!   common proxies allow. Four times that, hyper refuses the head before it is parsed.
@@ -20,6 +21,7 @@
 //!   for whole (non-streamed) answers; longer than the relay's bound so that one acts
 //!   first on streams, with its accounting.
 
+pub mod fd_limit;
 mod guard;
 mod listener;
 pub mod relay;

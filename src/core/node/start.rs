@@ -177,6 +177,10 @@ impl Node {
         worker_config.limits.max_connections = config.worker.max_connections;
         worker_config.access = config.access.clone();
         let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
+        crate::core::net::fd_limit::raise_for_servers(&[
+            config.router.max_connections,
+            config.worker.max_connections,
+        ]);
 
         let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;
         let router_listener = bind(config.router.host, config.router.port, "router").await?;
