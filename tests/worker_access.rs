@@ -1,5 +1,6 @@
 //! The worker's refusals, each through a real listener with a fake engine that counts
-//! what reaches it: an impersonated requester, a replayed request, an unsigned request
+//! what reaches it: an impersonated requester, a replayed request (also across a
+//! restart), an unsigned request
 //! where signatures are required, an over-limit spender, a requester over the
 //! unconfirmed-exposure cap, and a stranger at a friends-only worker. Each asserts the
 //! engine did no work and nothing was ledgered, or ledgered to nobody's cost.
@@ -163,6 +164,58 @@ async fn unsigned_requests_are_refused_where_signatures_are_required() {
         now(),
     );
     assert_eq!(signed.send(&client, &w.url).await.status().as_u16(), 200);
+    assert_eq!(fake.request_count(), 1);
+}
+
+/// The nonce cache is in memory, so a restarted worker could not tell a replay of a
+/// request sent just before the restart; it refuses every request signed before it
+/// started, and serves a fresh one.
+#[tokio::test]
+async fn a_request_from_before_a_restart_is_refused_after_it() {
+    let client = support::client();
+    let requester = Identity::from_seed([46; 32]);
+    let captured = {
+        let (w, fake) = worker_with(45, |_| {}).await;
+        let sent = Sent::post(
+            CHAT,
+            &body(),
+            &w.pubkey,
+            Some(&requester),
+            &requester.public(),
+            now(),
+        );
+        assert_eq!(sent.send(&client, &w.url).await.status().as_u16(), 200);
+        assert_eq!(fake.request_count(), 1);
+        sent
+    };
+    // The same worker, restarted (at least a millisecond later): same key, a fresh
+    // process state.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let (restarted, fake) = worker_with(45, |_| {}).await;
+    let replayed = captured.send(&client, &restarted.url).await;
+    let status = replayed.status().as_u16();
+    let body_text = replayed.text().await.unwrap();
+    assert_eq!(status, 401, "{body_text}");
+    assert!(
+        body_text.contains("before this worker started"),
+        "{body_text}"
+    );
+    assert_eq!(fake.request_count(), 0, "the engine never saw the replay");
+    restarted.worker.flush_ledger().await;
+    assert_eq!(restarted.ledger.totals().unwrap().receipts, 0);
+
+    let fresh = Sent::post(
+        CHAT,
+        &body(),
+        &restarted.pubkey,
+        Some(&requester),
+        &requester.public(),
+        now(),
+    );
+    assert_eq!(
+        fresh.send(&client, &restarted.url).await.status().as_u16(),
+        200
+    );
     assert_eq!(fake.request_count(), 1);
 }
 

@@ -131,7 +131,9 @@ fn refuse(status: StatusCode, kind: &'static str, message: impl Into<String>) ->
 }
 
 impl Gate {
-    pub fn new(policy: AccessPolicy, me: PublicKey) -> Arc<Self> {
+    /// `started_ms`: when the worker started; it refuses requests signed before then,
+    /// whose nonces it cannot have remembered (see `replay`).
+    pub fn new(policy: AccessPolicy, me: PublicKey, started_ms: u64) -> Arc<Self> {
         Arc::new(Gate {
             serve_only: policy.serve_only.iter().copied().collect(),
             trusted: policy.trusted.iter().copied().collect(),
@@ -140,7 +142,11 @@ impl Gate {
                 burst: policy.per_requester_burst,
                 max_clients: 10_000,
             })),
-            replay: Mutex::new(ReplayCache::new(REQUEST_SKEW_MS, MAX_REMEMBERED)),
+            replay: Mutex::new(ReplayCache::new(
+                REQUEST_SKEW_MS,
+                MAX_REMEMBERED,
+                started_ms,
+            )),
             in_flight: Mutex::new(HashMap::new()),
             anonymous_used: Mutex::new((0, 0)),
             policy,
@@ -201,7 +207,7 @@ impl Gate {
                 auth.requester.short()
             ))
         })?;
-        match lock(&self.replay).check_and_insert(&auth.nonce, now_ms) {
+        match lock(&self.replay).check_and_insert(&auth.nonce, auth.timestamp_ms, now_ms) {
             Ok(()) => Ok(Caller::Signed(auth.requester)),
             Err(ReplayError::Full) => Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -147,7 +147,11 @@ impl Worker {
     ) -> Self {
         Worker {
             admission: Admission::new(config.concurrency, config.max_waiting),
-            gate: Gate::new(config.access, config.identity.public()),
+            gate: Gate::new(
+                config.access,
+                config.identity.public(),
+                config.clock.now_ms(),
+            ),
             ledger_reader,
             identity: config.identity,
             engine: config.engine,

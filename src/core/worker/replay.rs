@@ -5,6 +5,12 @@
 //! `now` has `timestamp ≥ now − skew`, so once `now` is two windows past, its timestamp is
 //! refused as stale and its nonce can go. Checking both generations keeps every nonce at
 //! least that long. Nonces are kept as the 128-bit numbers their 32 hex digits spell.
+//!
+//! The cache lives in memory, so a restarted worker has forgotten the nonces of the last
+//! window. It therefore refuses requests signed before it started: an honest router
+//! signs as it sends, and can only have sent to the running worker. The price is that a
+//! router whose clock is behind the worker's is refused for that many seconds after a
+//! worker restart (and tries its next peer).
 
 use std::collections::HashSet;
 
@@ -20,6 +26,10 @@ pub enum ReplayError {
     Full,
     #[error("the nonce is not 32 hex characters")]
     BadNonce,
+    #[error(
+        "the request was signed {early_ms} ms before this worker started, so it may be a replay; check both clocks (NTP)"
+    )]
+    SignedBeforeStart { early_ms: u64 },
 }
 
 #[derive(Debug)]
@@ -27,26 +37,42 @@ pub struct ReplayCache {
     /// How long one generation spans: twice the skew window.
     span_ms: u64,
     capacity: usize,
+    /// When this cache began to remember: requests signed earlier are refused.
+    remembers_from_ms: u64,
+    /// When the current generation began.
     started_ms: Option<u64>,
     current: HashSet<u128>,
     previous: HashSet<u128>,
 }
 
 impl ReplayCache {
-    pub fn new(skew_ms: u64, capacity: usize) -> Self {
+    /// `remembers_from_ms` is when the worker started (0: nonces from any time).
+    pub fn new(skew_ms: u64, capacity: usize, remembers_from_ms: u64) -> Self {
         ReplayCache {
             span_ms: skew_ms.saturating_mul(2).max(1),
             capacity,
+            remembers_from_ms,
             started_ms: None,
             current: HashSet::new(),
             previous: HashSet::new(),
         }
     }
 
-    /// Remembers `nonce`, or says it was seen (or that there is no room).
-    pub fn check_and_insert(&mut self, nonce: &str, now_ms: u64) -> Result<(), ReplayError> {
+    /// Remembers the nonce of a request signed at `signed_ms`, or says it was seen, may
+    /// have been seen before this cache began, or that there is no room.
+    pub fn check_and_insert(
+        &mut self,
+        nonce: &str,
+        signed_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), ReplayError> {
         if nonce.len() != 32 {
             return Err(ReplayError::BadNonce);
+        }
+        if signed_ms < self.remembers_from_ms {
+            return Err(ReplayError::SignedBeforeStart {
+                early_ms: self.remembers_from_ms - signed_ms,
+            });
         }
         let key = u128::from_str_radix(nonce, 16).map_err(|_| ReplayError::BadNonce)?;
         self.rotate(now_ms);
@@ -91,8 +117,8 @@ mod tests {
     /// (time, nonce, expected) steps through one cache with a 60 s skew (120 s spans).
     #[test]
     fn remembers_for_at_least_two_windows() {
-        let mut cache = ReplayCache::new(60_000, 100);
         let t = 1_000_000;
+        let mut cache = ReplayCache::new(60_000, 100, t);
         let steps: &[(u64, u32, Result<(), ReplayError>)] = &[
             (t, 1, Ok(())),
             (t, 1, Err(ReplayError::Replayed)),
@@ -106,24 +132,63 @@ mod tests {
             (t + 900_000, 3, Ok(())), // quiet for two spans: all forgotten
         ];
         for (i, (now, n, want)) in steps.iter().enumerate() {
-            assert_eq!(cache.check_and_insert(&nonce(*n), *now), *want, "step {i}");
+            let signed = now.saturating_sub(30_000).max(t);
+            assert_eq!(
+                cache.check_and_insert(&nonce(*n), signed, *now),
+                *want,
+                "step {i}"
+            );
         }
     }
 
     #[test]
     fn bounded_and_picky_about_nonces() {
-        let mut cache = ReplayCache::new(60_000, 3);
+        let mut cache = ReplayCache::new(60_000, 3, 0);
         for n in 0..3 {
-            cache.check_and_insert(&nonce(n), 5).unwrap();
+            cache.check_and_insert(&nonce(n), 5, 5).unwrap();
         }
-        assert_eq!(cache.check_and_insert(&nonce(9), 5), Err(ReplayError::Full));
+        assert_eq!(
+            cache.check_and_insert(&nonce(9), 5, 5),
+            Err(ReplayError::Full)
+        );
         assert_eq!(cache.len(), 3);
         for bad in ["", "abc", &"g".repeat(32), &"a".repeat(33)] {
             assert_eq!(
-                cache.check_and_insert(bad, 5),
+                cache.check_and_insert(bad, 5, 5),
                 Err(ReplayError::BadNonce),
                 "{bad}"
             );
         }
+    }
+
+    /// A restarted worker has forgotten the last window's nonces, so it takes no request
+    /// signed before it started, however fresh.
+    #[test]
+    fn refuses_what_was_signed_before_it_started() {
+        let started = 1_000_000;
+        let mut cache = ReplayCache::new(60_000, 100, started);
+        let cases: &[(u64, u32, Result<(), ReplayError>)] = &[
+            (
+                started - 1,
+                1,
+                Err(ReplayError::SignedBeforeStart { early_ms: 1 }),
+            ),
+            (
+                started - 59_000,
+                2,
+                Err(ReplayError::SignedBeforeStart { early_ms: 59_000 }),
+            ),
+            (started, 3, Ok(())),
+            (started + 5, 4, Ok(())),
+        ];
+        for (signed, n, want) in cases {
+            assert_eq!(
+                cache.check_and_insert(&nonce(*n), *signed, started + 10),
+                *want,
+                "signed at {signed}"
+            );
+        }
+        // Refused nonces were not remembered: nothing of them is held.
+        assert_eq!(cache.len(), 2);
     }
 }
