@@ -219,6 +219,56 @@ async fn a_request_from_before_a_restart_is_refused_after_it() {
     assert_eq!(fake.request_count(), 1);
 }
 
+/// A job submitted with a signature is its signer's alone: an unsigned request claiming
+/// the signer's key neither sees nor cancels it (404, as for a stranger).
+#[tokio::test]
+async fn a_signed_job_is_out_of_reach_of_an_unsigned_claim() {
+    let (w, _fake) = worker_with(47, |_| {}).await;
+    let client = support::client();
+    let owner = Identity::from_seed([48; 32]);
+    let submitted = Sent::post(
+        "/v1/jobs",
+        &body(),
+        &w.pubkey,
+        Some(&owner),
+        &owner.public(),
+        now(),
+    )
+    .send(&client, &w.url)
+    .await;
+    assert_eq!(submitted.status().as_u16(), 202);
+    let job: Value = submitted.json().await.unwrap();
+    let path = format!("/v1/jobs/{}", job["id"].as_str().unwrap());
+    let ask = |method: reqwest::Method, signer: Option<&Identity>| {
+        Sent::bodiless(method, &path, &w.pubkey, signer, &owner.public(), now())
+    };
+
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let (status, kind) =
+            error_type(ask(method.clone(), None).send(&client, &w.url).await).await;
+        assert_eq!(
+            (status, kind.as_str()),
+            (404, "not_found"),
+            "unsigned {method}"
+        );
+    }
+    // The owner, signed, sees it; it was never cancelled by the claims above.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let seen = loop {
+        let answer = ask(reqwest::Method::GET, Some(&owner))
+            .send(&client, &w.url)
+            .await;
+        assert_eq!(answer.status().as_u16(), 200);
+        let job: Value = answer.json().await.unwrap();
+        if job["status"] != "queued" && job["status"] != "running" {
+            break job;
+        }
+        assert!(std::time::Instant::now() < until, "the job did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(seen["status"], "done", "{seen}");
+}
+
 /// Ledgers a receipt in which `requester` spent `tokens` at `worker`, as confirmed.
 fn seed_spending(w: &support::TestWorker, worker: &Identity, requester: &Identity, tokens: u64) {
     let at = now();

@@ -11,6 +11,7 @@ use serde_json::Value;
 /// One request as it went out, so a test can send it again byte for byte.
 #[derive(Clone)]
 pub struct Sent {
+    pub method: reqwest::Method,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -28,15 +29,47 @@ impl Sent {
         now_ms: u64,
     ) -> Sent {
         let body = serde_json::to_vec(body).expect("body");
-        let mut headers = vec![
-            ("x-lobstah-requester".to_string(), claimed.to_string()),
-            ("content-type".to_string(), "application/json".to_string()),
-        ];
+        Sent::new(
+            reqwest::Method::POST,
+            path,
+            body,
+            worker,
+            signer,
+            claimed,
+            now_ms,
+        )
+    }
+
+    /// A GET or DELETE of `path`, with no body; otherwise as `post`.
+    pub fn bodiless(
+        method: reqwest::Method,
+        path: &str,
+        worker: &PublicKey,
+        signer: Option<&Identity>,
+        claimed: &PublicKey,
+        now_ms: u64,
+    ) -> Sent {
+        Sent::new(method, path, Vec::new(), worker, signer, claimed, now_ms)
+    }
+
+    fn new(
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        worker: &PublicKey,
+        signer: Option<&Identity>,
+        claimed: &PublicKey,
+        now_ms: u64,
+    ) -> Sent {
+        let mut headers = vec![("x-lobstah-requester".to_string(), claimed.to_string())];
+        if !body.is_empty() {
+            headers.push(("content-type".to_string(), "application/json".to_string()));
+        }
         if let Some(signer) = signer {
             let auth = RequestAuth::sign(
                 signer,
                 RequestTarget {
-                    method: "POST",
+                    method: method.as_str(),
                     path,
                     body: &body,
                     worker,
@@ -50,6 +83,7 @@ impl Sent {
             );
         }
         Sent {
+            method,
             path: path.to_string(),
             headers,
             body,
@@ -57,7 +91,7 @@ impl Sent {
     }
 
     pub async fn send(&self, client: &reqwest::Client, base: &str) -> reqwest::Response {
-        let mut request = client.post(format!("{base}{}", self.path));
+        let mut request = client.request(self.method.clone(), format!("{base}{}", self.path));
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }

@@ -79,6 +79,11 @@ impl Caller {
         }
     }
 
+    /// Whether a valid signature proved the requester.
+    pub fn is_signed(&self) -> bool {
+        matches!(self, Caller::Signed(_))
+    }
+
     /// How the receipt for this caller is first ledgered.
     pub fn standing(&self) -> Standing {
         match self {

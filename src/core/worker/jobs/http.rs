@@ -1,6 +1,7 @@
 //! `POST /v1/jobs`, `GET /v1/jobs/{id}` and `DELETE /v1/jobs/{id}` on the worker. Every
 //! call names its requester (`x-lobstah-requester`, as for chat): a job is visible only
-//! to the requester that submitted it, and to anyone else it does not exist (404).
+//! to the requester that submitted it, and to anyone else it does not exist (404). A job
+//! submitted with a signature is reached only with the same key's signature.
 
 use std::sync::Arc;
 
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use super::{JobError, JobRecord, Jobs, blocking};
 use crate::core::api_error::ApiError;
 use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobSubmission};
-use crate::core::protocol::PublicKey;
 use crate::core::worker::{Caller, RECEIPT_HEADER, Worker, estimate_tokens};
 
 impl From<JobError> for ApiError {
@@ -145,13 +145,13 @@ async fn submit(
     }
 }
 
-/// The job `id` if `requester` submitted it.
-async fn find(w: &Worker, id: &str, requester: PublicKey) -> Result<JobRecord, ApiError> {
+/// The job `id` if this caller submitted it.
+async fn find(w: &Worker, id: &str, caller: Caller) -> Result<JobRecord, ApiError> {
     let jobs = jobs_of(w)?;
     let id = canonical_id(id).ok_or(JobError::NotFound)?;
     let (store, now) = (jobs.store.clone(), w.clock.now_ms());
     match blocking(move || store.get(&id, now)).await? {
-        Some(record) if record.requester == requester => Ok(record),
+        Some(record) if record.belongs_to(&caller.requester(), caller.is_signed()) => Ok(record),
         _ => Err(JobError::NotFound.into()),
     }
 }
@@ -164,7 +164,7 @@ pub async fn get_job(
 ) -> Result<Response, ApiError> {
     let record = async {
         let who = caller(&w, &Method::GET, &uri, &headers, b"")?;
-        find(&w, &id, who.requester()).await
+        find(&w, &id, who).await
     }
     .await;
     done(&w, record).map(|r| answer(StatusCode::OK, &r))
@@ -177,11 +177,12 @@ pub async fn cancel_job(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let result = async {
-        let requester = caller(&w, &Method::DELETE, &uri, &headers, b"")?.requester();
+        let who = caller(&w, &Method::DELETE, &uri, &headers, b"")?;
+        let (requester, signed) = (who.requester(), who.is_signed());
         let jobs = jobs_of(&w)?;
         let id = canonical_id(&id).ok_or(JobError::NotFound)?;
         let (store, now) = (jobs.store.clone(), w.clock.now_ms());
-        let record = blocking(move || store.cancel(&id, &requester, now)).await?;
+        let record = blocking(move || store.cancel(&id, &requester, signed, now)).await?;
         Ok::<_, ApiError>(answer(StatusCode::OK, &record))
     }
     .await;

@@ -55,6 +55,13 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// Whether this requester may see, resubmit or cancel the job. A job submitted with
+    /// a signature is the signer's alone: an unsigned request claiming the same key
+    /// does not reach it (to it, the job does not exist).
+    pub fn belongs_to(&self, requester: &PublicKey, signed: bool) -> bool {
+        self.requester == *requester && (signed || self.anonymous)
+    }
+
     pub fn view(&self) -> JobView {
         JobView {
             id: self.id.clone(),
@@ -222,7 +229,7 @@ impl JobStore {
         let record = {
             let mut jobs = tx.open_table(JOBS)?;
             if let Some(existing) = load(&jobs, id)? {
-                if existing.requester != requester || existing.is_expired(now_ms) {
+                if !existing.belongs_to(&requester, !anonymous) || existing.is_expired(now_ms) {
                     return Err(JobError::Conflict(id.to_string()));
                 }
                 return Ok((existing, false));
@@ -271,19 +278,21 @@ impl JobStore {
         Ok(load(&jobs, id)?.filter(|r| !r.is_expired(now_ms)))
     }
 
-    /// Withdraws a queued job. Cancelling a cancelled job again is not an error (the
-    /// first answer may have been lost); a running or finished one cannot be.
+    /// Withdraws a queued job for its requester (`signed`: proved by a signature).
+    /// Cancelling a cancelled job again is not an error (the first answer may have been
+    /// lost); a running or finished one cannot be.
     pub fn cancel(
         &self,
         id: &str,
         requester: &PublicKey,
+        signed: bool,
         now_ms: u64,
     ) -> Result<JobRecord, JobError> {
         let tx = self.db.begin_write()?;
         let record = {
             let mut jobs = tx.open_table(JOBS)?;
             let mut record = match load(&jobs, id)? {
-                Some(r) if r.requester == *requester && !r.is_expired(now_ms) => r,
+                Some(r) if r.belongs_to(requester, signed) && !r.is_expired(now_ms) => r,
                 _ => return Err(JobError::NotFound),
             };
             match record.status {

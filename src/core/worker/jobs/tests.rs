@@ -156,28 +156,33 @@ fn cancel_only_what_waits() {
     let running = s.claim_next(T0).unwrap().unwrap();
     let stranger = Identity::from_seed([9; 32]).public();
     assert!(matches!(
-        s.cancel(&id(2), &stranger, T0),
+        s.cancel(&id(2), &stranger, true, T0),
         Err(JobError::NotFound)
     ));
-    let c = s.cancel(&id(2), &requester(), T0 + 1).unwrap();
+    // An unsigned claim of the signer's key does not reach a signed job.
+    assert!(matches!(
+        s.cancel(&id(2), &requester(), false, T0),
+        Err(JobError::NotFound)
+    ));
+    let c = s.cancel(&id(2), &requester(), true, T0 + 1).unwrap();
     assert_eq!(c.status, JobStatus::Cancelled);
     assert_eq!(c.expires_at, Some(T0 + 1 + ERROR_TTL_MS));
     // Again: the same answer, not an error.
     assert_eq!(
-        s.cancel(&id(2), &requester(), T0 + 2).unwrap().status,
+        s.cancel(&id(2), &requester(), true, T0 + 2).unwrap().status,
         JobStatus::Cancelled
     );
     assert!(matches!(
-        s.cancel(&running.id, &requester(), T0),
+        s.cancel(&running.id, &requester(), true, T0),
         Err(JobError::WrongState(JobStatus::Running))
     ));
     done(&s, &running, T0 + 3);
     assert!(matches!(
-        s.cancel(&running.id, &requester(), T0),
+        s.cancel(&running.id, &requester(), true, T0),
         Err(JobError::WrongState(JobStatus::Done))
     ));
     assert!(matches!(
-        s.cancel(&id(99), &requester(), T0),
+        s.cancel(&id(99), &requester(), true, T0),
         Err(JobError::NotFound)
     ));
     // The cancelled job is skipped: the next to run is job 3.
@@ -240,4 +245,31 @@ fn creation_is_idempotent_per_requester_and_bounded() {
     s.claim_next(T0).unwrap();
     s.create(&id(4), requester(), submission(4), T0).unwrap();
     assert_eq!(s.counts().queued, 3);
+}
+
+/// Who reaches a job: (submitted signed, asking key is the submitter's, asking signed).
+#[test]
+fn a_signed_job_is_the_signers_alone() {
+    let stranger = Identity::from_seed([9; 32]).public();
+    let cases = [
+        (true, true, true, true),
+        (true, true, false, false), // an unsigned claim of the signer's key
+        (true, false, true, false),
+        (false, true, true, true), // an unsigned submitter who later signs
+        (false, true, false, true),
+        (false, false, false, false),
+    ];
+    let db = store::in_memory().unwrap();
+    Ledger::new(db.clone()).unwrap();
+    let s = JobStore::open(db, cases.len(), T0).unwrap();
+    for (n, (submitted_signed, same_key, asking_signed, reaches)) in (1u32..).zip(cases) {
+        let (job, _) = s
+            .create_for(&id(n), requester(), !submitted_signed, submission(n), T0)
+            .unwrap();
+        let asker = if same_key { requester() } else { stranger };
+        assert_eq!(job.belongs_to(&asker, asking_signed), reaches, "case {n}");
+        // Resubmitting under the same id is a retry for the owner, a conflict otherwise.
+        let again = s.create_for(&id(n), asker, !asking_signed, submission(n), T0);
+        assert_eq!(again.is_ok(), reaches, "case {n}: {again:?}");
+    }
 }
