@@ -1,6 +1,7 @@
 //! The control API: it wants the bearer token from `control.token` (401 otherwise),
 //! binds loopback only, streams events that resume from `Last-Event-ID` (or `?after=`)
-//! and says `resync` when it cannot, and `ControlClient` is a `NodeClient` over it.
+//! and says `resync` when it cannot, refuses oversized commands and heads, and
+//! `ControlClient` is a `NodeClient` over it.
 
 mod support;
 
@@ -110,6 +111,47 @@ async fn every_endpoint_wants_the_token() {
         .await
         .unwrap();
     assert_eq!(bad_body.status(), 400);
+    node.shutdown().await;
+}
+
+/// The control API is bounded like the router and worker: an oversized command or head
+/// gets a JSON 413 / 431, and nothing is done.
+#[tokio::test]
+async fn oversized_commands_and_heads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let base = node.control_url().unwrap();
+    let good = token(dir.path());
+    let http = support::client();
+    let huge_label = "x".repeat(100 * 1024);
+    let command = serde_json::json!({
+        "command": "add-peer",
+        "pubkey": Identity::from_seed([4; 32]).public().to_string(),
+        "url": "http://127.0.0.1:9",
+        "label": huge_label,
+    });
+    let too_big = http
+        .post(format!("{base}/v1/commands"))
+        .bearer_auth(&good)
+        .json(&command)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    let body: Value = too_big.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+
+    let big_head = http
+        .get(format!("{base}/v1/snapshot"))
+        .bearer_auth(&good)
+        .header("x-padding", "y".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big_head.status(), 431);
+
+    let snapshot = node.snapshot().await.unwrap();
+    assert!(snapshot.peers.is_empty(), "no peer was added");
     node.shutdown().await;
 }
 

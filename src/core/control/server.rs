@@ -22,12 +22,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::files::tokens_match;
 use crate::core::api_error::ApiError;
+use crate::core::net::{self, ServerLimits};
 use crate::core::node::{EventItem, NodeClient, NodeCommand, NodeHandle};
 
 /// The SSE event name that tells a client to re-read the snapshot.
 pub const RESYNC_EVENT: &str = "resync";
 /// A comment this often keeps idle connections (and dead-peer detection) alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Clients at once: a console or two, `status`, `receipts --follow`, scripts. Loopback
+/// only, but any local user can connect, so it is bounded like the other servers.
+const MAX_CONNECTIONS: usize = 64;
+/// The largest command is a peer with its URL and label; 64 KiB is far beyond it.
+const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct ControlState {
@@ -50,17 +56,27 @@ pub fn app(node: NodeHandle, token: &str) -> Router {
         .with_state(state)
 }
 
-/// Serves until `stop`. Event streams end when the node's bus closes at shutdown, so
-/// the graceful stop does not wait on subscribers forever.
+/// Serves until `stop`, with the limits every lobstah server has (head size and time,
+/// body size and time, a client that stops reading). Event streams end when the node's
+/// bus closes at shutdown, so the graceful stop does not wait on subscribers forever.
 pub async fn serve(
     listener: TcpListener,
     node: NodeHandle,
     token: &str,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(node, token))
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    let limits = ServerLimits {
+        max_connections: MAX_CONNECTIONS,
+        ..ServerLimits::default()
+    };
+    net::serve(
+        listener,
+        app(node, token),
+        limits,
+        Some(BODY_LIMIT),
+        stop.cancelled_owned(),
+    )
+    .await
 }
 
 async fn authorize(State(s): State<ControlState>, request: Request, next: Next) -> Response {
