@@ -60,6 +60,11 @@ fn body() -> Value {
     support::chat_body("fake-model", false)
 }
 
+/// A chat request to `w`, signed now by `who` in its own name.
+fn signed_chat(w: &support::TestWorker, who: &Identity) -> Sent {
+    Sent::post(CHAT, &body(), &w.pubkey, Some(who), &who.public(), now())
+}
+
 #[tokio::test]
 async fn an_impersonator_is_refused_and_an_unsigned_claim_charges_nobody() {
     let (w, fake) = worker_with(40, |_| {}).await;
@@ -103,14 +108,7 @@ async fn an_impersonator_is_refused_and_an_unsigned_claim_charges_nobody() {
     assert_eq!(me.net(), 0);
 
     // A valid request sent twice: the copy is refused and runs nothing.
-    let honest = Sent::post(
-        CHAT,
-        &body(),
-        &w.pubkey,
-        Some(&victim),
-        &victim.public(),
-        now(),
-    );
+    let honest = signed_chat(&w, &victim);
     assert_eq!(honest.send(&client, &w.url).await.status().as_u16(), 200);
     let (status, kind) = error_type(honest.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (401, "invalid_signature"));
@@ -155,14 +153,7 @@ async fn unsigned_requests_are_refused_where_signatures_are_required() {
     let unsigned = Sent::post(CHAT, &body(), &w.pubkey, None, &someone.public(), now());
     let (status, kind) = error_type(unsigned.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (401, "signature_required"));
-    let signed = Sent::post(
-        CHAT,
-        &body(),
-        &w.pubkey,
-        Some(&someone),
-        &someone.public(),
-        now(),
-    );
+    let signed = signed_chat(&w, &someone);
     assert_eq!(signed.send(&client, &w.url).await.status().as_u16(), 200);
     assert_eq!(fake.request_count(), 1);
 }
@@ -176,14 +167,7 @@ async fn a_request_from_before_a_restart_is_refused_after_it() {
     let requester = Identity::from_seed([46; 32]);
     let captured = {
         let (w, fake) = worker_with(45, |_| {}).await;
-        let sent = Sent::post(
-            CHAT,
-            &body(),
-            &w.pubkey,
-            Some(&requester),
-            &requester.public(),
-            now(),
-        );
+        let sent = signed_chat(&w, &requester);
         assert_eq!(sent.send(&client, &w.url).await.status().as_u16(), 200);
         assert_eq!(fake.request_count(), 1);
         sent
@@ -204,14 +188,7 @@ async fn a_request_from_before_a_restart_is_refused_after_it() {
     restarted.worker.flush_ledger().await;
     assert_eq!(restarted.ledger.totals().unwrap().receipts, 0);
 
-    let fresh = Sent::post(
-        CHAT,
-        &body(),
-        &restarted.pubkey,
-        Some(&requester),
-        &requester.public(),
-        now(),
-    );
+    let fresh = signed_chat(&restarted, &requester);
     assert_eq!(
         fresh.send(&client, &restarted.url).await.status().as_u16(),
         200
@@ -304,14 +281,7 @@ async fn a_requester_out_of_credit_gets_402_before_any_work() {
     let client = support::client();
     let before = w.ledger.totals().unwrap();
 
-    let ask = Sent::post(
-        CHAT,
-        &body(),
-        &w.pubkey,
-        Some(&spender),
-        &spender.public(),
-        now(),
-    );
+    let ask = signed_chat(&w, &spender);
     let (status, kind) = error_type(ask.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (402, "insufficient_credit"));
     assert_eq!(fake.request_count(), 0, "refused before the engine");
@@ -329,16 +299,7 @@ async fn unconfirmed_exposure_is_capped_until_the_requester_confirms() {
     let (w, fake) = worker_with(50, |c| c.access.max_unconfirmed_tokens = 1).await;
     let client = support::client();
     let requester = Identity::from_seed([51; 32]);
-    let ask = || {
-        Sent::post(
-            CHAT,
-            &body(),
-            &w.pubkey,
-            Some(&requester),
-            &requester.public(),
-            now(),
-        )
-    };
+    let ask = || signed_chat(&w, &requester);
 
     let first = ask().send(&client, &w.url).await;
     assert_eq!(first.status().as_u16(), 200);
@@ -425,14 +386,7 @@ async fn a_friends_only_worker_turns_strangers_away() {
     let (w, fake) = worker_with(53, |c| c.access.serve_only = vec![friend_pk]).await;
     let client = support::client();
     let stranger = Identity::from_seed([55; 32]);
-    let ask = Sent::post(
-        CHAT,
-        &body(),
-        &w.pubkey,
-        Some(&stranger),
-        &stranger.public(),
-        now(),
-    );
+    let ask = signed_chat(&w, &stranger);
     let (status, kind) = error_type(ask.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (403, "requester_not_allowed"));
     let unsigned = Sent::post(CHAT, &body(), &w.pubkey, None, &friend_pk, now());
@@ -465,7 +419,7 @@ async fn per_requester_concurrency_is_limited() {
     );
     let open = first.send(&client, &w.url).await;
     assert_eq!(open.status().as_u16(), 200, "the first stream is running");
-    let second = Sent::post(CHAT, &body(), &w.pubkey, Some(&busy), &busy.public(), now());
+    let second = signed_chat(&w, &busy);
     let (status, kind) = error_type(second.send(&client, &w.url).await).await;
     assert_eq!((status, kind.as_str()), (429, "too_many_in_flight"));
     let text = open.text().await.unwrap();
@@ -473,7 +427,7 @@ async fn per_requester_concurrency_is_limited() {
         text.contains(":lobstah-receipt:"),
         "the first one finished with a receipt"
     );
-    let third = Sent::post(CHAT, &body(), &w.pubkey, Some(&busy), &busy.public(), now());
+    let third = signed_chat(&w, &busy);
     assert_eq!(
         third.send(&client, &w.url).await.status().as_u16(),
         200,
@@ -493,23 +447,16 @@ async fn per_requester_rate_is_limited() {
     let busy = Identity::from_seed([57; 32]);
     let other = Identity::from_seed([58; 32]);
     for _ in 0..2 {
-        let ask = Sent::post(CHAT, &body(), &w.pubkey, Some(&busy), &busy.public(), now());
+        let ask = signed_chat(&w, &busy);
         assert_eq!(ask.send(&client, &w.url).await.status().as_u16(), 200);
     }
-    let ask = Sent::post(CHAT, &body(), &w.pubkey, Some(&busy), &busy.public(), now());
+    let ask = signed_chat(&w, &busy);
     let response = ask.send(&client, &w.url).await;
     assert!(response.headers().contains_key("retry-after"));
     let (status, kind) = error_type(response).await;
     assert_eq!((status, kind.as_str()), (429, "rate_limited"));
     // Someone else is not held back by it.
-    let ask = Sent::post(
-        CHAT,
-        &body(),
-        &w.pubkey,
-        Some(&other),
-        &other.public(),
-        now(),
-    );
+    let ask = signed_chat(&w, &other);
     assert_eq!(ask.send(&client, &w.url).await.status().as_u16(), 200);
     assert_eq!(fake.request_count(), 3);
 }

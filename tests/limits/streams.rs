@@ -175,12 +175,12 @@ async fn an_engine_that_stalls_mid_stream_gets_an_error_event_no_receipt_and_its
     w.shutdown.cancel();
 }
 
-/// An engine that streams large chunks for as long as anyone takes them.
-struct Flood;
+/// An engine that answers streamed requests only, each with the stream `events` makes.
+struct StreamOnly(fn() -> ChatStream);
 
-impl Engine for Flood {
+impl Engine for StreamOnly {
     fn kind(&self) -> &'static str {
-        "flood-test"
+        "stream-only-test"
     }
 
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, EngineError>> {
@@ -192,34 +192,23 @@ impl Engine for Flood {
     }
 
     fn chat_stream(&self, _request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
-        let chunk = format!(
-            "{{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}",
-            "x".repeat(64 * 1024)
-        );
-        let events = stream::repeat_with(move || Ok(StreamEvent::ChunkText(chunk.clone())));
-        async move { Ok(events.boxed()) }.boxed()
+        let events = (self.0)();
+        async move { Ok(events) }.boxed()
     }
 }
 
-/// An engine that accepts a streamed request and then never says a word.
-struct Silent;
+/// Large chunks for as long as anyone takes them.
+fn flood() -> ChatStream {
+    let chunk = format!(
+        "{{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}",
+        "x".repeat(64 * 1024)
+    );
+    stream::repeat_with(move || Ok(StreamEvent::ChunkText(chunk.clone()))).boxed()
+}
 
-impl Engine for Silent {
-    fn kind(&self) -> &'static str {
-        "silent-test"
-    }
-
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, EngineError>> {
-        async { Ok(vec!["m".to_string()]) }.boxed()
-    }
-
-    fn chat(&self, _request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, EngineError>> {
-        async { Err(EngineError::Protocol("stream only".into())) }.boxed()
-    }
-
-    fn chat_stream(&self, _request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
-        async { Ok(stream::pending().boxed()) }.boxed()
-    }
+/// Accepted, and then never a word.
+fn silence() -> ChatStream {
+    stream::pending().boxed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +217,7 @@ async fn a_client_that_leaves_before_the_first_token_frees_the_engine_slot() {
     // noticing the client's departure frees the slot.
     let w = support::start_worker_with(
         Identity::from_seed([87; 32]),
-        Arc::new(Silent),
+        Arc::new(StreamOnly(silence)),
         support::memory_db(),
         Arc::new(SystemClock),
         |c| c.concurrency = 1,
@@ -266,7 +255,7 @@ fn raw_stream_request() -> Vec<u8> {
 async fn a_client_that_stops_reading_frees_the_engine_slot() {
     let w = support::start_worker_with(
         Identity::from_seed([84; 32]),
-        Arc::new(Flood),
+        Arc::new(StreamOnly(flood)),
         support::memory_db(),
         Arc::new(SystemClock),
         |c| {
