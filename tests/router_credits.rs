@@ -46,10 +46,11 @@ fn claiming(worker: Identity, input: u64, output: u64) -> Script {
     })
 }
 
-async fn ask(client: &reqwest::Client, router: &str, stream: bool) -> u16 {
+/// Sends one chat request to the router and reads the answer through; its status.
+async fn ask(client: &reqwest::Client, router: &str, model: &str, stream: bool) -> u16 {
     let r = client
         .post(format!("{router}/v1/chat/completions"))
-        .json(&support::chat_body("m", stream))
+        .json(&support::chat_body(model, stream))
         .send()
         .await
         .unwrap();
@@ -74,7 +75,7 @@ async fn implausible_receipts_are_refused_counted_and_never_confirmed() {
     let client = support::client();
 
     // Honest counts are accepted: the check tells the two apart.
-    assert_eq!(ask(&client, &router.url, false).await, 200);
+    assert_eq!(ask(&client, &router.url, "m", false).await, 200);
     router.service.flush_ledger().await;
     assert_eq!(router.ledger.totals().unwrap().receipts, 1);
 
@@ -82,7 +83,7 @@ async fn implausible_receipts_are_refused_counted_and_never_confirmed() {
     for (input, output, stream) in [(3, 41, false), (3, 500, true), (1_000_000, 2, false)] {
         peer.set_script(claiming(worker.clone(), input, output));
         assert_eq!(
-            ask(&client, &router.url, stream).await,
+            ask(&client, &router.url, "m", stream).await,
             200,
             "the client is served"
         );
@@ -100,7 +101,7 @@ async fn implausible_receipts_are_refused_counted_and_never_confirmed() {
             "{row}"
         );
         assert_eq!(
-            ask(&client, &router.url, false).await,
+            ask(&client, &router.url, "m", false).await,
             503,
             "and it sits out"
         );
@@ -300,15 +301,7 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
         };
         let (client, url) = (client.clone(), router.url.clone());
         asks.push(tokio::spawn(async move {
-            let r = client
-                .post(format!("{url}/v1/chat/completions"))
-                .json(&support::chat_body(model, stream))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let _ = r.text().await;
-            status
+            ask(&client, &url, model, stream).await
         }));
     }
     let mut served = 0;
