@@ -289,8 +289,9 @@ impl Gate {
         };
         {
             let mut map = lock(&self.in_flight);
-            let n = map.entry(key).or_insert(0);
-            if limit > 0 && *n >= limit {
+            // Counted only once admitted: a refused request leaves no entry behind.
+            let n = map.get(&key).copied().unwrap_or(0);
+            if limit > 0 && n >= limit {
                 return Err(refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_in_flight",
@@ -309,7 +310,7 @@ impl Gate {
                 )
                 .with_retry_after(limited.retry_after_secs()));
             }
-            *n += 1;
+            *map.entry(key).or_insert(0) += 1;
         }
         Ok(Pass {
             gate: self.clone(),
