@@ -159,6 +159,10 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     }
     // The bench measures routing, not credit: the router is a friend of the worker.
     config.access.trusted = vec![router_identity.public()];
+    // Nor the per-requester hog limits: the one router here is every client's requester.
+    config.access.per_requester_concurrency = 0;
+    config.access.per_requester_per_minute = 100_000_000;
+    config.access.per_requester_burst = 1_000_000;
     let worker = Worker::new(config, &worker_ledger, worker_writer);
     let worker_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind worker");
     let worker_url = format!(
