@@ -89,6 +89,33 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A receipt could not be made durable: the work is not billed and not handed out.
+    /// 503, so a router fails over to another peer, and a client retries later.
+    pub fn ledger_unavailable(cause: &dyn std::fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_unavailable",
+            format!(
+                "{}: no answer leaves without its receipt on disk",
+                describe_ledger_failure(cause)
+            ),
+        )
+        .with_retry_after(5)
+    }
+}
+
+/// "ledger unavailable: disk full" when the operating system said so, else the cause.
+pub fn describe_ledger_failure(cause: &dyn std::fmt::Display) -> String {
+    let text = cause.to_string();
+    let disk_full = text.contains("No space left") || text.contains("os error 28");
+    if disk_full {
+        "ledger unavailable: disk full".to_string()
+    } else {
+        format!("ledger unavailable: {text}")
+    }
+}
+
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
         ApiError::bad_request(e.to_string())

@@ -75,6 +75,7 @@ pub struct WorkerMetrics {
     pub tokens: Family<DirectionLabel, Counter>,
     pub receipts_signed: Counter,
     pub receipts_confirmed: Counter,
+    pub ledger_failures: Counter,
     pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
 }
@@ -92,12 +93,18 @@ impl WorkerMetrics {
         let tokens = Family::<DirectionLabel, Counter>::default();
         let receipts_signed = Counter::default();
         let receipts_confirmed = Counter::default();
+        let ledger_failures = Counter::default();
         let jobs = Family::<StatusLabel, Gauge>::default();
         r.register("requests", "Chat requests by outcome", requests.clone());
         r.register(
             "receipts_confirmed",
             "Receipts the requester counter-signed",
             receipts_confirmed.clone(),
+        );
+        r.register(
+            "ledger_failures",
+            "Answers withheld because their receipt could not be written",
+            ledger_failures.clone(),
         );
         r.register("jobs", "Async jobs held, by status", jobs.clone());
         r.register(
@@ -135,6 +142,7 @@ impl WorkerMetrics {
             tokens,
             receipts_signed,
             receipts_confirmed,
+            ledger_failures,
             jobs,
             registry: Arc::new(MetricsRegistry(r)),
         }

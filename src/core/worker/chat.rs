@@ -83,7 +83,7 @@ async fn handle(
                 e.to_string(),
             )
         })?;
-        w.ledger_receipt(signed, caller.standing());
+        w.ledger_receipt(signed, caller.standing()).await?;
         w.metrics
             .latency
             .get_or_create(&StreamLabel {
@@ -140,17 +140,15 @@ async fn handle(
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
                 Ok(StreamEvent::ChunkText(text)) => sse_data(&text),
                 Ok(StreamEvent::Usage(usage)) => {
-                    match sign(&w, caller, &model, usage, started_at) {
-                        Ok(signed) => {
-                            let frame = format!(
-                                "{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n",
-                                signed.signed().to_base64()
-                            );
-                            w.ledger_receipt(signed, caller.standing());
+                    match receipt_frame(&w, caller, &model, usage, started_at).await {
+                        Ok(frame) => {
                             outcome = "ok";
-                            Bytes::from(frame)
+                            frame
                         }
-                        Err(e) => sse_data(&e.body().to_string()),
+                        Err(e) => {
+                            outcome = e.kind;
+                            sse_data(&e.body().to_string())
+                        }
                     }
                 }
                 Err(e) => {
@@ -186,6 +184,24 @@ async fn handle(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The stream's last frame: the receipt comment and `[DONE]`, built only once the
+/// receipt is durable, so a client never holds a receipt a crash could take back.
+async fn receipt_frame(
+    w: &Worker,
+    caller: Caller,
+    model: &str,
+    usage: Usage,
+    started_at: u64,
+) -> Result<Bytes, ApiError> {
+    let signed = sign(w, caller, model, usage, started_at)?;
+    let frame = format!(
+        "{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n",
+        signed.signed().to_base64()
+    );
+    w.ledger_receipt(signed, caller.standing()).await?;
+    Ok(Bytes::from(frame))
 }
 
 /// The event that ends a stream the engine stopped feeding.

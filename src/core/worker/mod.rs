@@ -297,28 +297,31 @@ impl Worker {
 
     /// Ledgers a receipt this worker signed, as `standing` (pending until the requester
     /// confirms it). Runs beside the response: the answer does not wait for our fsync.
-    fn ledger_receipt(&self, own: OwnReceipt, standing: Standing) {
+    /// Ledgers a receipt this worker signed and returns once it is durable. The caller
+    /// hands the receipt out only after this: a receipt someone was shown must survive a
+    /// crash, and an answer whose receipt cannot be written must not leave unbilled.
+    async fn ledger_receipt(&self, own: OwnReceipt, standing: Standing) -> Result<(), ApiError> {
         let rules = AcceptRules {
             now_ms: Some(self.clock.now_ms()),
             party: Party::Worker(self.identity.public()),
         };
-        let verified = match own.accept(&rules) {
-            Ok(v) => v.with_standing(standing),
-            Err(e) => {
-                tracing::error!(error = %e, "a receipt this worker signed does not pass its own checks");
-                return;
-            }
+        let verified = own.accept(&rules).map_err(|e| {
+            tracing::error!(error = %e, "a receipt this worker signed does not pass its own checks");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                format!("the receipt this worker signed does not pass its own checks: {e}"),
+            )
+        })?;
+        let committed = match self.ledger.enqueue(vec![verified.with_standing(standing)]) {
+            Ok(done) => done.await,
+            Err(e) => Err(e),
         };
-        match self.ledger.enqueue(vec![verified]) {
-            Ok(done) => {
-                tokio::spawn(async move {
-                    if let Err(e) = done.await {
-                        tracing::error!(error = %e, "cannot ledger a signed receipt");
-                    }
-                });
-            }
-            Err(e) => tracing::error!(error = %e, "cannot ledger a signed receipt"),
-        }
+        committed.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "cannot ledger a signed receipt; the answer is withheld");
+            self.metrics.ledger_failures.inc();
+            ApiError::ledger_unavailable(&e)
+        })
     }
 }
 
