@@ -249,7 +249,9 @@ async fn forward_whole(
         prompt_bytes,
         content_bytes: plausible::content_bytes(&bytes),
     };
-    r.take_receipt(peer, receipt.as_deref(), delivered);
+    if let Err(withheld) = r.take_receipt(peer, receipt.as_deref(), delivered).await {
+        return Attempt::Done(withheld.into_response());
+    }
     r.metrics
         .latency
         .get_or_create(&StreamLabel {
@@ -303,7 +305,7 @@ async fn forward_stream(
     let stall = r.config.limits.client_stall_timeout;
     tokio::spawn(async move {
         let _in_flight = in_flight;
-        let mut filter = ReceiptFilter::new();
+        let mut filter = ReceiptFilter::holding_the_end();
         let mut meter = StreamMeter::default();
         let mut tail = SseTail::new();
         let mut pending = Some(first);
@@ -318,6 +320,9 @@ async fn forward_stream(
                         broken = Some(describe_reqwest_error(&e));
                         break;
                     }
+                    // The work is done once its receipt is in: a client that leaves
+                    // now still owes it, so the receipt is taken all the same.
+                    Pulled::ClientGone if filter.receipt().is_some() => break,
                     Pulled::Idle => {
                         // No receipt is taken for an answer that did not finish.
                         let event = tail.error_event(&stalled(&service, peer, idle));
@@ -347,7 +352,27 @@ async fn forward_stream(
         let rest = filter.finish();
         meter.push(&rest);
         if !rest.is_empty() {
+            tail.sent(&rest);
             let _ = relay::push(&tx, Ok(rest), stall).await;
+        }
+        let delivered = Delivered {
+            prompt_bytes,
+            content_bytes: meter.bytes(),
+        };
+        match service
+            .take_receipt(peer, filter.receipt(), delivered)
+            .await
+        {
+            Ok(()) => {
+                let end = filter.take_end();
+                if !end.is_empty() {
+                    let _ = relay::push(&tx, Ok(end), stall).await;
+                }
+            }
+            Err(withheld) => {
+                let _ = relay::push(&tx, Ok(tail.error_event(&withheld)), stall).await;
+                return;
+            }
         }
         if let Some(reason) = broken {
             let event = ApiError::new(
@@ -362,11 +387,6 @@ async fn forward_stream(
         } else {
             service.metrics.outcome("ok");
         }
-        let delivered = Delivered {
-            prompt_bytes,
-            content_bytes: meter.bytes(),
-        };
-        service.take_receipt(peer, filter.receipt(), delivered);
         service
             .metrics
             .latency

@@ -20,6 +20,10 @@ pub struct ReceiptFilter {
     /// The start of the current line was already forwarded (it grew too long to be a
     /// receipt), so what follows up to the next newline is the rest of that line.
     mid_line: bool,
+    /// Set by [`ReceiptFilter::holding_the_end`]: what follows the receipt is kept back
+    /// in `end` instead of going out.
+    hold_end: bool,
+    end: BytesMut,
 }
 
 impl ReceiptFilter {
@@ -27,8 +31,46 @@ impl ReceiptFilter {
         Self::default()
     }
 
-    /// Takes the next chunk from the worker; returns what goes to the client now.
+    /// A filter that keeps back everything after the receipt (`[DONE]`, the stream's
+    /// end) until [`ReceiptFilter::take_end`]: the router hands a client the end of its
+    /// answer only once the receipt is durable.
+    pub fn holding_the_end() -> Self {
+        ReceiptFilter {
+            hold_end: true,
+            ..Self::default()
+        }
+    }
+
+    /// What followed the receipt, kept back so far (empty without `holding_the_end`).
+    pub fn take_end(&mut self) -> Bytes {
+        self.end.split().freeze()
+    }
+
+    /// Takes the next chunk; with `holding_the_end`, only what precedes the receipt is
+    /// returned, the rest waits for [`ReceiptFilter::take_end`].
     pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        // Lines after a receipt within this very chunk are kept back by `push_all`.
+        let after_receipt = self.holding();
+        let out = self.push_all(chunk);
+        self.hold_if(after_receipt, out)
+    }
+
+    fn holding(&self) -> bool {
+        self.hold_end && self.receipt.is_some()
+    }
+
+    /// Sends `out` on, or keeps it back when it all comes after a held receipt.
+    fn hold_if(&mut self, after_receipt: bool, out: Bytes) -> Bytes {
+        if after_receipt {
+            self.end.extend_from_slice(&out);
+            Bytes::new()
+        } else {
+            out
+        }
+    }
+
+    /// Takes the next chunk from the worker; returns what goes to the client now.
+    fn push_all(&mut self, chunk: &[u8]) -> Bytes {
         // `partial` never holds a newline between calls: only the new bytes can.
         let held = self.partial.len();
         self.partial.extend_from_slice(chunk);
@@ -74,13 +116,18 @@ impl ReceiptFilter {
                 self.drop_next_blank = true;
                 continue;
             }
-            out.extend_from_slice(line);
+            if self.holding() {
+                self.end.extend_from_slice(line);
+            } else {
+                out.extend_from_slice(line);
+            }
         }
         out.freeze()
     }
 
     /// The stream ended: whatever incomplete line is left goes to the client.
     pub fn finish(&mut self) -> Bytes {
+        let after_receipt = self.holding();
         let rest = self.partial.split().freeze();
         if !std::mem::take(&mut self.mid_line)
             && let Some(payload) = rest.strip_prefix(MARKER)
@@ -89,7 +136,7 @@ impl ReceiptFilter {
             self.receipt = Some(String::from_utf8_lossy(payload).trim().to_string());
             return Bytes::new();
         }
-        rest
+        self.hold_if(after_receipt, rest)
     }
 
     /// The receipt payload (base64), once seen.
@@ -144,6 +191,41 @@ mod tests {
         let byte_by_byte: Vec<String> = stream.chars().map(|c| c.to_string()).collect();
         let refs: Vec<&str> = byte_by_byte.iter().map(String::as_str).collect();
         assert_eq!(run(&refs), (clean.to_string(), Some("QUJD".to_string())));
+    }
+
+    /// Holding the end: whatever the cut, what precedes the receipt goes out at once and
+    /// what follows it (`[DONE]`) only from `take_end`.
+    #[test]
+    fn holding_the_end_table() {
+        let stream =
+            "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n:lobstah-receipt:QUJD\n\ndata: [DONE]\n\n";
+        let before = "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n";
+        let cases: Vec<Vec<&str>> = (0..stream.len())
+            .map(|cut| {
+                let (a, b) = stream.split_at(cut);
+                vec![a, b]
+            })
+            .chain([stream.split_inclusive('\n').collect()])
+            .collect();
+        for chunks in cases {
+            let mut f = ReceiptFilter::holding_the_end();
+            let mut out = Vec::new();
+            for c in &chunks {
+                out.extend_from_slice(&f.push(c.as_bytes()));
+            }
+            out.extend_from_slice(&f.finish());
+            assert_eq!(String::from_utf8_lossy(&out), before, "{chunks:?}");
+            assert_eq!(f.receipt(), Some("QUJD"), "{chunks:?}");
+            assert_eq!(&f.take_end()[..], b"data: [DONE]\n\n", "{chunks:?}");
+            assert!(f.take_end().is_empty(), "taken once");
+        }
+        // Without a receipt nothing is held.
+        let mut f = ReceiptFilter::holding_the_end();
+        assert_eq!(
+            &f.push(b"data: x\n\ndata: [DONE]\n\n")[..],
+            b"data: x\n\ndata: [DONE]\n\n"
+        );
+        assert!(f.take_end().is_empty());
     }
 
     #[test]

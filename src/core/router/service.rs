@@ -37,6 +37,7 @@ impl PeerSnapshot {
         }
     }
 }
+use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
 use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
@@ -556,24 +557,29 @@ impl RouterService {
         }
     }
 
-    /// Verifies the receipt a peer sent with its answer and ledgers it; a refused one is
-    /// logged, counted and remembered, never ledgered.
-    pub(super) fn take_receipt(
+    /// Verifies the receipt a peer sent with its answer and ledgers it, returning once it
+    /// is durable; a refused one is logged, counted and remembered, never ledgered. The
+    /// caller hands the end of the answer to its client only after this returns `Ok`: an
+    /// `Err` means the receipt could not be written, and the answer is withheld.
+    pub(super) async fn take_receipt(
         self: &Arc<Self>,
         peer: PublicKey,
         payload: Option<&str>,
         delivered: Delivered,
-    ) {
+    ) -> Result<(), ApiError> {
         let Some(payload) = payload else {
             self.reject(peer, "missing", "the peer sent no receipt".into());
-            return;
+            return Ok(());
         };
         let signed = match SignedReceipt::from_base64(payload) {
             Ok(s) => s,
-            Err(e) => return self.reject(peer, "malformed", e.to_string()),
+            Err(e) => {
+                self.reject(peer, "malformed", e.to_string());
+                return Ok(());
+            }
         };
         if signed.receipt().worker_pubkey != peer {
-            return self.reject(
+            self.reject(
                 peer,
                 "wrong-worker",
                 format!(
@@ -581,6 +587,7 @@ impl RouterService {
                     signed.receipt().worker_pubkey.short()
                 ),
             );
+            return Ok(());
         }
         let rules = AcceptRules {
             now_ms: Some(self.now_ms()),
@@ -589,45 +596,48 @@ impl RouterService {
         let verified = match accept(signed, &rules) {
             Ok(v) => v,
             Err(rejection) => {
-                return self.reject(peer, rejection.reason.as_str(), rejection.detail);
+                self.reject(peer, rejection.reason.as_str(), rejection.detail);
+                return Ok(());
             }
         };
         if let Err(detail) = super::plausible::check(verified.signed().receipt(), &delivered) {
             self.record_distrust(peer, format!("implausible receipt: {detail}"));
-            return self.reject(peer, "implausible", detail);
+            self.reject(peer, "implausible", detail);
+            return Ok(());
         }
         if verified.signed().receipt().worker_pubkey == self.pubkey() {
             // Our own worker served this request and has ledgered the receipt already; a
             // second append would be refused as a replayed nonce.
             self.metrics.receipts_accepted.inc();
             self.count(peer, |c| c.receipts += 1);
-            return;
+            return Ok(());
         }
-        let done = match self.writer.enqueue(vec![verified]) {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot ledger a verified receipt");
-                return;
-            }
+        let committed = match self.writer.enqueue(vec![verified]) {
+            Ok(done) => done.await,
+            Err(e) => Err(e),
         };
-        let service = self.clone();
-        tokio::spawn(async move {
-            match done.await {
-                Ok(outcomes) => match outcomes.first() {
+        match committed {
+            Ok(outcomes) => {
+                match outcomes.first() {
                     Some(AppendOutcome::Appended { .. }) => {
-                        service.metrics.receipts_accepted.inc();
-                        service.count(peer, |c| c.receipts += 1);
+                        self.metrics.receipts_accepted.inc();
+                        self.count(peer, |c| c.receipts += 1);
                     }
-                    Some(AppendOutcome::Duplicate { existing_seq }) => service.reject(
+                    Some(AppendOutcome::Duplicate { existing_seq }) => self.reject(
                         peer,
                         "replayed-nonce",
                         format!("nonce already ledgered as receipt #{existing_seq}"),
                     ),
                     None => {}
-                },
-                Err(e) => tracing::error!(error = %e, "cannot ledger a verified receipt"),
+                }
+                Ok(())
             }
-        });
+            Err(e) => {
+                tracing::error!(error = %e, "cannot ledger a verified receipt; the answer is withheld");
+                self.metrics.outcome("ledger_unavailable");
+                Err(ApiError::ledger_unavailable(&e))
+            }
+        }
     }
 
     pub(super) fn reject(&self, peer: PublicKey, reason: &str, detail: String) {
