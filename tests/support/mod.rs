@@ -6,6 +6,7 @@
 pub mod bin;
 pub mod jobs;
 pub mod nostr;
+pub mod processes;
 pub mod python;
 pub mod scripted_peer;
 pub mod signed;

@@ -1,0 +1,165 @@
+//! A full disk never means free work: a worker process whose home sits on a 4 MiB tmpfs,
+//! a router process in front of it, and the tmpfs filled to the last byte while clients
+//! keep asking. Every answer that reaches a client whole has its receipt on disk on both
+//! sides, and the refusals say why ("ledger unavailable: disk full").
+//!
+//! Mounting needs root, as CI has; elsewhere the test fails and says so.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::bin;
+use support::processes::{Server, free_port, id_of, is_whole, receipts};
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs failed ({status}): this test needs root, as CI has"
+        );
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Writes zeros to `path` until the file system has no space left.
+fn fill(path: &Path) {
+    let out = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", path.display()))
+        .output()
+        .expect("run dd");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("No space left"),
+        "dd stops at a full disk: {text}"
+    );
+}
+
+async fn ask(client: &reqwest::Client, url: &str, stream: bool) -> (bool, String) {
+    let answer = client
+        .post(url)
+        .json(&support::chat_body("synthetic", stream))
+        .send()
+        .await;
+    match answer {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            (is_whole(stream, status, &body), body)
+        }
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_leaves_without_its_receipt_when_the_disk_is_full() {
+    support::install_crypto();
+    let disk = Tmpfs::mount("4m");
+    let worker_home = disk.path().join("worker");
+    std::fs::create_dir(&worker_home).expect("worker home on the tmpfs");
+    let router_home = tempfile::tempdir().unwrap();
+    let router_home = router_home.path();
+    let (worker_port, router_port) = (free_port().to_string(), free_port().to_string());
+    let worker_id = id_of(&worker_home);
+    let router_id = id_of(router_home);
+    let worker_url = format!("http://127.0.0.1:{worker_port}");
+    let (ok, out) = bin::run(router_home, &["peers", "add", &worker_id, &worker_url, "w"]);
+    assert!(ok, "peers add: {out}");
+    let worker = Server::start(
+        &worker_home,
+        &[
+            "worker",
+            "start",
+            "--engine",
+            "synthetic",
+            "--synthetic-rate",
+            "0",
+            "--port",
+            &worker_port,
+            "--trust",
+            &router_id,
+        ],
+    );
+    let router = Server::start(router_home, &["router", "start", "--port", &router_port]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{router_port}/v1/chat/completions");
+
+    for stream in [false, true] {
+        let (whole, body) = ask(&client, &url, stream).await;
+        assert!(whole, "served before the disk fills: {body}");
+    }
+    let filler: PathBuf = disk.path().join("filler");
+    fill(&filler);
+
+    // The database may have had free pages left, so some may still be served (with
+    // their receipts); once it needs room it cannot get, the worker must refuse.
+    let mut whole_while_full = 0u64;
+    let mut refusal = None;
+    let asked = 40;
+    for n in 0..asked {
+        let (whole, body) = ask(&client, &url, n % 2 == 1).await;
+        if whole {
+            whole_while_full += 1;
+        } else if refusal.is_none() && body.contains("ledger unavailable") {
+            refusal = Some(body);
+        }
+    }
+
+    router.sigterm();
+    worker.sigkill();
+    std::fs::remove_file(&filler).expect("free the space");
+    let on_router = receipts(router_home);
+    let on_worker = receipts(&worker_home);
+    eprintln!(
+        "{asked} asked while full, {whole_while_full} whole; router ledger {}, worker ledger {}",
+        on_router.len(),
+        on_worker.len()
+    );
+    let before_full = 2;
+    assert!(
+        on_router.len() as u64 >= before_full + whole_while_full,
+        "every whole answer has its receipt on the router: {} answers, {} receipts",
+        before_full + whole_while_full,
+        on_router.len()
+    );
+    for (nonce, signed) in &on_router {
+        assert_eq!(
+            on_worker.get(nonce),
+            Some(signed),
+            "the router's receipt {nonce} is in the worker's ledger as signed"
+        );
+    }
+    let refusal = refusal.expect("the worker refuses once its ledger cannot grow");
+    assert!(
+        refusal.contains("disk full"),
+        "the refusal says why: {refusal}"
+    );
+}

@@ -1,0 +1,120 @@
+//! `lobstah` servers as real processes for the crash and disk tests: started from the
+//! built binary in a home of their own, killed or stopped on purpose, and their ledgers
+//! read back afterwards.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use lobstah::core::ledger::Ledger;
+use lobstah::core::store;
+
+use super::bin;
+
+/// A `lobstah` server process, killed when dropped so a failing test leaves none behind.
+pub struct Server {
+    pub child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `lobstah ARGS` in `home` and waits for the "… listening on …" line.
+    pub fn start(home: &Path, args: &[&str]) -> Server {
+        let mut child = bin::lobstah(home)
+            .args(args)
+            .env("LOBSTAH_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the lobstah binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its address");
+        assert!(
+            line.contains("listening on"),
+            "unexpected first line: {line:?}"
+        );
+        Server { child }
+    }
+
+    pub fn sigkill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    pub fn sigterm(mut self) {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "exits 0 on SIGTERM: {exit:?}");
+    }
+}
+
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Creates the identity in `home` and returns its public key.
+pub fn id_of(home: &Path) -> String {
+    let (ok, out) = bin::run(home, &["keygen"]);
+    assert!(ok, "lobstah keygen: {out}");
+    let (ok, out) = bin::run(home, &["id"]);
+    assert!(ok, "lobstah id: {out}");
+    out.trim().to_string()
+}
+
+/// Whether a client got the whole answer: a JSON completion, or a stream ending in
+/// `[DONE]` with no error event in it.
+pub fn is_whole(stream: bool, status: u16, body: &str) -> bool {
+    if status != 200 {
+        return false;
+    }
+    if stream {
+        body.ends_with("data: [DONE]\n\n") && !body.contains("\"error\"")
+    } else {
+        serde_json::from_str::<serde_json::Value>(body)
+            .is_ok_and(|v| v.pointer("/choices/0/message").is_some())
+    }
+}
+
+/// nonce → (total tokens, signature) of every receipt in the ledger at `home`.
+pub fn receipts(home: &Path) -> HashMap<String, (u64, String)> {
+    let db = store::open(&home.join("lobstah.redb")).expect("open the ledger");
+    let ledger = Ledger::new(db).expect("ledger");
+    let mut out = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = ledger.since(after, 1_000).expect("read receipts");
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for stored in page {
+            let signed = stored.receipt;
+            let r = signed.receipt();
+            out.insert(
+                r.nonce.clone(),
+                (r.total_tokens(), hex::encode(signed.signature().0)),
+            );
+        }
+    }
+    out
+}
+
+pub fn verify(home: &Path) {
+    let (ok, out) = bin::run(home, &["ledger", "verify"]);
+    assert!(ok && out.contains("ok"), "ledger verify in {home:?}: {out}");
+}
