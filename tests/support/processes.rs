@@ -95,7 +95,11 @@ pub fn is_whole(stream: bool, status: u16, body: &str) -> bool {
 /// nonce → (total tokens, signature) of every receipt in the ledger at `home`.
 pub fn receipts(home: &Path) -> HashMap<String, (u64, String)> {
     let db = store::open(&home.join("lobstah.redb")).expect("open the ledger");
-    let ledger = Ledger::new(db).expect("ledger");
+    ledger_receipts(&Ledger::new(db).expect("ledger"))
+}
+
+/// nonce → (total tokens, signature) of every receipt in `ledger`.
+pub fn ledger_receipts(ledger: &Ledger) -> HashMap<String, (u64, String)> {
     let mut out = HashMap::new();
     let mut after = 0;
     loop {

@@ -60,13 +60,28 @@ pub async fn chat_completions(
     State(r): State<Arc<RouterService>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match route(&r, body).await {
-        Ok(response) => response,
-        Err(e) => {
-            r.metrics.outcome(e.kind);
-            e.into_response()
+    // Routed in a task of its own, so a client that resets its connection does not cut
+    // the routing short: a worker that has answered is owed its receipt, and the router
+    // takes and ledgers it (within the usual timeouts) whether anyone is left to read
+    // the answer or not, so both ledgers keep the same receipts.
+    let routing = tokio::spawn(async move {
+        match route(&r, body).await {
+            Ok(response) => response,
+            Err(e) => {
+                r.metrics.outcome(e.kind);
+                e.into_response()
+            }
         }
-    }
+    });
+    routing.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "routing a chat request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "routing this request failed inside the router",
+        )
+        .into_response()
+    })
 }
 
 async fn route(
