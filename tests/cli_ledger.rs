@@ -359,3 +359,60 @@ fn import_counts_a_non_utf8_line_as_invalid_and_goes_on() {
         .collect();
     assert_eq!(exported, vec![first, second]);
 }
+
+/// A 0-byte ledger is refused by every command that opens it, naming the file and what
+/// to do, and left as it was: the receipts it should hold are not silently started over.
+#[test]
+fn an_empty_ledger_file_is_refused_not_taken_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["keygen"]);
+    let db = dir.path().join("lobstah.redb");
+    fs::write(&db, b"").unwrap();
+    for args in [
+        &["ledger", "verify"][..],
+        &["balance"][..],
+        &["worker", "start", "--engine", "synthetic", "--port", "0"][..],
+    ] {
+        let o = lobstah(dir.path(), args);
+        assert!(
+            !o.status.success(),
+            "lobstah {args:?} refuses an empty ledger"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains(&db.display().to_string()) && err.contains("empty (0 bytes)"),
+            "lobstah {args:?} names the file and says why: {err}"
+        );
+        assert!(err.contains("move it away"), "says what to do: {err}");
+    }
+    assert_eq!(
+        fs::metadata(&db).unwrap().len(),
+        0,
+        "the file is left alone"
+    );
+}
+
+/// The ledger and its directory are private to their owner, like the identity.
+#[cfg(unix)]
+#[test]
+fn a_new_ledger_is_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    Command::new(env!("CARGO_BIN_EXE_lobstah"))
+        .env("LOBSTAH_HOME", &home)
+        .args(["keygen"])
+        .output()
+        .unwrap();
+    ok(
+        &home,
+        &[
+            "peers",
+            "add",
+            &Identity::from_seed([7; 32]).public().to_string(),
+            "http://127.0.0.1:1",
+        ],
+    );
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home.join("lobstah.redb")), 0o600);
+}

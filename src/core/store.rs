@@ -14,6 +14,10 @@ pub enum StoreError {
     InUse(PathBuf),
     #[error("no database at {0} yet: nothing has been ledgered on this node")]
     Missing(PathBuf),
+    #[error(
+        "the database {0} is empty (0 bytes), so it is not a lobstah ledger: its receipts and nonces are gone, or it was never written. Restore it from a backup, or move it away to start a new ledger (one is created only where none exists)"
+    )]
+    Empty(PathBuf),
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -73,7 +77,13 @@ impl Db {
 /// Opens (creating if needed) the database at `path` for reading and writing.
 pub fn open(path: &Path) -> Result<Db, StoreError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        create_private_dir(parent)?;
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => return Err(StoreError::Empty(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_private_file(path)?,
+        Err(e) => return Err(e.into()),
     }
     match Database::create(path) {
         Ok(db) => Ok(Db::Writable(Arc::new(db))),
@@ -83,12 +93,41 @@ pub fn open(path: &Path) -> Result<Db, StoreError> {
 
 /// Opens an existing database for reading only; works beside a running node.
 pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
-    if !path.exists() {
-        return Err(StoreError::Missing(path.to_path_buf()));
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => return Err(StoreError::Empty(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Err(e) => return Err(e.into()),
     }
     match ReadOnlyDatabase::open(path) {
         Ok(db) => Ok(Db::ReadOnly(Arc::new(db))),
         Err(e) => Err(map_open_error(path, e)),
+    }
+}
+
+/// Creates `dir` (and its parents) readable by its owner only, as ssh does for its own.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file empty with mode 0600 (the ledger is as private as the
+/// identity), for redb to initialize at once.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it a moment ago; redb's lock decides who opens it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
