@@ -164,3 +164,32 @@ fn service_install_dry_run_prints_a_valid_plist_and_unit() {
             .contains("$ systemctl --user disable --now lobstah.service")
     );
 }
+
+/// An engine URL that is no address is refused at start, before anything listens, with
+/// the value and what to give instead.
+#[test]
+fn worker_start_refuses_an_engine_url_that_is_no_address() {
+    let home = tempfile::tempdir().unwrap();
+    let keygen = lobstah(home.path()).arg("keygen").output().unwrap();
+    assert!(keygen.status.success(), "{}", output(&keygen));
+    let o = lobstah(home.path())
+        .args([
+            "worker",
+            "start",
+            "--engine",
+            "openai",
+            "--engine-url",
+            "notaurl",
+            "--port",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    let text = output(&o);
+    assert!(!o.status.success(), "refused: {text}");
+    assert!(
+        text.contains("\"notaurl\"") && text.contains("no scheme and no port"),
+        "says which value and why: {text}"
+    );
+    assert!(!text.contains("listening on"), "nothing listens: {text}");
+}

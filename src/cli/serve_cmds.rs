@@ -221,6 +221,14 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     let listener = bind(&args.host, args.port, "worker").await?;
     let addr = listener.local_addr()?;
     let models = worker.models().await;
+    if models.is_empty() {
+        // Serving goes on (the engine may still be loading) and the list is asked for
+        // again on every capacity probe; the operator should know why peers see nothing.
+        tracing::warn!(
+            engine = engine.kind(),
+            "the engine lists no models (is it running at the URL given?); serving anyway, and peers see no model until it answers"
+        );
+    }
     tracing::info!(pubkey = %identity.public(), %addr, engine = engine.kind(), ?models, "worker serving");
     println!(
         "worker {} listening on http://{addr} ({} engine)",

@@ -33,11 +33,31 @@ pub struct OpenAiEngine {
     estimate_warning: Arc<WarnOnce>,
 }
 
+/// A base URL with neither a scheme nor a port ("notaurl", "llama") parses as a host
+/// name, but is almost always a mistake: OpenAI-compatible servers have no default port.
+fn refuse_bare_word(base_url: &str) -> Result<(), EngineSetupError> {
+    let trimmed = base_url.trim();
+    let host_part = trimmed.split('/').next().unwrap_or_default();
+    let has_port = host_part
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    if trimmed.contains("://") || has_port {
+        return Ok(());
+    }
+    Err(EngineSetupError::BadUrl {
+        url: base_url.to_string(),
+        reason: format!(
+            "it has no scheme and no port; give the server's address, e.g. http://{host_part}:8080"
+        ),
+    })
+}
+
 impl OpenAiEngine {
     /// An adapter for the server at `base_url`, given with or without its `/v1` suffix
     /// (scheme optional). `api_key` is sent as `Authorization: Bearer …` when set (the
     /// worker reads it from `LOBSTAH_ENGINE_API_KEY`).
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self, EngineSetupError> {
+        refuse_bare_word(base_url)?;
         let base = normalize_base(base_url)?;
         let base = base.strip_suffix("/v1").unwrap_or(&base).to_string();
         let authorization = match api_key.filter(|k| !k.is_empty()) {
@@ -219,6 +239,33 @@ mod tests {
         match v {
             Value::Object(m) => m,
             _ => unreachable!(),
+        }
+    }
+
+    /// A bare word is refused at set-up; anything with a scheme or a port is taken.
+    #[test]
+    fn bare_words_are_not_engine_urls() {
+        let cases = [
+            ("notaurl", false),
+            ("llama", false),
+            ("localhost", false),
+            ("host/v1", false),
+            ("host:", false),
+            ("host:80a", false),
+            ("localhost:8080", true),
+            ("127.0.0.1:8080/v1", true),
+            ("http://llama", true),
+            ("https://api.example.com/v1", true),
+        ];
+        for (url, ok) in cases {
+            let built = OpenAiEngine::new(url, None);
+            assert_eq!(built.is_ok(), ok, "{url}");
+            if let Err(e) = built {
+                assert!(
+                    e.to_string().contains("no scheme and no port"),
+                    "{url}: {e}"
+                );
+            }
         }
     }
 
