@@ -64,14 +64,14 @@ pub async fn chat_completions(
     // the routing short: a worker that has answered is owed its receipt, and the router
     // takes and ledgers it (within the usual timeouts) whether anyone is left to read
     // the answer or not, so both ledgers keep the same receipts.
+    // Bounded: past the listener's connection cap, a routing runs inline again and ends
+    // with its client, as it did before.
+    let Ok(permit) = r.detached_routings.clone().try_acquire_owned() else {
+        return routed(&r, body).await;
+    };
     let routing = tokio::spawn(async move {
-        match route(&r, body).await {
-            Ok(response) => response,
-            Err(e) => {
-                r.metrics.outcome(e.kind);
-                e.into_response()
-            }
-        }
+        let _permit = permit;
+        routed(&r, body).await
     });
     routing.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "routing a chat request failed");
@@ -82,6 +82,16 @@ pub async fn chat_completions(
         )
         .into_response()
     })
+}
+
+async fn routed(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> Response {
+    match route(r, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            r.metrics.outcome(e.kind);
+            e.into_response()
+        }
+    }
 }
 
 async fn route(

@@ -140,6 +140,9 @@ pub struct RouterService {
     pub(super) peer_counters: Mutex<HashMap<PublicKey, super::peer_stats::PeerCounters>>,
     refresh: tokio::sync::Mutex<()>,
     observer: OnceLock<Arc<dyn RouterObserver>>,
+    /// Routings that may outlive their client (one per connection the listener allows),
+    /// so resetting connections cannot pile up unbounded work behind the connection cap.
+    pub(super) detached_routings: Arc<tokio::sync::Semaphore>,
 }
 
 /// Counts a request against a peer while it runs, so load spreads before the next
@@ -199,6 +202,7 @@ impl RouterService {
             .map_err(|_| RouterError::Header)?;
         let jobs = Arc::new(RouterJobs::open(ledger.db().clone())?);
         Self::open_confirm_tables(ledger.db())?;
+        let config_max_connections = config.limits.max_connections;
         Ok(Arc::new(RouterService {
             selector: Mutex::new(Selector::new(config.selection.clone())),
             config,
@@ -219,6 +223,7 @@ impl RouterService {
             refresh: tokio::sync::Mutex::new(()),
             observer: OnceLock::new(),
             jobs,
+            detached_routings: Arc::new(tokio::sync::Semaphore::new(config_max_connections.max(1))),
         }))
     }
 
