@@ -392,7 +392,7 @@ fn an_empty_ledger_file_is_refused_not_taken_as_new() {
     );
 }
 
-/// The ledger and its directory are private to their owner, like the identity.
+/// A new ledger file is private to its owner, like the identity.
 #[cfg(unix)]
 #[test]
 fn a_new_ledger_is_created_owner_only() {

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use support::bin;
-use support::processes::{Server, free_port, id_of, is_whole, receipts, verify};
+use support::processes::{self, Pair, is_whole, receipts, verify};
 
 const CLIENTS: usize = 8;
 /// Kills, alternating router and worker.
@@ -26,40 +25,15 @@ async fn answers_that_reached_clients_survive_sigkills_on_both_sides() {
     support::install_crypto();
     let (worker_home, router_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (worker_home, router_home) = (worker_home.path(), router_home.path());
-    let (worker_port, router_port) = (free_port().to_string(), free_port().to_string());
-    let worker_id = id_of(worker_home);
-    let router_id = id_of(router_home);
-    let worker_url = format!("http://127.0.0.1:{worker_port}");
-    let (ok, out) = bin::run(router_home, &["peers", "add", &worker_id, &worker_url, "w"]);
-    assert!(ok, "peers add: {out}");
-
-    let worker_args = [
-        "worker",
-        "start",
-        "--engine",
-        "synthetic",
-        "--synthetic-rate",
-        "0",
-        "--port",
-        &worker_port,
-        "--trust",
-        &router_id,
-    ];
-    let router_args = ["router", "start", "--port", &router_port];
-    let start_worker = || Server::start(worker_home, &worker_args);
-    let start_router = || Server::start(router_home, &router_args);
-    let mut worker = Some(start_worker());
-    let mut router = Some(start_router());
+    let pair = Pair::new(worker_home, router_home);
+    let mut worker = Some(pair.start_worker());
+    let mut router = Some(pair.start_router());
 
     let stop = Arc::new(AtomicBool::new(false));
     let whole = Arc::new(AtomicU64::new(0));
     let (sent, whole_streams) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{router_port}/v1/chat/completions");
+    let client = processes::client();
+    let url = pair.chat_url.clone();
     let mut clients = Vec::new();
     for i in 0..CLIENTS {
         let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
@@ -98,10 +72,10 @@ async fn answers_that_reached_clients_survive_sigkills_on_both_sides() {
         tokio::time::sleep(BETWEEN_KILLS).await;
         if kill % 2 == 0 {
             router.take().expect("router running").sigkill();
-            router = Some(start_router());
+            router = Some(pair.start_router());
         } else {
             worker.take().expect("worker running").sigkill();
-            worker = Some(start_worker());
+            worker = Some(pair.start_worker());
         }
     }
     tokio::time::sleep(BETWEEN_KILLS).await;

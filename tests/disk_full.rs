@@ -9,10 +9,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use support::bin;
-use support::processes::{Server, free_port, id_of, is_whole, receipts};
+use support::processes::{self, Pair, is_whole, receipts};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs {
@@ -83,34 +81,11 @@ async fn no_answer_leaves_without_its_receipt_when_the_disk_is_full() {
     std::fs::create_dir(&worker_home).expect("worker home on the tmpfs");
     let router_home = tempfile::tempdir().unwrap();
     let router_home = router_home.path();
-    let (worker_port, router_port) = (free_port().to_string(), free_port().to_string());
-    let worker_id = id_of(&worker_home);
-    let router_id = id_of(router_home);
-    let worker_url = format!("http://127.0.0.1:{worker_port}");
-    let (ok, out) = bin::run(router_home, &["peers", "add", &worker_id, &worker_url, "w"]);
-    assert!(ok, "peers add: {out}");
-    let worker = Server::start(
-        &worker_home,
-        &[
-            "worker",
-            "start",
-            "--engine",
-            "synthetic",
-            "--synthetic-rate",
-            "0",
-            "--port",
-            &worker_port,
-            "--trust",
-            &router_id,
-        ],
-    );
-    let router = Server::start(router_home, &["router", "start", "--port", &router_port]);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{router_port}/v1/chat/completions");
+    let pair = Pair::new(&worker_home, router_home);
+    let worker = pair.start_worker();
+    let router = pair.start_router();
+    let client = processes::client();
+    let url = pair.chat_url.clone();
 
     for stream in [false, true] {
         let (whole, body) = ask(&client, &url, stream).await;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use lobstah::core::ledger::Ledger;
@@ -76,6 +76,71 @@ pub fn id_of(home: &Path) -> String {
     let (ok, out) = bin::run(home, &["id"]);
     assert!(ok, "lobstah id: {out}");
     out.trim().to_string()
+}
+
+/// A worker home and a router home set up for each other: identities made, the worker in
+/// the router's peer book and the router trusted by it (credit never interferes). The
+/// ports are chosen once, so a restarted server comes back where it was.
+pub struct Pair {
+    worker_home: PathBuf,
+    router_home: PathBuf,
+    worker_args: Vec<String>,
+    router_args: Vec<String>,
+    /// The router's chat endpoint.
+    pub chat_url: String,
+}
+
+impl Pair {
+    pub fn new(worker_home: &Path, router_home: &Path) -> Pair {
+        let (worker_port, router_port) = (free_port().to_string(), free_port().to_string());
+        let worker_id = id_of(worker_home);
+        let router_id = id_of(router_home);
+        let worker_url = format!("http://127.0.0.1:{worker_port}");
+        let (ok, out) = bin::run(router_home, &["peers", "add", &worker_id, &worker_url, "w"]);
+        assert!(ok, "peers add: {out}");
+        let worker_args = [
+            "worker",
+            "start",
+            "--engine",
+            "synthetic",
+            "--synthetic-rate",
+            "0",
+            "--port",
+            &worker_port,
+            "--trust",
+            &router_id,
+        ];
+        Pair {
+            worker_home: worker_home.to_path_buf(),
+            router_home: router_home.to_path_buf(),
+            worker_args: worker_args.map(str::to_string).to_vec(),
+            router_args: ["router", "start", "--port", &router_port]
+                .map(str::to_string)
+                .to_vec(),
+            chat_url: format!("http://127.0.0.1:{router_port}/v1/chat/completions"),
+        }
+    }
+
+    pub fn start_worker(&self) -> Server {
+        Server::start(&self.worker_home, &as_strs(&self.worker_args))
+    }
+
+    pub fn start_router(&self) -> Server {
+        Server::start(&self.router_home, &as_strs(&self.router_args))
+    }
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A client for the router under test: bounded waits, never a proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("client")
 }
 
 /// Whether a client got the whole answer: a JSON completion, or a stream ending in
