@@ -4,7 +4,9 @@
 use std::fmt;
 
 use super::Standing;
-use crate::core::protocol::{Identity, ProtocolError, PublicKey, Receipt, SignedReceipt};
+use crate::core::protocol::{
+    Identity, ProtocolError, PublicKey, Receipt, RequestProof, SignedReceipt,
+};
 
 /// Whose receipts this ledger takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,8 @@ impl From<ProtocolError> for Rejection {
 pub struct Verified {
     signed: SignedReceipt,
     standing: Standing,
+    /// The signed request this receipt answers, when one is known (see `answering`).
+    request: Option<Box<RequestProof>>,
 }
 
 impl Verified {
@@ -108,7 +112,20 @@ impl Verified {
         Verified {
             signed,
             standing: Standing::Confirmed,
+            request: None,
         }
+    }
+
+    /// Records which signed request this receipt answers. The ledger then holds at most
+    /// one receipt per request (a second is a duplicate), and a worker keeps the proof
+    /// while the receipt is pending, so its requester can recognise it if offered back.
+    pub fn answering(mut self, request: Option<RequestProof>) -> Self {
+        self.request = request.map(Box::new);
+        self
+    }
+
+    pub fn request(&self) -> Option<&RequestProof> {
+        self.request.as_deref()
     }
 
     pub fn signed(&self) -> &SignedReceipt {

@@ -4,6 +4,7 @@
 
 mod accept;
 mod io;
+mod requests;
 mod standing;
 mod verify;
 mod writer;
@@ -20,6 +21,7 @@ pub use accept::{
     AcceptRules, OwnReceipt, Party, RejectReason, Rejection, Verified, accept, sign_own,
 };
 pub use io::{ImportReport, export_jsonl, import_jsonl};
+pub use requests::Unsettled;
 pub use standing::{
     CONFIRMATIONS, CONFIRMED_BY, ConfirmOutcome, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES,
     Unconfirmed,
@@ -120,7 +122,8 @@ pub enum AppendOutcome {
     Appended {
         seq: u64,
     },
-    /// The nonce is already in the ledger (a replay or a re-import).
+    /// The nonce is already in the ledger (a replay or a re-import), or the request it
+    /// answers already has a receipt here.
     Duplicate {
         existing_seq: u64,
     },
@@ -145,6 +148,8 @@ impl Ledger {
             tx.open_table(UNCONFIRMED_BALANCES)?;
             tx.open_table(CONFIRMED_BY)?;
             tx.open_table(CONFIRMATIONS)?;
+            tx.open_table(requests::ANSWERED)?;
+            tx.open_table(requests::PROOFS)?;
             tx.commit()?;
         }
         Ok(Ledger { db })
@@ -188,10 +193,15 @@ impl Ledger {
             for verified in receipts {
                 let signed = verified.signed();
                 let r = signed.receipt();
-                if let Some(existing) = nonces.get(r.nonce.as_str())? {
-                    outcomes.push(AppendOutcome::Duplicate {
-                        existing_seq: existing.value(),
-                    });
+                let existing = match nonces.get(r.nonce.as_str())? {
+                    Some(seq) => Some(seq.value()),
+                    None => match verified.request() {
+                        Some(proof) => requests::answered_by(tx, proof)?,
+                        None => None,
+                    },
+                };
+                if let Some(existing_seq) = existing {
+                    outcomes.push(AppendOutcome::Duplicate { existing_seq });
                     continue;
                 }
                 let seq = next_seq;
@@ -199,6 +209,9 @@ impl Ledger {
                 nonces.insert(r.nonce.as_str(), seq)?;
                 log.insert(seq, signed.to_json().as_bytes())?;
                 standing::record(tx, signed, seq, verified.standing())?;
+                if let Some(proof) = verified.request() {
+                    requests::record(tx, proof, &r.nonce, seq, verified.standing())?;
+                }
                 let tokens = r.total_tokens();
                 let worker = r.worker_pubkey.to_string();
                 let requester = r.requester_pubkey.to_string();

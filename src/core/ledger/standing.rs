@@ -35,7 +35,7 @@ pub enum Standing {
 }
 
 impl Standing {
-    fn code(self) -> u8 {
+    pub(super) fn code(self) -> u8 {
         match self {
             Standing::Confirmed => 0,
             Standing::Pending => 1,
@@ -201,6 +201,7 @@ pub(super) fn confirm(
     let mut confirmed_by = tx.open_table(CONFIRMED_BY)?;
     for (nonce, receipt, standing) in &settled {
         confirmed_by.insert(nonce.as_str(), batch)?;
+        super::requests::settled(tx, nonce)?;
         let r = receipt.receipt();
         adjust(
             tx,

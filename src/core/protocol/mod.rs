@@ -9,6 +9,7 @@ mod identity;
 mod key_cache;
 mod receipt;
 mod request_auth;
+mod request_proof;
 
 pub use announcement::{
     ANNOUNCE_FUTURE_SKEW_MS, Announcement, SignedAnnouncement, Tier, unannounce_message,
@@ -23,6 +24,7 @@ pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};
 pub use request_auth::{
     NONCE_HEADER, REQUEST_SKEW_MS, RequestAuth, RequestTarget, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
+pub use request_proof::RequestProof;
 
 /// The only protocol version this implementation speaks; new optional fields, not new
 /// versions, are how v1 grows.

@@ -145,12 +145,36 @@ fn signed_text(
     at_ms: u64,
     nonce: &str,
 ) -> String {
-    let digest = hex::encode(Sha256::digest(target.body));
-    format!(
-        "lobstah-request:v1\n{}\n{}\n{digest}\n{}\n{requester}\n{at_ms}\n{nonce}",
-        target.method.to_ascii_uppercase(),
+    signed_text_of_digest(
+        target.method,
         target.path,
+        &body_digest(target.body),
         target.worker,
+        requester,
+        at_ms,
+        nonce,
+    )
+}
+
+/// The SHA-256 of a request body, lowercase hex, as the signed text holds it.
+pub(super) fn body_digest(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// The signed text from the body's digest: what a [`super::RequestProof`] verifies
+/// without holding the body.
+pub(super) fn signed_text_of_digest(
+    method: &str,
+    path: &str,
+    digest: &str,
+    worker: &PublicKey,
+    requester: &PublicKey,
+    at_ms: u64,
+    nonce: &str,
+) -> String {
+    format!(
+        "lobstah-request:v1\n{}\n{path}\n{digest}\n{worker}\n{requester}\n{at_ms}\n{nonce}",
+        method.to_ascii_uppercase(),
     )
 }
 

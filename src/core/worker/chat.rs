@@ -19,7 +19,7 @@ use crate::core::engine::{ChatRequest, StreamEvent, Usage};
 use crate::core::ledger::{OwnReceipt, sign_own};
 use crate::core::metrics::{DirectionLabel, StreamLabel};
 use crate::core::net::relay::{self, Lost, Pulled};
-use crate::core::protocol::{Receipt, new_nonce};
+use crate::core::protocol::{Receipt, RequestProof, new_nonce};
 
 pub const RECEIPT_HEADER: &str = "x-lobstah-receipt";
 pub const REQUESTER_HEADER: &str = "x-lobstah-requester";
@@ -51,7 +51,7 @@ async fn handle(
     let request = ChatRequest::parse(&body)?;
     let now = w.clock.now_ms();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let caller = w.gate.identify("POST", path, &headers, &body, now)?;
+    let (caller, proof) = w.gate.identify_proved("POST", path, &headers, &body, now)?;
     let pass = w
         .gate
         .admit(caller, estimate_tokens(&body), &w.ledger_reader, now)?;
@@ -83,7 +83,7 @@ async fn handle(
                 e.to_string(),
             )
         })?;
-        w.ledger_receipt(signed, caller.standing()).await?;
+        w.ledger_receipt(signed, caller.standing(), proof).await?;
         w.metrics
             .latency
             .get_or_create(&StreamLabel {
@@ -112,6 +112,7 @@ async fn handle(
     tokio::spawn(async move {
         let _slot = slot;
         let _pass = pass;
+        let mut proof = proof;
         let mut outcome = "stream_error";
         // No bound before the first event: a model may be loading. The router's
         // first-byte timeout covers that wait, and a router that gives up is noticed.
@@ -140,7 +141,7 @@ async fn handle(
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
                 Ok(StreamEvent::ChunkText(text)) => sse_data(&text),
                 Ok(StreamEvent::Usage(usage)) => {
-                    match receipt_frame(&w, caller, &model, usage, started_at).await {
+                    match receipt_frame(&w, caller, proof.take(), &model, usage, started_at).await {
                         Ok(frame) => {
                             outcome = "ok";
                             frame
@@ -191,6 +192,7 @@ async fn handle(
 async fn receipt_frame(
     w: &Worker,
     caller: Caller,
+    proof: Option<RequestProof>,
     model: &str,
     usage: Usage,
     started_at: u64,
@@ -200,7 +202,7 @@ async fn receipt_frame(
         "{RECEIPT_COMMENT}{}\n\ndata: [DONE]\n\n",
         signed.signed().to_base64()
     );
-    w.ledger_receipt(signed, caller.standing()).await?;
+    w.ledger_receipt(signed, caller.standing(), proof).await?;
     Ok(Bytes::from(frame))
 }
 

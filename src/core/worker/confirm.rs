@@ -1,9 +1,14 @@
-//! `POST /v1/receipts/confirm` on the worker: a requester's counter-signature over a
-//! batch of receipts turns the worker's pending earnings from them into confirmed ones.
+//! Settling receipts with their requesters, on the worker.
 //!
-//! The body is one signed confirmation (see `protocol::confirmation`); its own signature
-//! is the proof, so the request needs no request signature. Answering is idempotent: a
-//! confirmation sent twice (a retry after a lost answer) settles nothing twice.
+//! `POST /v1/receipts/confirm`: a requester's counter-signature over a batch of receipts
+//! turns the worker's pending earnings from them into confirmed ones. The body is one
+//! signed confirmation (see `protocol::confirmation`); its own signature is the proof,
+//! so the request needs no request signature. Answering is idempotent: a confirmation
+//! sent twice (a retry after a lost answer) settles nothing twice.
+//!
+//! `GET /v1/receipts/unsettled`: a signed request; the answer lists the receipts signed
+//! for that requester it has not confirmed, each with the proof of the request it
+//! answers. A router that crashed or cut an answer short learns here what it owes.
 
 use std::sync::Arc;
 
@@ -11,16 +16,19 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use super::Worker;
+use super::{Caller, Worker};
 use crate::core::api_error::ApiError;
 use crate::core::ledger::ConfirmOutcome;
 use crate::core::protocol::SignedConfirmation;
 
 pub const CONFIRM_PATH: &str = "/v1/receipts/confirm";
+pub const UNSETTLED_PATH: &str = "/v1/receipts/unsettled";
+/// Receipts one answer lists at most; the requester asks again for more.
+pub const MAX_UNSETTLED_PER_ANSWER: usize = 256;
 
 #[derive(Debug, Serialize)]
 struct NonceOutcome<'a> {
@@ -81,6 +89,37 @@ pub async fn confirm_receipts(
         "mismatch": counts[ConfirmOutcome::Mismatch as usize],
         "results": results,
     })))
+}
+
+pub async fn unsettled_receipts(
+    State(w): State<Arc<Worker>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = w
+        .gate
+        .identify("GET", UNSETTLED_PATH, &headers, b"", w.clock.now_ms())?;
+    let Caller::Signed(requester) = caller else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "signature_required",
+            "only a signed request may list what its requester has not settled",
+        ));
+    };
+    let _ = w.ledger.flush().await;
+    let ledger = w.ledger_reader.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        ledger.unsettled_for(&requester, MAX_UNSETTLED_PER_ANSWER + 1)
+    })
+    .await
+    .map_err(|e| internal(e.to_string()))?
+    .map_err(|e| internal(e.to_string()))?;
+    let more = listed.len() > MAX_UNSETTLED_PER_ANSWER;
+    let receipts: Vec<serde_json::Value> = listed
+        .into_iter()
+        .take(MAX_UNSETTLED_PER_ANSWER)
+        .map(|u| json!({"receipt": u.receipt.to_value(), "request": u.request}))
+        .collect();
+    Ok(Json(json!({"receipts": receipts, "more": more})))
 }
 
 fn internal(message: String) -> ApiError {

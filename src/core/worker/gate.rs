@@ -14,8 +14,8 @@ use super::replay::{MAX_REMEMBERED, ReplayCache, ReplayError};
 use crate::core::api_error::ApiError;
 use crate::core::ledger::{Ledger, Standing};
 use crate::core::protocol::{
-    NONCE_HEADER, PublicKey, REQUEST_SKEW_MS, RequestAuth, RequestTarget, SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
+    NONCE_HEADER, PublicKey, REQUEST_SKEW_MS, RequestAuth, RequestProof, RequestTarget,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use crate::core::tracker::{RateLimit, RateLimiter};
 
@@ -173,6 +173,20 @@ impl Gate {
         body: &[u8],
         now_ms: u64,
     ) -> Result<Caller, ApiError> {
+        self.identify_proved(method, path, headers, body, now_ms)
+            .map(|(caller, _)| caller)
+    }
+
+    /// [`Gate::identify`], with the proof of a signed request kept for its receipt, so
+    /// the requester can recognise the request when the receipt is offered back to it.
+    pub fn identify_proved(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(Caller, Option<RequestProof>), ApiError> {
         let claimed = header(headers, REQUESTER_HEADER).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "missing the {REQUESTER_HEADER} header: a lobstah worker serves lobstah routers; point your client at a router"
@@ -189,7 +203,7 @@ impl Gate {
                     "this worker serves signed requests only; use a lobstah router that signs its requests",
                 ));
             }
-            return Ok(Caller::Anonymous(requester));
+            return Ok((Caller::Anonymous(requester), None));
         }
         let [Some(ts), Some(nonce), Some(sig)] = parts else {
             return Err(bad_signature(format!(
@@ -213,7 +227,10 @@ impl Gate {
             ))
         })?;
         match lock(&self.replay).check_and_insert(&auth.nonce, auth.timestamp_ms, now_ms) {
-            Ok(()) => Ok(Caller::Signed(auth.requester)),
+            Ok(()) => Ok((
+                Caller::Signed(auth.requester),
+                Some(RequestProof::of(&auth, target)),
+            )),
             Err(ReplayError::Full) => Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use admission::{Admission, QueueFull, Slot};
 pub use chat::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
-pub use confirm::CONFIRM_PATH;
+pub use confirm::{CONFIRM_PATH, MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
 pub use gate::{AccessPolicy, Caller, Gate, Pass, estimate_tokens};
 pub use jobs::{DEFAULT_MAX_QUEUED_JOBS, Finish, JobError, JobRecord, JobStore, Jobs};
 
@@ -35,7 +35,7 @@ use crate::core::jobs::JobCounts;
 use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party, Standing};
 use crate::core::metrics::WorkerMetrics;
 use crate::core::net::{self, ServerLimits};
-use crate::core::protocol::{Identity, Tier};
+use crate::core::protocol::{Identity, RequestProof, Tier};
 
 /// How long the engine's model list is trusted before asking again.
 const MODELS_TTL_MS: u64 = 10_000;
@@ -175,6 +175,7 @@ impl Worker {
             .route("/v1/jobs", post(jobs::submit_job))
             .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
             .route(CONFIRM_PATH, post(confirm::confirm_receipts))
+            .route(UNSETTLED_PATH, get(confirm::unsettled_receipts))
             .route("/capacity", get(capacity))
             .route("/pubkey", get(pubkey))
             .route("/metrics", get(metrics))
@@ -296,11 +297,16 @@ impl Worker {
     }
 
     /// Ledgers a receipt this worker signed, as `standing` (pending until the requester
-    /// confirms it). Runs beside the response: the answer does not wait for our fsync.
-    /// Ledgers a receipt this worker signed and returns once it is durable. The caller
-    /// hands the receipt out only after this: a receipt someone was shown must survive a
-    /// crash, and an answer whose receipt cannot be written must not leave unbilled.
-    async fn ledger_receipt(&self, own: OwnReceipt, standing: Standing) -> Result<(), ApiError> {
+    /// confirms it), with the proof of the signed request it answers, and returns once
+    /// it is durable. The caller hands the receipt out only after this: a receipt
+    /// someone was shown must survive a crash, and an answer whose receipt cannot be
+    /// written must not leave unbilled.
+    async fn ledger_receipt(
+        &self,
+        own: OwnReceipt,
+        standing: Standing,
+        proof: Option<RequestProof>,
+    ) -> Result<(), ApiError> {
         let rules = AcceptRules {
             now_ms: Some(self.clock.now_ms()),
             party: Party::Worker(self.identity.public()),
@@ -313,7 +319,10 @@ impl Worker {
                 format!("the receipt this worker signed does not pass its own checks: {e}"),
             )
         })?;
-        let committed = match self.ledger.enqueue(vec![verified.with_standing(standing)]) {
+        let committed = match self
+            .ledger
+            .enqueue(vec![verified.with_standing(standing).answering(proof)])
+        {
             Ok(done) => done.await,
             Err(e) => Err(e),
         };

@@ -1,0 +1,138 @@
+//! Proof that a requester asked: the parts of a signed request a worker keeps beside the
+//! receipt it signed for it, so the requester can later recognise its own signature.
+//!
+//! A router that crashed, or cut an answer short, never ledgered the receipt its worker
+//! committed. When the worker offers that receipt back, the router takes it only with
+//! this proof: its own signature over the method, path, body digest, worker, time and
+//! nonce of a request it really sent. The body itself is not kept (a digest is what was
+//! signed), so a proof costs a few hundred bytes, and only while the receipt is pending.
+//!
+//! ```text
+//! {"method":"POST","path":"/v1/chat/completions","bodySha256":"<64 hex>",
+//!  "worker":"lob1…","requester":"lob1…","timestamp":<unix ms>,"nonce":"<32 hex>",
+//!  "signature":"<128 hex, by the requester>"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{PublicKey, Signature};
+use super::request_auth::{body_digest, signed_text_of_digest};
+use super::{ProtocolError, RequestAuth, RequestTarget};
+
+/// A signed request, minus its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestProof {
+    pub method: String,
+    pub path: String,
+    pub body_sha256: String,
+    pub worker: PublicKey,
+    pub requester: PublicKey,
+    pub timestamp: u64,
+    pub nonce: String,
+    /// The requester's signature over the request, hex.
+    pub signature: String,
+}
+
+impl RequestProof {
+    /// The proof of a request whose signature `auth` has already been checked against
+    /// `target`.
+    pub fn of(auth: &RequestAuth, target: RequestTarget<'_>) -> Self {
+        RequestProof {
+            method: target.method.to_ascii_uppercase(),
+            path: target.path.to_string(),
+            body_sha256: body_digest(target.body),
+            worker: *target.worker,
+            requester: auth.requester,
+            timestamp: auth.timestamp_ms,
+            nonce: auth.nonce.clone(),
+            signature: auth.signature.to_hex(),
+        }
+    }
+
+    /// Checks the requester's signature over what the proof names.
+    pub fn verify(&self) -> Result<(), ProtocolError> {
+        let shaped = |s: &str, len: usize| {
+            s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        if !shaped(&self.body_sha256, 64) || !shaped(&self.nonce, 32) {
+            return Err(ProtocolError::malformed(
+                "request proof",
+                "bodySha256 must be 64 and nonce 32 lowercase hex characters",
+            ));
+        }
+        if self.path.contains('\n') || self.method.contains('\n') {
+            return Err(ProtocolError::malformed(
+                "request proof",
+                "method and path are single lines",
+            ));
+        }
+        let signature = Signature::parse_hex(&self.signature)?;
+        let text = signed_text_of_digest(
+            &self.method,
+            &self.path,
+            &self.body_sha256,
+            &self.worker,
+            &self.requester,
+            self.timestamp,
+            &self.nonce,
+        );
+        self.requester.verify(text.as_bytes(), &signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::protocol::Identity;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn signed() -> (RequestProof, Identity) {
+        let router = Identity::from_seed([1; 32]);
+        let worker = Identity::from_seed([2; 32]).public();
+        let target = RequestTarget {
+            method: "POST",
+            path: "/v1/chat/completions",
+            body: b"{\"model\":\"m\"}",
+            worker: &worker,
+        };
+        let auth = RequestAuth::sign(&router, target, NOW);
+        auth.verify(target).unwrap();
+        (RequestProof::of(&auth, target), router)
+    }
+
+    #[test]
+    fn a_proof_verifies_without_the_body_and_survives_json() {
+        let (proof, _) = signed();
+        proof.verify().unwrap();
+        let text = serde_json::to_string(&proof).unwrap();
+        assert!(text.contains("\"bodySha256\""), "{text}");
+        let back: RequestProof = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, proof);
+        back.verify().unwrap();
+    }
+
+    /// Each field, changed alone, breaks the proof.
+    #[test]
+    fn every_field_is_bound() {
+        let (proof, _) = signed();
+        let other = Identity::from_seed([3; 32]).public();
+        let changes: [fn(&mut RequestProof, PublicKey); 9] = [
+            |p, _| p.method = "GET".into(),
+            |p, _| p.path = "/v1/jobs".into(),
+            |p, _| p.body_sha256 = "0".repeat(64),
+            |p, k| p.worker = k,
+            |p, k| p.requester = k,
+            |p, _| p.timestamp += 1,
+            |p, _| p.nonce = "1".repeat(32),
+            |p, _| p.signature = "00".repeat(64),
+            |p, _| p.nonce = "XYZ".into(),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut bad = proof.clone();
+            change(&mut bad, other);
+            assert!(bad.verify().is_err(), "change {i} still verifies");
+        }
+    }
+}
