@@ -174,6 +174,8 @@ pub struct RouterMetrics {
     pub excluded_peers: Gauge,
     pub receipts_accepted: Counter,
     pub confirmations_sent: Counter,
+    /// Receipts a worker committed for us that we took late (see `router::reconcile`).
+    pub receipts_recovered: Counter,
     pub receipts_rejected: Family<ReasonLabel, Counter>,
     pub jobs: Family<StatusLabel, Gauge>,
     pub registry: Arc<MetricsRegistry>,
@@ -192,6 +194,12 @@ impl RouterMetrics {
         let excluded_peers = Gauge::default();
         let receipts_accepted = Counter::default();
         let confirmations_sent = Counter::default();
+        let receipts_recovered = Counter::default();
+        r.register(
+            "receipts_recovered",
+            "Receipts a worker committed for us whose answer we never finished reading, taken late",
+            receipts_recovered.clone(),
+        );
         r.register(
             "receipts_confirmed",
             "Receipts counter-signed back to the worker and settled there",
@@ -245,6 +253,7 @@ impl RouterMetrics {
             excluded_peers,
             receipts_accepted,
             confirmations_sent,
+            receipts_recovered,
             receipts_rejected,
             jobs,
             registry: Arc::new(MetricsRegistry(r)),

@@ -260,7 +260,8 @@ impl RouterService {
         Sent::Answered(settled)
     }
 
-    /// Confirms every half second until `shutdown`, then runs one last short round.
+    /// Every half second until `shutdown`: takes receipts workers hold that we never
+    /// read (see `reconcile`), then confirms; at the end, one last short round.
     pub fn spawn_confirmer(
         self: &Arc<Self>,
         shutdown: CancellationToken,
@@ -275,6 +276,8 @@ impl RouterService {
                     _ = shutdown.cancelled() => break,
                     _ = tick.tick() => {}
                 }
+                // First: what the workers hold that we never read goes into this round.
+                service.reconcile_now().await;
                 if let Err(e) = service.confirm_now().await {
                     tracing::error!(error = %e, "cannot confirm receipts");
                 }

@@ -26,7 +26,7 @@ use crate::core::api_error::ApiError;
 use crate::core::engine::ChatRequest;
 use crate::core::metrics::StreamLabel;
 use crate::core::net::relay::{self, Lost, Pulled, SseTail};
-use crate::core::protocol::{PublicKey, Tier};
+use crate::core::protocol::{PublicKey, RequestProof, Tier};
 use crate::core::worker::RECEIPT_HEADER;
 
 pub const SERVED_BY_HEADER: &str = "x-lobstah-served-by";
@@ -197,9 +197,13 @@ async fn attempt(
     let prompt_bytes = body.len() as u64;
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
-    let request = match r.chat_urls.get(url) {
-        Some(parsed) => r.signed_request_to(client, reqwest::Method::POST, parsed, &peer, &body),
-        None => client.post(chat_url_text(url)),
+    let (request, proof) = match r.chat_urls.get(url) {
+        Some(parsed) => {
+            let (request, proof) =
+                r.signed_request_proved(client, reqwest::Method::POST, parsed, &peer, &body);
+            (request, Some(proof))
+        }
+        None => (client.post(chat_url_text(url)), None),
     };
     let send = request
         .header(header::CONTENT_TYPE, "application/json")
@@ -239,9 +243,9 @@ async fn attempt(
         return Attempt::Done(out);
     }
     if stream {
-        forward_stream(r, peer, response, started, in_flight, prompt_bytes).await
+        forward_stream(r, peer, response, started, in_flight, prompt_bytes, proof).await
     } else {
-        forward_whole(r, peer, response, started, timeout, prompt_bytes).await
+        forward_whole(r, peer, response, started, timeout, prompt_bytes, proof).await
     }
 }
 
@@ -252,6 +256,7 @@ async fn forward_whole(
     started: Instant,
     timeout: Duration,
     prompt_bytes: u64,
+    proof: Option<RequestProof>,
 ) -> Attempt {
     let receipt = response
         .headers()
@@ -274,7 +279,10 @@ async fn forward_whole(
         prompt_bytes,
         content_bytes: plausible::content_bytes(&bytes),
     };
-    if let Err(withheld) = r.take_receipt(peer, receipt.as_deref(), delivered).await {
+    if let Err(withheld) = r
+        .take_receipt(peer, receipt.as_deref(), delivered, proof)
+        .await
+    {
         return Attempt::Done(withheld.into_response());
     }
     r.metrics
@@ -301,6 +309,7 @@ async fn forward_stream(
     started: Instant,
     in_flight: super::service::InFlight,
     prompt_bytes: u64,
+    proof: Option<RequestProof>,
 ) -> Attempt {
     let is_sse = response
         .headers()
@@ -385,7 +394,7 @@ async fn forward_stream(
             content_bytes: meter.bytes(),
         };
         match service
-            .take_receipt(peer, filter.receipt(), delivered)
+            .take_receipt(peer, filter.receipt(), delivered, proof)
             .await
         {
             Ok(()) => {

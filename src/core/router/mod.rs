@@ -16,6 +16,7 @@ mod peer_stats;
 pub mod peers;
 pub(crate) mod plausible;
 pub mod receipt_filter;
+pub mod reconcile;
 pub mod selection;
 mod service;
 mod signing;

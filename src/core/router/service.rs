@@ -43,7 +43,7 @@ use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
 use crate::core::net::ServerLimits;
-use crate::core::protocol::{Identity, PublicKey, SignedReceipt, Tier};
+use crate::core::protocol::{Identity, PublicKey, RequestProof, SignedReceipt, Tier};
 
 /// Told what the router decides (exclusions, refused receipts) as it happens, so a node
 /// can publish it as events. Called with no router lock held; must not block.
@@ -143,6 +143,8 @@ pub struct RouterService {
     /// Routings that may outlive their client (one per connection the listener allows),
     /// so resetting connections cannot pile up unbounded work behind the connection cap.
     pub(super) detached_routings: Arc<tokio::sync::Semaphore>,
+    /// Peers to ask for receipts we may never have read (see `reconcile`).
+    pub(super) reconciler: super::reconcile::Reconciler,
 }
 
 /// Counts a request against a peer while it runs, so load spreads before the next
@@ -224,6 +226,7 @@ impl RouterService {
             observer: OnceLock::new(),
             jobs,
             detached_routings: Arc::new(tokio::sync::Semaphore::new(config_max_connections.max(1))),
+            reconciler: Default::default(),
         }))
     }
 
@@ -507,6 +510,8 @@ impl RouterService {
 
     pub(super) fn record_failure(&self, peer: PublicKey, reason: String) {
         self.metrics.peer_failures.inc();
+        // It may have finished and committed a receipt we never read.
+        self.reconciler.mark(peer);
         let now = self.now_ms();
         tracing::warn!(peer = %peer.short(), %reason, "peer attempt failed");
         let effects = self.lock_selector().handle(SelectionEvent::Failed {
@@ -571,6 +576,7 @@ impl RouterService {
         peer: PublicKey,
         payload: Option<&str>,
         delivered: Delivered,
+        request: Option<RequestProof>,
     ) -> Result<(), ApiError> {
         let Some(payload) = payload else {
             self.reject(peer, "missing", "the peer sent no receipt".into());
@@ -617,7 +623,7 @@ impl RouterService {
             self.count(peer, |c| c.receipts += 1);
             return Ok(());
         }
-        let committed = match self.writer.enqueue(vec![verified]) {
+        let committed = match self.writer.enqueue(vec![verified.answering(request)]) {
             Ok(done) => done.await,
             Err(e) => Err(e),
         };

@@ -5,7 +5,7 @@
 use reqwest::{Method, RequestBuilder, Url};
 
 use super::service::RouterService;
-use crate::core::protocol::{PublicKey, RequestAuth, RequestTarget};
+use crate::core::protocol::{PublicKey, RequestAuth, RequestProof, RequestTarget};
 use crate::core::worker::REQUESTER_HEADER;
 
 impl RouterService {
@@ -34,26 +34,39 @@ impl RouterService {
         peer: &PublicKey,
         body: &[u8],
     ) -> RequestBuilder {
+        self.signed_request_proved(client, method, url, peer, body)
+            .0
+    }
+
+    /// [`RouterService::signed_request_to`], with the proof of what was signed: the
+    /// receipt that answers the request is ledgered against it, so no second receipt
+    /// for the same request is ever taken (see `reconcile`).
+    pub(crate) fn signed_request_proved(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: Url,
+        peer: &PublicKey,
+        body: &[u8],
+    ) -> (RequestBuilder, RequestProof) {
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        let auth = RequestAuth::sign(
-            &self.config.identity,
-            RequestTarget {
-                method: method.as_str(),
-                path: &path,
-                body,
-                worker: peer,
-            },
-            self.now_ms(),
-        );
+        let target = RequestTarget {
+            method: method.as_str(),
+            path: &path,
+            body,
+            worker: peer,
+        };
+        let auth = RequestAuth::sign(&self.config.identity, target, self.now_ms());
+        let proof = RequestProof::of(&auth, target);
         let mut builder = client
             .request(method, url)
             .header(REQUESTER_HEADER, self.requester_header.clone());
         for (name, value) in auth.header_values() {
             builder = builder.header(name, value);
         }
-        builder
+        (builder, proof)
     }
 }

@@ -1,0 +1,177 @@
+use super::*;
+use crate::core::protocol::{Identity, Receipt, RequestAuth, RequestTarget};
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn key(seed: u8) -> PublicKey {
+    Identity::from_seed([seed; 32]).public()
+}
+
+#[test]
+fn who_is_asked_when() {
+    let (a, b) = (key(1), key(2));
+    let r = Reconciler::default();
+    // At start, everyone: a crash leaves no trace of what was in flight.
+    assert_eq!(r.due(NOW), Ask::Every);
+    r.asked(&[], &[], true, NOW);
+    assert_eq!(r.due(NOW + 1), Ask::Nobody);
+    r.mark(b);
+    r.mark(a);
+    r.mark(a);
+    let mut both = vec![a, b];
+    both.sort_unstable();
+    assert_eq!(r.due(NOW + 2), Ask::These(both));
+    // `a` answered, `b` did not: `b` waits before the next try, then twice as long.
+    r.asked(&[a], &[b], false, NOW + 3);
+    let cases = [
+        (NOW + 4, Ask::Nobody),
+        (NOW + 3 + RETRY_MS - 1, Ask::Nobody),
+        (NOW + 3 + RETRY_MS, Ask::These(vec![b])),
+    ];
+    for (at, expected) in cases {
+        assert_eq!(r.due(at), expected, "at +{}", at - NOW);
+    }
+    r.asked(&[], &[b], false, NOW + 10_000);
+    assert_eq!(r.due(NOW + 10_000 + RETRY_MS), Ask::Nobody);
+    assert_eq!(r.due(NOW + 10_000 + 2 * RETRY_MS), Ask::These(vec![b]));
+    // A failure marks again a peer that was asked already: it may owe a new receipt.
+    r.asked(&[b], &[], false, NOW + 20_000);
+    assert_eq!(r.due(NOW + 20_001), Ask::Nobody);
+    // And every so often, everyone.
+    assert_eq!(r.due(NOW + RECONCILE_ALL_EVERY_MS), Ask::Every);
+}
+
+#[test]
+fn backoff_grows_and_stops_at_the_full_round() {
+    let cases = [
+        (1, RETRY_MS),
+        (2, 2 * RETRY_MS),
+        (3, 4 * RETRY_MS),
+        (40, RECONCILE_ALL_EVERY_MS),
+        (u32::MAX, RECONCILE_ALL_EVERY_MS),
+    ];
+    for (misses, wait) in cases {
+        assert_eq!(backoff(misses), wait, "misses={misses}");
+    }
+}
+
+struct Claim {
+    router: Identity,
+    worker: Identity,
+    path: &'static str,
+    method: &'static str,
+    signed_at: u64,
+    started_at: u64,
+    output_tokens: u64,
+}
+
+impl Claim {
+    fn honest() -> Self {
+        Claim {
+            router: Identity::from_seed([1; 32]),
+            worker: Identity::from_seed([2; 32]),
+            path: "/v1/chat/completions",
+            method: "POST",
+            signed_at: NOW - 1_000,
+            started_at: NOW - 900,
+            output_tokens: 40,
+        }
+    }
+
+    fn parts(&self) -> (SignedReceipt, RequestProof) {
+        let worker = self.worker.public();
+        let target = RequestTarget {
+            method: self.method,
+            path: self.path,
+            body: b"{\"model\":\"m\"}",
+            worker: &worker,
+        };
+        let auth = RequestAuth::sign(&self.router, target, self.signed_at);
+        let receipt = Receipt {
+            version: 1,
+            job_id: "j".into(),
+            nonce: crate::core::protocol::new_nonce(),
+            requester_pubkey: self.router.public(),
+            worker_pubkey: worker,
+            model: "m".into(),
+            input_tokens: 10,
+            output_tokens: self.output_tokens,
+            started_at: self.started_at,
+            completed_at: self.started_at + 100,
+        };
+        let signed = SignedReceipt::sign(receipt, &self.worker).unwrap();
+        (signed, RequestProof::of(&auth, target))
+    }
+}
+
+#[test]
+fn a_claim_is_taken_only_with_proof_of_a_request_we_signed_for_that_worker() {
+    type Change = fn(&mut Claim);
+    let cases: [(&str, Change, bool); 8] = [
+        ("honest", |_| {}, true),
+        (
+            "old but within the day",
+            |c| {
+                c.signed_at = NOW - CLAIM_WINDOW_MS + 10;
+                c.started_at = c.signed_at + 5;
+            },
+            true,
+        ),
+        (
+            "older than a day",
+            |c| {
+                c.signed_at = NOW - CLAIM_WINDOW_MS - 10;
+                c.started_at = c.signed_at + 5;
+            },
+            false,
+        ),
+        (
+            "work before the request",
+            |c| c.started_at = c.signed_at - REQUEST_SKEW_MS - 1,
+            false,
+        ),
+        ("a job, not a chat", |c| c.path = "/v1/jobs", false),
+        ("a GET", |c| c.method = "GET", false),
+        (
+            "signed by someone else",
+            |c| c.router = Identity::from_seed([7; 32]),
+            false,
+        ),
+        (
+            "too many tokens",
+            |c| c.output_tokens = MAX_CLAIMED_TOKENS,
+            false,
+        ),
+    ];
+    let me = Identity::from_seed([1; 32]).public();
+    let worker = Identity::from_seed([2; 32]).public();
+    for (name, change, taken) in cases {
+        let mut claim = Claim::honest();
+        change(&mut claim);
+        let (receipt, proof) = claim.parts();
+        let judged = judge_claim(&me, &worker, receipt, proof.clone(), NOW);
+        assert_eq!(judged.is_ok(), taken, "{name}: {judged:?}");
+        if let Ok(v) = judged {
+            assert_eq!(v.request(), Some(&proof), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_claim_from_the_wrong_peer_or_with_a_borrowed_proof_is_refused() {
+    let me = Identity::from_seed([1; 32]).public();
+    let worker = Identity::from_seed([2; 32]).public();
+    let (receipt, proof) = Claim::honest().parts();
+    assert!(judge_claim(&me, &key(9), receipt.clone(), proof.clone(), NOW).is_err());
+    // A proof of a request to another worker, with this worker's receipt.
+    let mut elsewhere = Claim::honest();
+    elsewhere.worker = Identity::from_seed([3; 32]);
+    let (_, foreign_proof) = elsewhere.parts();
+    assert!(judge_claim(&me, &worker, receipt.clone(), foreign_proof, NOW).is_err());
+    // A proof whose fields were edited after signing.
+    let mut edited = proof.clone();
+    edited.path = "/x/v1/chat/completions".into();
+    assert!(judge_claim(&me, &worker, receipt, edited, NOW).is_err());
+    let (receipt, _) = Claim::honest().parts();
+    assert!(judge_claim(&me, &worker, receipt, proof, NOW).is_ok());
+}
