@@ -15,9 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{PublicKey, Signature};
+use super::identity::{Identity, PublicKey, Signature};
 use super::request_auth::{body_digest, signed_text_of_digest};
-use super::{ProtocolError, RequestAuth, RequestTarget};
+use super::{ProtocolError, RequestAuth, RequestTarget, new_nonce};
 
 /// A signed request, minus its body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,8 +35,8 @@ pub struct RequestProof {
 }
 
 impl RequestProof {
-    /// The proof of a request whose signature `auth` has already been checked against
-    /// `target`.
+    /// The proof of the request `auth` claims to sign; [`RequestProof::verify`] then
+    /// checks that signature while hashing the body only once.
     pub fn of(auth: &RequestAuth, target: RequestTarget<'_>) -> Self {
         RequestProof {
             method: target.method.to_ascii_uppercase(),
@@ -48,6 +48,44 @@ impl RequestProof {
             nonce: auth.nonce.clone(),
             signature: auth.signature.to_hex(),
         }
+    }
+
+    /// Signs a request to `target.worker` at `now_ms` with a fresh nonce, returning its
+    /// headers and its proof, hashing the body once (both are made per request).
+    pub fn sign(
+        identity: &Identity,
+        target: RequestTarget<'_>,
+        now_ms: u64,
+    ) -> (RequestAuth, RequestProof) {
+        let digest = body_digest(target.body);
+        let requester = identity.public();
+        let nonce = new_nonce();
+        let text = signed_text_of_digest(
+            target.method,
+            target.path,
+            &digest,
+            target.worker,
+            &requester,
+            now_ms,
+            &nonce,
+        );
+        let auth = RequestAuth {
+            signature: identity.sign(text.as_bytes()),
+            requester,
+            timestamp_ms: now_ms,
+            nonce,
+        };
+        let proof = RequestProof {
+            method: target.method.to_ascii_uppercase(),
+            path: target.path.to_string(),
+            body_sha256: digest,
+            worker: *target.worker,
+            requester,
+            timestamp: now_ms,
+            nonce: auth.nonce.clone(),
+            signature: auth.signature.to_hex(),
+        };
+        (auth, proof)
     }
 
     /// Checks the requester's signature over what the proof names.
@@ -84,7 +122,6 @@ impl RequestProof {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::protocol::Identity;
 
     const NOW: u64 = 1_800_000_000_000;
 
@@ -97,9 +134,10 @@ mod tests {
             body: b"{\"model\":\"m\"}",
             worker: &worker,
         };
-        let auth = RequestAuth::sign(&router, target, NOW);
+        let (auth, proof) = RequestProof::sign(&router, target, NOW);
         auth.verify(target).unwrap();
-        (RequestProof::of(&auth, target), router)
+        assert_eq!(RequestProof::of(&auth, target), proof);
+        (proof, router)
     }
 
     #[test]

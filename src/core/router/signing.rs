@@ -5,7 +5,7 @@
 use reqwest::{Method, RequestBuilder, Url};
 
 use super::service::RouterService;
-use crate::core::protocol::{PublicKey, RequestAuth, RequestProof, RequestTarget};
+use crate::core::protocol::{PublicKey, RequestProof, RequestTarget};
 use crate::core::worker::REQUESTER_HEADER;
 
 impl RouterService {
@@ -59,8 +59,7 @@ impl RouterService {
             body,
             worker: peer,
         };
-        let auth = RequestAuth::sign(&self.config.identity, target, self.now_ms());
-        let proof = RequestProof::of(&auth, target);
+        let (auth, proof) = RequestProof::sign(&self.config.identity, target, self.now_ms());
         let mut builder = client
             .request(method, url)
             .header(REQUESTER_HEADER, self.requester_header.clone());

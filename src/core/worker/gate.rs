@@ -220,17 +220,16 @@ impl Gate {
             body,
             worker: &self.me,
         };
-        auth.verify(target).map_err(|_| {
+        // Verified through its proof: the body is hashed once for both.
+        let proof = RequestProof::of(&auth, target);
+        proof.verify().map_err(|_| {
             bad_signature(format!(
                 "the request signature does not verify for requester {} (or it was signed for another worker, path or body)",
                 auth.requester.short()
             ))
         })?;
         match lock(&self.replay).check_and_insert(&auth.nonce, auth.timestamp_ms, now_ms) {
-            Ok(()) => Ok((
-                Caller::Signed(auth.requester),
-                Some(RequestProof::of(&auth, target)),
-            )),
+            Ok(()) => Ok((Caller::Signed(auth.requester), Some(proof))),
             Err(ReplayError::Full) => Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
