@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use lobstah::core::ledger::Ledger;
+use lobstah::core::ledger::{Ledger, Standing};
 use lobstah::core::store;
 
 use super::bin;
@@ -180,6 +180,20 @@ pub fn ledger_receipts(ledger: &Ledger) -> HashMap<String, (u64, String)> {
             );
         }
     }
+    out
+}
+
+/// Receipts in the ledger at `home` that are not confirmed (a worker's pending ones).
+pub fn unconfirmed(home: &Path) -> Vec<String> {
+    let db = store::open(&home.join("lobstah.redb")).expect("open the ledger");
+    let ledger = Ledger::new(db).expect("ledger");
+    let mut out: Vec<String> = ledger_receipts(&ledger)
+        .into_keys()
+        .filter(|nonce| {
+            ledger.standing(nonce).expect("read a standing") != Some(Standing::Confirmed)
+        })
+        .collect();
+    out.sort();
     out
 }
 

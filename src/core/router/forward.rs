@@ -364,8 +364,10 @@ async fn forward_stream(
                         return;
                     }
                     Pulled::ClientGone => {
-                        // Dropping the upstream stops the worker too.
+                        // Dropping the upstream stops the worker too, unless its
+                        // receipt is already committed there: ask it later.
                         service.metrics.outcome(Lost::Gone.outcome());
+                        service.reconciler.mark(peer, service.now_ms());
                         return;
                     }
                 },
@@ -378,8 +380,9 @@ async fn forward_stream(
             tail.sent(&out);
             if let Err(lost) = relay::push(&tx, Ok(out), stall).await {
                 // The client left or stopped reading; dropping the upstream stops the
-                // worker too.
+                // worker too, unless its receipt is already committed there.
                 service.metrics.outcome(lost.outcome());
+                service.reconciler.mark(peer, service.now_ms());
                 return;
             }
         }

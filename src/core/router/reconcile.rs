@@ -38,6 +38,8 @@ pub const MAX_CLAIMED_TOKENS: u64 = 65_536;
 pub const RECONCILE_ALL_EVERY_MS: u64 = 10 * 60 * 1000;
 /// How long a marked peer that could not be asked waits before the next try.
 pub const RETRY_MS: u64 = 3_000;
+/// How long after a cut attempt its peer is asked: the work may be committing still.
+pub const SETTLE_MS: u64 = 2_000;
 /// Pages of unsettled receipts taken from one peer per round.
 pub const MAX_PAGES: usize = 8;
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,8 +52,8 @@ pub struct Reconciler {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Peers to ask, with when they were last asked in vain and how many times running.
-    marked: HashMap<PublicKey, Option<(u64, u32)>>,
+    /// Peers to ask: not before when, and how many asks in a row failed.
+    marked: HashMap<PublicKey, (u64, u32)>,
     /// When every peer was last asked; `None` until the first round (at start).
     all_asked_ms: Option<u64>,
 }
@@ -65,9 +67,14 @@ pub enum Ask {
 }
 
 impl Reconciler {
-    /// An attempt at `peer` failed: it may hold a receipt we never read.
-    pub fn mark(&self, peer: PublicKey) {
-        self.lock().marked.entry(peer).or_insert(None);
+    /// An attempt at `peer` failed or was cut at `now_ms`: it may hold a receipt we
+    /// never read. It is asked [`SETTLE_MS`] later, since work cut at this moment may
+    /// still be committing there.
+    pub fn mark(&self, peer: PublicKey, now_ms: u64) {
+        let settled = now_ms.saturating_add(SETTLE_MS);
+        let mut state = self.lock();
+        let entry = state.marked.entry(peer).or_insert((settled, 0));
+        entry.0 = entry.0.max(settled);
     }
 
     /// Whom to ask now. A marked peer that could not be asked waits [`RETRY_MS`], twice
@@ -84,9 +91,7 @@ impl Reconciler {
         let mut due: Vec<PublicKey> = state
             .marked
             .iter()
-            .filter(|(_, tried)| {
-                tried.is_none_or(|(at, misses)| now_ms.saturating_sub(at) >= backoff(misses))
-            })
+            .filter(|(_, (not_before, _))| now_ms >= *not_before)
             .map(|(peer, _)| *peer)
             .collect();
         if due.is_empty() {
@@ -100,17 +105,25 @@ impl Reconciler {
     /// again later; `every` says the round was one for all peers.
     pub fn asked(&self, answered: &[PublicKey], failed: &[PublicKey], every: bool, now_ms: u64) {
         let mut state = self.lock();
+        // At start, what the last run left in flight may still be committing on its
+        // peers: those that answered are asked once more after it settles.
+        let first = every && state.all_asked_ms.is_none();
         for peer in answered {
-            state.marked.remove(peer);
+            if first {
+                state
+                    .marked
+                    .insert(*peer, (now_ms.saturating_add(SETTLE_MS), 0));
+            } else {
+                state.marked.remove(peer);
+            }
         }
         for peer in failed {
             let misses = state
                 .marked
                 .get(peer)
-                .copied()
-                .flatten()
                 .map_or(1, |(_, m)| m.saturating_add(1));
-            state.marked.insert(*peer, Some((now_ms, misses)));
+            let next = now_ms.saturating_add(backoff(misses));
+            state.marked.insert(*peer, (next, misses));
         }
         if every {
             state.all_asked_ms = Some(now_ms);

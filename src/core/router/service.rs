@@ -511,8 +511,8 @@ impl RouterService {
     pub(super) fn record_failure(&self, peer: PublicKey, reason: String) {
         self.metrics.peer_failures.inc();
         // It may have finished and committed a receipt we never read.
-        self.reconciler.mark(peer);
         let now = self.now_ms();
+        self.reconciler.mark(peer, now);
         tracing::warn!(peer = %peer.short(), %reason, "peer attempt failed");
         let effects = self.lock_selector().handle(SelectionEvent::Failed {
             peer,

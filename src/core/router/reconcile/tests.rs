@@ -15,18 +15,22 @@ fn who_is_asked_when() {
     assert_eq!(r.due(NOW), Ask::Every);
     r.asked(&[], &[], true, NOW);
     assert_eq!(r.due(NOW + 1), Ask::Nobody);
-    r.mark(b);
-    r.mark(a);
-    r.mark(a);
+    r.mark(b, NOW + 1);
+    r.mark(a, NOW + 1);
+    r.mark(a, NOW + 2);
+    // A cut attempt is asked about once its work had time to commit there.
+    assert_eq!(r.due(NOW + SETTLE_MS), Ask::Nobody);
+    assert_eq!(r.due(NOW + 1 + SETTLE_MS), Ask::These(vec![b]));
     let mut both = vec![a, b];
     both.sort_unstable();
-    assert_eq!(r.due(NOW + 2), Ask::These(both));
+    let settled = NOW + 2 + SETTLE_MS;
+    assert_eq!(r.due(settled), Ask::These(both));
     // `a` answered, `b` did not: `b` waits before the next try, then twice as long.
-    r.asked(&[a], &[b], false, NOW + 3);
+    r.asked(&[a], &[b], false, settled);
     let cases = [
-        (NOW + 4, Ask::Nobody),
-        (NOW + 3 + RETRY_MS - 1, Ask::Nobody),
-        (NOW + 3 + RETRY_MS, Ask::These(vec![b])),
+        (settled + 1, Ask::Nobody),
+        (settled + RETRY_MS - 1, Ask::Nobody),
+        (settled + RETRY_MS, Ask::These(vec![b])),
     ];
     for (at, expected) in cases {
         assert_eq!(r.due(at), expected, "at +{}", at - NOW);
@@ -34,11 +38,33 @@ fn who_is_asked_when() {
     r.asked(&[], &[b], false, NOW + 10_000);
     assert_eq!(r.due(NOW + 10_000 + RETRY_MS), Ask::Nobody);
     assert_eq!(r.due(NOW + 10_000 + 2 * RETRY_MS), Ask::These(vec![b]));
-    // A failure marks again a peer that was asked already: it may owe a new receipt.
+    // A new cut while it is in backoff does not bring the next try forward.
+    r.mark(b, NOW + 10_001);
+    assert_eq!(r.due(NOW + 10_001 + SETTLE_MS), Ask::Nobody);
     r.asked(&[b], &[], false, NOW + 20_000);
     assert_eq!(r.due(NOW + 20_001), Ask::Nobody);
+    // A failure marks again a peer that was asked already: it may owe a new receipt.
+    r.mark(b, NOW + 20_002);
+    assert_eq!(r.due(NOW + 20_002 + SETTLE_MS), Ask::These(vec![b]));
     // And every so often, everyone.
     assert_eq!(r.due(NOW + RECONCILE_ALL_EVERY_MS), Ask::Every);
+}
+
+#[test]
+fn at_start_those_that_answered_are_asked_again_once_settled() {
+    let (a, b) = (key(1), key(2));
+    let r = Reconciler::default();
+    assert_eq!(r.due(NOW), Ask::Every);
+    r.asked(&[a], &[b], true, NOW);
+    assert_eq!(r.due(NOW + SETTLE_MS - 1), Ask::Nobody);
+    assert_eq!(r.due(NOW + SETTLE_MS), Ask::These(vec![a]));
+    r.asked(&[a], &[], false, NOW + SETTLE_MS);
+    assert_eq!(r.due(NOW + RETRY_MS), Ask::These(vec![b]));
+    r.asked(&[b], &[], false, NOW + RETRY_MS);
+    assert_eq!(r.due(NOW + RETRY_MS + 1), Ask::Nobody);
+    // Later full rounds are not repeated.
+    r.asked(&[a, b], &[], true, NOW + RECONCILE_ALL_EVERY_MS);
+    assert_eq!(r.due(NOW + RECONCILE_ALL_EVERY_MS + SETTLE_MS), Ask::Nobody);
 }
 
 #[test]
