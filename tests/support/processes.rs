@@ -88,10 +88,17 @@ pub struct Pair {
     router_args: Vec<String>,
     /// The router's chat endpoint.
     pub chat_url: String,
+    /// The router's address.
+    pub router_addr: std::net::SocketAddr,
 }
 
 impl Pair {
     pub fn new(worker_home: &Path, router_home: &Path) -> Pair {
+        Pair::with_rate(worker_home, router_home, "0")
+    }
+
+    /// A pair whose synthetic engine makes `rate` tokens a second ("0": at once).
+    pub fn with_rate(worker_home: &Path, router_home: &Path, rate: &str) -> Pair {
         let (worker_port, router_port) = (free_port().to_string(), free_port().to_string());
         let worker_id = id_of(worker_home);
         let router_id = id_of(router_home);
@@ -104,7 +111,7 @@ impl Pair {
             "--engine",
             "synthetic",
             "--synthetic-rate",
-            "0",
+            rate,
             "--port",
             &worker_port,
             "--trust",
@@ -118,6 +125,9 @@ impl Pair {
                 .map(str::to_string)
                 .to_vec(),
             chat_url: format!("http://127.0.0.1:{router_port}/v1/chat/completions"),
+            router_addr: format!("127.0.0.1:{router_port}")
+                .parse()
+                .expect("a socket address"),
         }
     }
 
