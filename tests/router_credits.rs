@@ -374,3 +374,76 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
     assert!(verify_ledger(&router.ledger).unwrap().is_ok());
     assert!(verify_ledger(&worker.ledger).unwrap().is_ok());
 }
+
+/// The settle window, applied the same way on both sides: a receipt the router could not
+/// confirm for a day (its worker was gone) is given up on and marked expired in the
+/// router's ledger, and the worker expires it too, so neither side counts it and the
+/// worker's exposure cap no longer holds it against the requester.
+#[tokio::test]
+async fn a_receipt_nobody_could_confirm_for_a_day_expires_on_both_sides() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let fake = FakeOpenAi::start_with(FakeConfig::default().with_reply("gone tomorrow"))
+        .await
+        .unwrap();
+    let worker = support::start_worker(
+        Identity::from_seed([68; 32]),
+        Arc::new(OpenAiEngine::new(fake.url(), None).unwrap()),
+        support::memory_db(),
+        clock.clone(),
+    )
+    .await;
+    let router_id = Identity::from_seed([69; 32]);
+    let router = support::start_router(
+        router_id.clone(),
+        support::memory_db(),
+        &[(worker.pubkey, worker.url.clone())],
+        clock.clone(),
+        |c| c.confirm_every = Duration::from_secs(3_600), // rounds run only when asked
+    )
+    .await;
+    let client = support::client();
+    assert_eq!(ask(&client, &router.url, "fake-model", false).await, 200);
+    worker.worker.flush_ledger().await;
+    let (me, them) = (router_id.public(), worker.pubkey);
+    let served = receipts_between(&router.ledger, me, them, |_| true);
+    assert_eq!(served.len(), 1);
+    let nonce = served.keys().next().unwrap().clone();
+    assert_eq!(
+        worker.ledger.standing(&nonce).unwrap(),
+        Some(Standing::Pending)
+    );
+    let tokens = served[&nonce].0;
+    assert_eq!(worker.ledger.balance(&me).unwrap().pending_spent, tokens);
+
+    // The worker goes away; a day passes with every confirmation failing.
+    worker.shutdown.cancel();
+    let round = router.service.confirm_now().await.unwrap();
+    assert_eq!((round.settled, round.waiting), (0, 1), "kept for later");
+    clock.advance(lobstah::core::ledger::SETTLE_WINDOW_MS + 1);
+    let round = router.service.confirm_now().await.unwrap();
+    assert_eq!((round.settled, round.waiting), (0, 0), "given up");
+    assert_eq!(
+        router.ledger.standing(&nonce).unwrap(),
+        Some(Standing::Expired)
+    );
+    assert_eq!(router.ledger.balance(&me).unwrap().charged_spent(), 0);
+
+    // Within the clock skew receipts allow, the worker still holds it; then not.
+    assert_eq!(worker.ledger.expire_pending(clock.now_ms()).unwrap(), 0);
+    clock.advance(lobstah::core::protocol::RECEIPT_SKEW_MS);
+    assert_eq!(worker.ledger.expire_pending(clock.now_ms()).unwrap(), 1);
+    assert_eq!(
+        worker.ledger.standing(&nonce).unwrap(),
+        Some(Standing::Expired)
+    );
+    let owed = worker.ledger.balance(&me).unwrap();
+    assert_eq!((owed.pending_spent, owed.charged_spent()), (0, 0));
+    assert_eq!(worker.ledger.balance(&them).unwrap().confirmed_earned(), 0);
+    assert_eq!(
+        receipts_between(&worker.ledger, me, them, |_| true),
+        served,
+        "the same receipt stays in both logs"
+    );
+    assert!(verify_ledger(&router.ledger).unwrap().is_ok());
+    assert!(verify_ledger(&worker.ledger).unwrap().is_ok());
+}

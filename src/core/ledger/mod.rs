@@ -3,6 +3,7 @@
 //! replayed nonce is caught even after a restart.
 
 mod accept;
+mod expiry;
 mod io;
 mod requests;
 mod standing;
@@ -20,6 +21,7 @@ use crate::core::store::{Db, StoreError};
 pub use accept::{
     AcceptRules, OwnReceipt, Party, RejectReason, Rejection, Verified, accept, sign_own,
 };
+pub use expiry::SETTLE_WINDOW_MS;
 pub use io::{ImportReport, export_jsonl, import_jsonl};
 pub use requests::Unsettled;
 pub use standing::{
@@ -55,7 +57,8 @@ pub struct Balance {
     pub pending_earned: u64,
     /// Spent on signed requests whose receipts this side has not seen confirmed.
     pub pending_spent: u64,
-    /// Named as requester on unsigned requests: never charged.
+    /// Never charged: named as requester on unsigned requests, or on receipts that
+    /// expired unconfirmed.
     pub anonymous_spent: u64,
 }
 

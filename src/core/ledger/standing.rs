@@ -32,6 +32,9 @@ pub enum Standing {
     Pending,
     /// Served to an unsigned request: the named requester never proved it asked.
     Anonymous,
+    /// Not confirmed within the settle window (see `expiry`): charged to nobody, like
+    /// an anonymous receipt, until a late confirmation settles it after all.
+    Expired,
 }
 
 impl Standing {
@@ -40,6 +43,7 @@ impl Standing {
             Standing::Confirmed => 0,
             Standing::Pending => 1,
             Standing::Anonymous => 2,
+            Standing::Expired => 3,
         }
     }
 
@@ -47,6 +51,7 @@ impl Standing {
         match code {
             1 => Standing::Pending,
             2 => Standing::Anonymous,
+            3 => Standing::Expired,
             _ => Standing::Confirmed,
         }
     }
@@ -128,9 +133,26 @@ fn adjust(
     change(worker.to_string(), &|row| row.0 = step(row.0))?;
     change(requester.to_string(), &|row| match standing {
         Standing::Pending => row.1 = step(row.1),
-        Standing::Anonymous => row.2 = step(row.2),
+        Standing::Anonymous | Standing::Expired => row.2 = step(row.2),
         Standing::Confirmed => {}
     })
+}
+
+/// Moves receipt `seq` from standing `from` to `to`, in the caller's transaction.
+pub(super) fn restand(
+    tx: &WriteTransaction,
+    receipt: &SignedReceipt,
+    seq: u64,
+    from: Standing,
+    to: Standing,
+) -> Result<(), StoreError> {
+    let r = receipt.receipt();
+    let (worker, requester, tokens) = (&r.worker_pubkey, r.requester_pubkey, r.total_tokens());
+    if from != Standing::Confirmed {
+        tx.open_table(UNCONFIRMED)?.remove(r.nonce.as_str())?;
+        adjust(tx, worker, requester, tokens, from, false)?;
+    }
+    record(tx, receipt, seq, to)
 }
 
 /// Settles the receipts `confirmation` names, for the worker `me`, in the caller's

@@ -158,7 +158,7 @@ fn check_unconfirmed(
             let q = expected.entry(r.requester_pubkey.to_string()).or_default();
             match code {
                 1 => q.1 = q.1.saturating_add(tokens),
-                2 => q.2 = q.2.saturating_add(tokens),
+                2 | 3 => q.2 = q.2.saturating_add(tokens),
                 other => report.mismatches.push(format!(
                     "unconfirmed receipt #{seq} has unknown standing {other}"
                 )),

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::service::RouterService;
-use crate::core::ledger::Ledger;
+use crate::core::ledger::{Ledger, SETTLE_WINDOW_MS};
 use crate::core::protocol::{
     Confirmation, ConfirmedReceipt, MAX_CONFIRMED_PER_BATCH, PublicKey, SignedConfirmation,
 };
@@ -30,8 +30,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("router_confirm_me
 
 /// Receipts read from the ledger per scan, and taken from the outbox per round.
 const ROUND_LIMIT: usize = 4_096;
-/// A worker that has not taken its confirmations in this long is given up on.
-const GIVE_UP_MS: u64 = 24 * 60 * 60 * 1000;
+/// A worker that has not taken its confirmations in this long is given up on, and the
+/// receipt marked expired here as the worker expires it there (see `ledger::expiry`).
+const GIVE_UP_MS: u64 = SETTLE_WINDOW_MS;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful stop waits for the last round.
 const FINAL_ROUND: Duration = Duration::from_secs(3);
@@ -158,7 +159,7 @@ impl RouterService {
         })
         .await?;
         let mut round = ConfirmRound::default();
-        let mut done = Vec::new();
+        let (mut done, mut given_up) = (Vec::new(), Vec::new());
         for (worker, items) in batches {
             for chunk in items.chunks(MAX_CONFIRMED_PER_BATCH) {
                 match self.send_batch(&worker, chunk).await {
@@ -178,9 +179,10 @@ impl RouterService {
                     }
                     Sent::Failed(reason) => {
                         tracing::debug!(peer = %worker.short(), %reason, "confirmations not delivered; will retry");
-                        for (seq, queued, _) in chunk {
+                        for (seq, queued, named) in chunk {
                             if now.saturating_sub(*queued) > GIVE_UP_MS {
                                 done.push(*seq);
+                                given_up.push(named.nonce.clone());
                             } else {
                                 round.waiting += 1;
                             }
@@ -196,8 +198,18 @@ impl RouterService {
             );
         }
         self.metrics.confirmations_sent.inc_by(round.settled);
+        if !given_up.is_empty() {
+            tracing::warn!(
+                count = given_up.len(),
+                "receipts never confirmed to their workers within a day: marked expired"
+            );
+        }
         let ledger = self.ledger.clone();
-        blocking(move || remove(&ledger, &done)).await?;
+        blocking(move || {
+            ledger.expire_given_up(&given_up)?;
+            remove(&ledger, &done)
+        })
+        .await?;
         Ok(round)
     }
 

@@ -27,9 +27,9 @@ use crate::core::ledger::{AcceptRules, AppendOutcome, Party, Verified, accept};
 use crate::core::protocol::{PublicKey, REQUEST_SKEW_MS, RequestProof, SignedReceipt};
 use crate::core::worker::{MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
 
-/// How old a request may be for its receipt to be taken late: the same day the
-/// confirmation loop keeps trying for (see `confirm::GIVE_UP_MS`).
-pub const CLAIM_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
+/// How old a request may be for its receipt to be taken late: the window a requester
+/// has to settle a receipt, after which the worker expires it (`ledger::expiry`).
+pub const CLAIM_WINDOW_MS: u64 = crate::core::ledger::SETTLE_WINDOW_MS;
 /// Tokens one receipt taken late may carry at most. A receipt read with its answer is
 /// checked against the answer's size; one offered later has no answer to check, so its
 /// claim is bounded instead (a long generation's worth).

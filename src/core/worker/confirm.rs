@@ -125,3 +125,32 @@ pub async fn unsettled_receipts(
 fn internal(message: String) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
 }
+
+/// How often pending receipts past the settle window are expired (see
+/// `ledger::expiry`); also once at start.
+const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Expires, at start and then every [`EXPIRE_EVERY`] until `stop`, the receipts no
+/// requester confirmed in time, so they leave the exposure cap.
+pub fn spawn_expiry(
+    w: Arc<Worker>,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EXPIRE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let (ledger, now) = (w.ledger_reader.clone(), w.clock.now_ms());
+            match tokio::task::spawn_blocking(move || ledger.expire_pending(now)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(count = n, "receipts expired unconfirmed"),
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot expire unconfirmed receipts"),
+                Err(e) => tracing::error!(error = %e, "the expiry task failed"),
+            }
+        }
+    })
+}

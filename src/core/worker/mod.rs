@@ -200,6 +200,7 @@ impl Worker {
                 jobs::spawn_sweeper(self.clone(), jobs, jobs_stop.clone()),
             ]
         });
+        let expiry = confirm::spawn_expiry(self.clone(), jobs_stop.clone());
         let result = net::serve(
             listener,
             app,
@@ -212,6 +213,7 @@ impl Worker {
         for task in job_tasks.into_iter().flatten() {
             let _ = task.await;
         }
+        let _ = expiry.await;
         result
     }
 
