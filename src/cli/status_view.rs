@@ -54,6 +54,12 @@ pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
         pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
         if s.demo { " — DEMO" } else { "" }
     );
+    if let Some(error) = &s.ledger_error {
+        let _ = writeln!(
+            out,
+            "  !! {error}: no new work is taken until it can be written"
+        );
+    }
     let dash = || "-".to_string();
     let router = s.router_url.clone().unwrap_or_else(dash);
     let _ = writeln!(

@@ -105,6 +105,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// New work is refused while the ledger cannot be written (`cause`, from
+    /// `Db::unavailable`): its receipt could not be kept. 503 with a short retry, since
+    /// the store reopens by itself once writes succeed again.
+    pub fn not_taking_work(cause: &str) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_unavailable",
+            format!(
+                "{}: no new work is taken until receipts can be kept again",
+                describe_ledger_failure(&cause)
+            ),
+        )
+        .with_retry_after(5)
+    }
+}
+
 /// "ledger unavailable: disk full" when the operating system said so, else the cause.
 pub fn describe_ledger_failure(cause: &dyn std::fmt::Display) -> String {
     let text = cause.to_string();

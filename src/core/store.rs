@@ -1,5 +1,9 @@
 //! The node's one redb database file, shared by the ledger and the peer book.
 
+mod writable;
+
+pub use writable::{RETRY as RECOVERY_RETRY, WritableDb};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +32,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database was opened read-only")]
     ReadOnly,
+    /// Writes are refused since a write failed at the storage (see `writable`).
+    #[error("the database cannot be written until the cause is gone ({0})")]
+    Unavailable(String),
     #[error("cannot create the data directory: {0}")]
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
@@ -54,7 +61,7 @@ redb_errors_into!(StoreError, StoreError::Redb);
 /// Either a writable database or a read-only view used by CLI commands that only look.
 #[derive(Clone)]
 pub enum Db {
-    Writable(Arc<Database>),
+    Writable(Arc<WritableDb>),
     ReadOnly(Arc<ReadOnlyDatabase>),
 }
 
@@ -68,8 +75,25 @@ impl Db {
 
     pub fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
         match self {
-            Db::Writable(db) => Ok(db.begin_write()?),
+            Db::Writable(db) => db.begin_write(),
             Db::ReadOnly(_) => Err(StoreError::ReadOnly),
+        }
+    }
+
+    /// Why writes are refused now (a full disk, say), if they are: servers refuse new
+    /// work on it, since its receipt could not be kept.
+    pub fn unavailable(&self) -> Option<String> {
+        match self {
+            Db::Writable(db) => db.unavailable(),
+            Db::ReadOnly(_) => None,
+        }
+    }
+
+    /// Reports a failed write; a storage failure makes the database unavailable until
+    /// it can be reopened and written again.
+    pub fn failed(&self, error: &StoreError) {
+        if let Db::Writable(db) = self {
+            db.failed(error);
         }
     }
 }
@@ -86,7 +110,7 @@ pub fn open(path: &Path) -> Result<Db, StoreError> {
         Err(e) => return Err(e.into()),
     }
     match Database::create(path) {
-        Ok(db) => Ok(Db::Writable(Arc::new(db))),
+        Ok(db) => Ok(Db::Writable(WritableDb::new(db, Some(path.to_path_buf())))),
         Err(e) => Err(map_open_error(path, e)),
     }
 }
@@ -136,7 +160,7 @@ pub fn in_memory() -> Result<Db, StoreError> {
     let db = Database::builder()
         .create_with_backend(InMemoryBackend::new())
         .map_err(|e| map_open_error(Path::new(":memory:"), e))?;
-    Ok(Db::Writable(Arc::new(db)))
+    Ok(Db::Writable(WritableDb::new(db, None)))
 }
 
 fn map_open_error(path: &Path, e: redb::DatabaseError) -> StoreError {

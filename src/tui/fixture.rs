@@ -199,6 +199,7 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
             .collect(),
         rejections: Vec::new(),
         demo: false,
+        ledger_error: None,
     }
 }
 

@@ -128,6 +128,8 @@ fn run(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Request>, on_appended: Op
             }
             Err(e) => {
                 tracing::error!(error = %e, receipts = all.len(), "ledger commit failed");
+                // A full disk: refuse new work until the file can be written again.
+                ledger.db().failed(&e);
                 let e = Arc::new(e);
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));

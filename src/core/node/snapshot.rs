@@ -61,6 +61,10 @@ impl Core {
             net_history: state.net_history.into(),
             rejections,
             demo: self.demo,
+            ledger_error: self
+                .router
+                .ledger_unavailable()
+                .map(|cause| crate::core::api_error::describe_ledger_failure(&cause)),
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct Snapshot {
     pub rejections: Vec<RejectionRow>,
     /// True when this node is `lobstah demo`'s synthetic grid.
     pub demo: bool,
+    /// Set while the ledger cannot be written ("ledger unavailable: disk full"): the
+    /// node takes no new work until it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -99,6 +99,7 @@ async fn route(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|rej| ApiError::from_body_rejection(rej, r.config.body_limit))?;
+    r.taking_work()?;
     let request = ChatRequest::parse(&body)?;
     r.ensure_capacity().await;
     let now = r.now_ms();

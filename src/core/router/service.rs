@@ -498,6 +498,20 @@ impl RouterService {
         }
     }
 
+    /// Refuses new work while the ledger cannot be written (a full disk): the receipt
+    /// of an answer could not be kept.
+    pub(super) fn taking_work(&self) -> Result<(), ApiError> {
+        match self.ledger_unavailable() {
+            Some(cause) => Err(ApiError::not_taking_work(&cause)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the ledger refuses writes now, if it does.
+    pub fn ledger_unavailable(&self) -> Option<String> {
+        self.ledger.db().unavailable()
+    }
+
     pub(super) fn record_success(&self, peer: PublicKey, latency: Duration) {
         let now = self.now_ms();
         let effects = self.lock_selector().handle(SelectionEvent::Succeeded {

@@ -48,6 +48,7 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
+    w.taking_work()?;
     let request = ChatRequest::parse(&body)?;
     let now = w.clock.now_ms();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());

@@ -217,6 +217,22 @@ impl Worker {
         result
     }
 
+    /// Refuses new work while the ledger cannot be written (a full disk).
+    pub fn taking_work(&self) -> Result<(), ApiError> {
+        match self.ledger_reader.db().unavailable() {
+            Some(cause) => {
+                self.metrics.ledger_failures.inc();
+                Err(ApiError::not_taking_work(&cause))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Why the ledger refuses writes now, if it does.
+    pub fn ledger_unavailable(&self) -> Option<String> {
+        self.ledger_reader.db().unavailable()
+    }
+
     pub fn pubkey(&self) -> crate::core::protocol::PublicKey {
         self.identity.public()
     }

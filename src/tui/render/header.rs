@@ -36,6 +36,11 @@ fn identity_line<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
     spans.push(Span::raw("  "));
     spans.push(Span::styled("id ", theme.dim()));
     spans.push(Span::raw(short_pubkey(&snap.identity)));
+    if let Some(error) = &snap.ledger_error {
+        // Before all else: the node is refusing work until its disk has room.
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(printable(error), theme.bad()));
+    }
 
     spans.push(Span::raw("  "));
     if snap.advertising.on {

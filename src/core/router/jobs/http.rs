@@ -73,7 +73,10 @@ pub async fn submit_job(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let result = submit(&r, &headers, body).await;
+    let result = match r.taking_work() {
+        Ok(()) => submit(&r, &headers, body).await,
+        Err(refused) => Err(refused),
+    };
     counted(&r, result)
 }
 

@@ -87,7 +87,10 @@ pub async fn submit_job(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let result = submit(&w, &uri, &headers, body).await;
+    let result = match w.taking_work() {
+        Ok(()) => submit(&w, &uri, &headers, body).await,
+        Err(refused) => Err(refused),
+    };
     done(&w, result)
 }
 

@@ -10,13 +10,14 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Finish, JobRecord, Jobs, blocking};
+use super::{Finish, JobError, JobRecord, Jobs, blocking};
 use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, Usage};
 use crate::core::jobs::JobFailure;
 use crate::core::ledger::{AcceptRules, Party, Standing, Verified, sign_own};
 use crate::core::metrics::DirectionLabel;
 use crate::core::protocol::{Receipt, new_nonce};
+use crate::core::store::RECOVERY_RETRY;
 use crate::core::worker::{Slot, Worker};
 
 /// A run that takes longer is given up as an error: a hung engine must not hold a slot
@@ -107,6 +108,9 @@ async fn reap(
     }
 }
 
+/// Tries to record a job's end while the database is unavailable: ten minutes' worth.
+const FINISH_ATTEMPTS: u32 = 600;
+
 async fn run(worker: Arc<Worker>, jobs: Arc<Jobs>, job: JobRecord, slot: Slot) {
     let started_at = job.started_at.unwrap_or_else(|| worker.clock.now_ms());
     let request = job
@@ -154,13 +158,28 @@ async fn run(worker: Arc<Worker>, jobs: Arc<Jobs>, job: JobRecord, slot: Slot) {
         Finish::Done { .. } => "job_done",
         Finish::Failed(_) => "job_error",
     };
-    let (store, now, id) = (jobs.store.clone(), worker.clock.now_ms(), job.id.clone());
-    match blocking(move || store.finish(&id, outcome, now)).await {
-        Ok(appended) => {
-            worker.metrics.outcome(label);
-            jobs.appended(&appended);
+    let now = worker.clock.now_ms();
+    // A full disk: the end (and its receipt) is recorded once the database can be
+    // written again, so the job is neither lost nor run twice.
+    for attempt in 1..=FINISH_ATTEMPTS {
+        let (store, id, outcome) = (jobs.store.clone(), job.id.clone(), outcome.clone());
+        match blocking(move || store.finish(&id, outcome, now)).await {
+            Ok(appended) => {
+                worker.metrics.outcome(label);
+                jobs.appended(&appended);
+                return;
+            }
+            Err(JobError::Store(e))
+                if attempt < FINISH_ATTEMPTS && jobs.store.unavailable().is_some() =>
+            {
+                tracing::debug!(job = %job.id, error = %e, "the end of a job waits for the disk");
+                tokio::time::sleep(RECOVERY_RETRY).await;
+            }
+            Err(e) => {
+                tracing::error!(job = %job.id, error = %e, "cannot record the end of a job");
+                return;
+            }
         }
-        Err(e) => tracing::error!(job = %job.id, error = %e, "cannot record the end of a job"),
     }
 }
 

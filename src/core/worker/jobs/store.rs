@@ -87,6 +87,7 @@ impl JobRecord {
 }
 
 /// How a run ended.
+#[derive(Clone)]
 pub enum Finish {
     Done {
         result: Value,
@@ -341,6 +342,24 @@ impl JobStore {
     /// Ends a running job. For `Done`, the receipt enters the ledger in the same
     /// transaction; the receipts appended are returned for the node's events.
     pub fn finish(
+        &self,
+        id: &str,
+        outcome: Finish,
+        now_ms: u64,
+    ) -> Result<Vec<StoredReceipt>, JobError> {
+        let result = self.finish_once(id, outcome, now_ms);
+        if let Err(JobError::Store(e)) = &result {
+            self.db.failed(e);
+        }
+        result
+    }
+
+    /// Why the database refuses writes now, if it does (see `store::writable`).
+    pub fn unavailable(&self) -> Option<String> {
+        self.db.unavailable()
+    }
+
+    fn finish_once(
         &self,
         id: &str,
         outcome: Finish,
