@@ -4,6 +4,7 @@
 
 mod accept;
 mod io;
+mod owed;
 mod requests;
 mod standing;
 mod verify;
@@ -21,6 +22,7 @@ pub use accept::{
     AcceptRules, OwnReceipt, Party, RejectReason, Rejection, Verified, accept, sign_own,
 };
 pub use io::{ImportReport, export_jsonl, import_jsonl};
+pub use owed::{MAX_OWED_RECEIPTS, Owed, OwedReport};
 pub use requests::Unsettled;
 pub use standing::{
     CONFIRMATIONS, CONFIRMED_BY, ConfirmOutcome, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES,
