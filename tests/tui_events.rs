@@ -264,7 +264,7 @@ fn what_requesters_owe_is_replaced_in_place_without_a_refresh() {
     let settled = OwedView {
         rows: Vec::new(),
         cap: Some(50_000),
-        partial: false,
+        ..OwedView::default()
     };
     let cmds = update(
         &mut app,

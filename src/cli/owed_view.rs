@@ -1,58 +1,79 @@
-//! The "owed to this worker" part of `lobstah status`: per requester, the tokens it has
-//! not confirmed, on how many receipts, and how long the oldest has waited, against the
-//! cap at which the worker starts refusing it (402). Rows at 80 % of the cap are flagged,
-//! so an operator sees the refusal coming.
+//! The "owed" parts of `lobstah status`: per requester, the tokens it has not confirmed
+//! to our worker, on how many receipts, and how long the oldest has waited, against the
+//! cap at which the worker starts refusing it (402); rows at 80 % of the cap are flagged,
+//! so an operator sees the refusal coming. Then the other way: what our router has yet
+//! to confirm to workers (their caps are not known here).
 
 use std::fmt::Write;
 
-use crate::core::node::{OwedView, Snapshot};
+use crate::core::node::{OwedRow, OwedView, Snapshot};
 use crate::tui::format::{age, printable, short_pubkey, thousands};
 
-/// Appends the section to `out`; nothing at all when nobody owes anything.
+/// Appends the sections to `out`; none at all when nothing is owed either way.
 pub fn render(out: &mut String, s: &Snapshot) {
     let owed = &s.owed;
-    if owed.rows.is_empty() {
-        return;
+    if !owed.rows.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "owed to this worker ({}), unconfirmed{}",
+            owed.rows.len(),
+            cap_note(owed)
+        );
+        table(out, &owed.rows, s.taken_at_ms, "requester", |row| {
+            if row.trusted {
+                "  trusted: no cap".to_string()
+            } else if row.near_cap(owed.cap) {
+                format!("  NEAR CAP ({})", percent_of_cap(row.tokens, owed.cap))
+            } else {
+                String::new()
+            }
+        });
+        if owed.partial {
+            let _ = writeln!(
+                out,
+                "  (too many unconfirmed receipts to count them all: counts are low, tokens exact)"
+            );
+        }
     }
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "owed to this worker ({}), unconfirmed{}",
-        owed.rows.len(),
-        cap_note(owed)
-    );
+    if !owed.owing.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "owed by this router ({}), not yet confirmed to the workers",
+            owed.owing.len()
+        );
+        table(out, &owed.owing, s.taken_at_ms, "worker", |_| String::new());
+    }
+}
+
+fn table(
+    out: &mut String,
+    rows: &[OwedRow],
+    now_ms: u64,
+    who: &str,
+    flag: impl Fn(&OwedRow) -> String,
+) {
     let _ = writeln!(
         out,
         "  {:<16} {:<14} {:>10} {:>8} {:>7}",
-        "label", "requester", "tokens", "receipts", "oldest"
+        "label", who, "tokens", "receipts", "oldest"
     );
-    for row in &owed.rows {
+    for row in rows {
         let name = printable(row.label.as_deref().unwrap_or("-"));
         let oldest = row
             .oldest_completed_at_ms
-            .map(|at| age(s.taken_at_ms.saturating_sub(at)))
+            .map(|at| age(now_ms.saturating_sub(at)))
             .unwrap_or_else(|| "-".to_string());
-        let flag = if row.trusted {
-            "  trusted: no cap".to_string()
-        } else if row.near_cap(owed.cap) {
-            format!("  NEAR CAP ({})", percent_of_cap(row.tokens, owed.cap))
-        } else {
-            String::new()
-        };
         let _ = writeln!(
             out,
-            "  {:<16} {:<14} {:>10} {:>8} {:>7}{flag}",
+            "  {:<16} {:<14} {:>10} {:>8} {:>7}{}",
             name.chars().take(16).collect::<String>(),
             short_pubkey(&row.pubkey),
             thousands(row.tokens),
             thousands(row.receipts),
             oldest,
-        );
-    }
-    if owed.partial {
-        let _ = writeln!(
-            out,
-            "  (too many unconfirmed receipts to count them all: counts are low, tokens exact)"
+            flag(row),
         );
     }
 }
@@ -74,7 +95,6 @@ fn percent_of_cap(tokens: u64, cap: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::node::OwedRow;
 
     const NOW: u64 = 1_700_000_000_000;
 
@@ -120,7 +140,7 @@ mod tests {
                 row('b', None, 39_900, 3 * 60_000 + 59_000),
             ],
             cap: Some(50_000),
-            partial: false,
+            ..OwedView::default()
         });
         assert!(
             text.contains("owed to this worker (3), unconfirmed; refused at 50,000 tokens"),
@@ -151,9 +171,30 @@ mod tests {
             rows: vec![row('a', None, 49_999, 0)],
             cap: None,
             partial: true,
+            owing: Vec::new(),
         });
         assert!(text.contains("; no cap set"), "{text}");
         assert!(!text.contains("NEAR CAP"), "{text}");
         assert!(text.contains("counts are low, tokens exact"), "{text}");
+        assert!(!text.contains("owed by this router"), "{text}");
+    }
+
+    #[test]
+    fn what_our_router_owes_is_its_own_section_without_cap_flags() {
+        let text = rendered(OwedView {
+            owing: vec![row('d', Some("gpu"), 45_000, 40_000)],
+            cap: Some(50_000),
+            ..OwedView::default()
+        });
+        assert!(!text.contains("owed to this worker"), "{text}");
+        assert!(
+            text.contains("owed by this router (1), not yet confirmed to the workers"),
+            "{text}"
+        );
+        let l = line(&text, 'd');
+        for part in ["gpu", "45,000", "450", "40s"] {
+            assert!(l.contains(part), "{part:?} in {l:?}");
+        }
+        assert!(!l.contains("CAP"), "{l}");
     }
 }

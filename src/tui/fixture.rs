@@ -221,6 +221,7 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
             ],
             cap: Some(50_000),
             partial: false,
+            owing: Vec::new(),
         },
         demo: false,
     }

@@ -119,9 +119,10 @@ impl Core {
             }
         };
         let labels = self.labels();
+        // Either way round: served by us (owed to us) or by a peer (owed by us).
         if appended.iter().any(|s| {
             let r = s.receipt.receipt();
-            r.worker_pubkey == me && r.requester_pubkey != me
+            r.worker_pubkey != r.requester_pubkey
         }) {
             self.owed_stale.store(true, Ordering::Release);
         }

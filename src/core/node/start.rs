@@ -200,7 +200,7 @@ impl Node {
             .map(|p| (p.pubkey, p.label))
             .collect();
         let mut state = State::load(&ledger, &me, &labels)?;
-        state.owed = owed::load(&ledger, &labels, &config.access)?;
+        state.owed = owed::load(&ledger, &router, &labels, &config.access)?;
         state.engine = EngineStatus {
             kind: engine.kind().to_string(),
             url: engine_url.clone(),

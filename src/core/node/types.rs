@@ -143,7 +143,8 @@ pub struct BalanceView {
     pub receipts: u64,
 }
 
-/// Per requester, the unconfirmed tokens the worker's credit gate holds against it.
+/// Per requester, the unconfirmed tokens the worker's credit gate holds against it; and
+/// per worker, what our router has not confirmed to it yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwedView {
@@ -154,6 +155,10 @@ pub struct OwedView {
     /// Some receipt counts are low: the backlog was too large to read whole.
     #[serde(default)]
     pub partial: bool,
+    /// The other way: what this node's router has yet to confirm to workers, largest
+    /// first (the worker's cap is not known here, and `trusted` is always false).
+    #[serde(default)]
+    pub owing: Vec<OwedRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
