@@ -1,7 +1,8 @@
 //! The node in-process: its snapshot, events and commands through `NodeClient`, the
 //! receipts its router and worker ledger (earned, spent, self-served) as events with the
-//! balance after each, resuming a subscription, exclusions on an injected clock,
-//! advertising against a fake tracker, and an orderly shutdown. Real listeners on
+//! balance after each, what requesters owe until they confirm, resuming a subscription,
+//! exclusions on an injected clock, advertising against a fake tracker, and an orderly
+//! shutdown. Real listeners on
 //! 127.0.0.1 port 0; every wait has a deadline.
 
 mod support;
@@ -14,6 +15,8 @@ mod commands;
 mod jobs;
 #[path = "node/nostr.rs"]
 mod nostr;
+#[path = "node/owed.rs"]
+mod owed;
 #[path = "node/receipts.rs"]
 mod receipts;
 

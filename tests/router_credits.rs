@@ -341,6 +341,21 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
         worker.ledger.standing(n).unwrap() == Some(Standing::Pending)
     });
     assert_eq!(pending.len(), 22, "unconfirmed until the router confirms");
+    // Both sides see the same debt: what the router has yet to confirm is what the
+    // worker holds against it.
+    let tokens: u64 = pending.values().map(|(t, _)| t).sum();
+    let owing = router.service.owing().unwrap();
+    let owing: Vec<_> = owing
+        .iter()
+        .map(|o| (o.worker, o.tokens, o.receipts))
+        .collect();
+    assert_eq!(owing, [(them, tokens, 22)]);
+    let owed = worker.ledger.owed().unwrap().rows;
+    let owed: Vec<_> = owed
+        .iter()
+        .map(|o| (o.requester, o.tokens, o.receipts))
+        .collect();
+    assert_eq!(owed, [(me, tokens, 22)]);
 
     let round = router.service.confirm_now().await.unwrap();
     assert_eq!((round.settled, round.disputed, round.waiting), (22, 0, 0));
@@ -371,6 +386,8 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
     // A second round finds nothing left to send.
     let again = router.service.confirm_now().await.unwrap();
     assert_eq!((again.settled, again.waiting), (0, 0));
+    assert_eq!(router.service.owing().unwrap(), []);
+    assert_eq!(worker.ledger.owed().unwrap().rows, []);
     assert!(verify_ledger(&router.ledger).unwrap().is_ok());
     assert!(verify_ledger(&worker.ledger).unwrap().is_ok());
 }

@@ -3,8 +3,8 @@
 //! replayed over an older snapshot, and command outcomes shown on the status line.
 
 use lobstah::core::node::{
-    BalanceView, ClientError, CommandOutcome, CoreEvent, EventItem, NodeCommand, PeerHealth,
-    QueueStatus, ReceiptRole, ReceiptRow, SequencedEvent,
+    BalanceView, ClientError, CommandOutcome, CoreEvent, EventItem, NodeCommand, OwedView,
+    PeerHealth, QueueStatus, ReceiptRole, ReceiptRow, SequencedEvent,
 };
 use lobstah::tui::fixture::{FIXED_NOW_MS, pubkey, sample_snapshot};
 use lobstah::tui::{App, Cmd, Msg, Theme, Tone, update};
@@ -255,4 +255,26 @@ fn ticks_only_while_something_counts_down() {
         "nothing left to count"
     );
     assert!(!App::new(Theme::monochrome()).needs_tick(FIXED_NOW_MS));
+}
+
+#[test]
+fn what_requesters_owe_is_replaced_in_place_without_a_refresh() {
+    let mut app = loaded();
+    assert_eq!(app.snapshot.owed.rows.len(), 2);
+    let settled = OwedView {
+        rows: Vec::new(),
+        cap: Some(50_000),
+        ..OwedView::default()
+    };
+    let cmds = update(
+        &mut app,
+        event(
+            101,
+            CoreEvent::OwedChanged {
+                owed: settled.clone(),
+            },
+        ),
+    );
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(app.snapshot.owed, settled);
 }

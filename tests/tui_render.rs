@@ -231,6 +231,36 @@ fn pending_credits_show_under_earned_and_spent_only_when_there_are_some() {
 }
 
 #[test]
+fn owed_rows_age_with_the_clock_and_warn_near_the_cap() {
+    let mut snapshot = sample_snapshot(FIXED_NOW_MS);
+    snapshot.owed.rows[0].tokens = 41_000;
+    let mut app = App::new(Theme::colored());
+    update(&mut app, Msg::SnapshotLoaded(Box::new(snapshot)));
+    let buffer = draw(&app, 120, 40, FIXED_NOW_MS);
+    let text = screen_text(&buffer);
+    let (near_x, near_y) = locate(&text, "41,000", "41,000");
+    assert!(
+        text.lines()
+            .nth(usize::from(near_y))
+            .is_some_and(|l| l.contains("82%")),
+        "{text}"
+    );
+    assert_eq!(buffer[(near_x, near_y)].fg, Color::Yellow, "{text}");
+    let (_, calm_y) = locate(&text, "2h   0%", "2h");
+    assert_ne!(buffer[(near_x + 5, calm_y)].fg, Color::Yellow, "{text}");
+    // Ages come from the frame's clock: no refresh is needed for them to move.
+    let later = screen_text(&draw(&app, 120, 40, FIXED_NOW_MS + 3 * 3_600_000));
+    let owed_part = |text: &str, row: &str| {
+        let line = text.lines().find(|l| l.contains(row)).unwrap_or_default();
+        line.chars().skip(82).collect::<String>()
+    };
+    assert!(owed_part(&later, "41,000").contains(" 3h "), "{later}");
+    assert!(owed_part(&later, "    50 ").contains(" 5h "), "{later}");
+    // Under 100 columns the receipts keep the width; the owed table is left to `status`.
+    assert!(!screen_text(&draw(&app, 80, 24, FIXED_NOW_MS)).contains("Owed"));
+}
+
+#[test]
 fn exclusion_countdown_follows_the_clock_it_is_given() {
     let app = loaded_app(Theme::colored());
     let now = screen_text(&draw(&app, 120, 40, FIXED_NOW_MS));

@@ -10,6 +10,7 @@ mod jobs_cmds;
 mod ledger_cmds;
 mod node_cmds;
 mod output;
+mod owed_view;
 mod serve_cmds;
 mod service_cmds;
 mod service_files;

@@ -198,6 +198,7 @@ pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
             }
         }
     }
+    super::owed_view::render(&mut out, s);
     let _ = writeln!(out);
     let _ = writeln!(out, "exclusions ({})", s.exclusions.len());
     for x in &s.exclusions {

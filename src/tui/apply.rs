@@ -154,6 +154,10 @@ fn apply(app: &mut App, event: &CoreEvent) -> bool {
             snap.balance = *balance;
             false
         }
+        CoreEvent::OwedChanged { owed } => {
+            snap.owed = owed.clone();
+            false
+        }
         CoreEvent::ShuttingDown => {
             app.set_status(Tone::Error, text::NODE_SHUTTING_DOWN);
             false

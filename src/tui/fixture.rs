@@ -3,8 +3,8 @@
 //! time is relative to the `now_ms` given, so frames drawn from them are reproducible.
 
 use crate::core::node::{
-    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, JobCounts, PeerHealth, PeerRow,
-    QueueStatus, ReceiptRole, ReceiptRow, Snapshot,
+    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, JobCounts, OwedRow, OwedView,
+    PeerHealth, PeerRow, QueueStatus, ReceiptRole, ReceiptRow, Snapshot,
 };
 
 /// A fixed instant for tests: 2023-11-14 22:13:20 UTC.
@@ -47,7 +47,8 @@ fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
 }
 
 /// One node with a peer in every state (one of them with refused receipts and declines),
-/// an exclusion, receipts both ways, credits awaiting confirmation and a history.
+/// an exclusion, receipts both ways, credits awaiting confirmation (and who owes them)
+/// and a history.
 pub fn sample_snapshot(now_ms: u64) -> Snapshot {
     let mut studio = peer(
         1,
@@ -198,6 +199,30 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
             .map(|i| (i * 37 % 23) * 40 - 300 + i * 25)
             .collect(),
         rejections: Vec::new(),
+        // The requesters behind `pending_earned`: a peer and a stranger.
+        owed: OwedView {
+            rows: vec![
+                OwedRow {
+                    pubkey: pubkey(4),
+                    label: Some("laptop".into()),
+                    tokens: 270,
+                    receipts: 2,
+                    oldest_completed_at_ms: Some(now_ms - 190_000),
+                    trusted: false,
+                },
+                OwedRow {
+                    pubkey: pubkey(7),
+                    label: None,
+                    tokens: 50,
+                    receipts: 1,
+                    oldest_completed_at_ms: Some(now_ms - 2 * 3_600_000 - 60_000),
+                    trusted: false,
+                },
+            ],
+            cap: Some(50_000),
+            partial: false,
+            owing: Vec::new(),
+        },
         demo: false,
         ledger_error: None,
     }

@@ -37,6 +37,18 @@ pub fn countdown(until_ms: u64, now_ms: u64) -> String {
     }
 }
 
+/// A coarse age such as `45s`, `3m`, `2h` or `4d`: how long something has waited, at a
+/// glance (the largest whole unit, rounded down).
+pub fn age(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3_599 => format!("{}m", secs / 60),
+        3_600..=86_399 => format!("{}h", secs / 3_600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 /// `HH:MM:SS` of a Unix-milliseconds instant, in UTC (the console has no time zone data
 /// and must not guess one).
 pub fn clock_time(unix_ms: u64) -> String {
@@ -109,6 +121,23 @@ mod tests {
         assert_eq!(countdown(10_000, 20_000), "0s");
         assert_eq!(countdown(125_000, 0), "2m05s");
         assert_eq!(countdown(3_720_000, 0), "1h02m");
+    }
+
+    #[test]
+    fn ages_show_the_largest_whole_unit() {
+        let cases = [
+            (0, "0s"),
+            (59_999, "59s"),
+            (60_000, "1m"),
+            (3_599_999, "59m"),
+            (3_600_000, "1h"),
+            (86_399_999, "23h"),
+            (86_400_000, "1d"),
+            (u64::MAX, "213503982334d"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(age(ms), text, "{ms}");
+        }
     }
 
     #[test]

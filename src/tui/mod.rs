@@ -14,7 +14,7 @@ mod app;
 mod apply;
 #[doc(hidden)]
 pub mod fixture;
-mod format;
+pub(crate) mod format;
 pub mod keymap;
 mod logging;
 pub mod modal;

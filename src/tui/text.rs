@@ -36,6 +36,8 @@ pub const TITLE_QUEUE: &str = "Queue";
 pub const TITLE_EXCLUSIONS: &str = "Exclusions";
 pub const TITLE_RECEIPTS: &str = "Receipts";
 pub const TITLE_BALANCE: &str = "Balance";
+/// Requesters owing our worker confirmations.
+pub const TITLE_OWED: &str = "Owed to us";
 pub const TITLE_HELP: &str = "Keys";
 pub const TITLE_ADD_PEER: &str = "Add peer";
 pub const TITLE_CONFIRM_REMOVE: &str = "Remove peer?";
@@ -44,6 +46,7 @@ pub const TITLE_CONFIRM_ADVERTISE: &str = "Start advertising?";
 pub const EMPTY_PEERS: &str = "No peers yet. Press a to add one, or s to sync from trackers.";
 pub const EMPTY_EXCLUSIONS: &str = "No peer is excluded.";
 pub const EMPTY_RECEIPTS: &str = "No receipts yet.";
+pub const EMPTY_OWED: &str = "Every requester has confirmed what it was served.";
 
 pub const FIELD_PUBKEY: &str = "Public key";
 pub const FIELD_URL: &str = "Worker URL";
@@ -170,6 +173,12 @@ pub mod column {
     pub const MODEL: &str = "model";
     pub const TOKENS_IN: &str = "in";
     pub const TOKENS_OUT: &str = "out";
+    /// Unconfirmed tokens a requester owes, its receipts, the oldest one's age, and the
+    /// share of the cap at which the worker refuses it.
+    pub const OWED_TOKENS: &str = "tokens";
+    pub const OWED_RECEIPTS: &str = "rcpt";
+    pub const OWED_OLDEST: &str = "oldest";
+    pub const OWED_CAP: &str = "cap";
 }
 
 /// Words inside table cells and panels.

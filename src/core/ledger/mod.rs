@@ -5,6 +5,7 @@
 mod accept;
 mod expiry;
 mod io;
+mod owed;
 mod requests;
 mod standing;
 mod verify;
@@ -23,6 +24,7 @@ pub use accept::{
 };
 pub use expiry::SETTLE_WINDOW_MS;
 pub use io::{ImportReport, export_jsonl, import_jsonl};
+pub use owed::{MAX_OWED_RECEIPTS, Owed, OwedReport};
 pub use requests::Unsettled;
 pub use standing::{
     CONFIRMATIONS, CONFIRMED_BY, ConfirmOutcome, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES,

@@ -2,6 +2,7 @@
 //! answers `NodeClient` in-process and shuts the node down in order.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +65,8 @@ pub(super) struct Core {
     pub urls: Urls,
     pub bus: EventBus,
     pub state: Mutex<State>,
+    /// The owed table may be out of date (see `owed`).
+    pub owed_stale: AtomicBool,
     /// For trackers: remote, so proxies apply.
     pub http: reqwest::Client,
     pub advertiser: tokio::sync::Mutex<Advertiser>,
@@ -116,6 +119,13 @@ impl Core {
             }
         };
         let labels = self.labels();
+        // Either way round: served by us (owed to us) or by a peer (owed by us).
+        if appended.iter().any(|s| {
+            let r = s.receipt.receipt();
+            r.worker_pubkey != r.requester_pubkey
+        }) {
+            self.owed_stale.store(true, Ordering::Release);
+        }
         self.update(|state| ((), state.apply_receipts(&me, appended, &balance, &labels)));
     }
 

@@ -5,7 +5,8 @@
 //! `start` assembles the parts; `handle` holds them and the state; `bus` numbers and
 //! broadcasts events; `state` is what the snapshot shows of receipts and balance;
 //! `snapshot`, `commands` and `advertise` answer front ends; `monitor` turns polled
-//! changes (queue, peer health, engine) into events; `observer` turns the router's.
+//! changes (queue, peer health, engine) into events; `observer` turns the router's;
+//! `owed` keeps the table of what requesters owe our worker.
 
 mod advertise;
 pub mod bus;
@@ -16,6 +17,7 @@ mod engine;
 mod handle;
 mod monitor;
 mod observer;
+mod owed;
 mod snapshot;
 mod start;
 mod state;

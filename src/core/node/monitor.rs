@@ -52,6 +52,8 @@ pub(super) fn spawn(core: Weak<Core>, stop: CancellationToken) {
                 changed = confirmations.changed() => if changed.is_err() { break },
             }
             let Some(core) = settled.upgrade() else { break };
+            core.owed_stale
+                .store(true, std::sync::atomic::Ordering::Release);
             check_balance(&core);
         }
     });

@@ -60,6 +60,7 @@ impl Core {
             receipts: state.receipts.into(),
             net_history: state.net_history.into(),
             rejections,
+            owed: state.owed,
             demo: self.demo,
             ledger_error: self
                 .router

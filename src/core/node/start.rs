@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use super::handle::{Core, NodeHandle, Served, Tasks, Urls};
 use super::observer::Observer;
 use super::state::{Labels, State};
 use super::types::{AdvertisingStatus, EngineStatus, QueueStatus};
-use super::{build_engine, discover, monitor};
+use super::{build_engine, discover, monitor, owed};
 use crate::core::clock::{SharedClock, system_clock};
 use crate::core::config::Config;
 use crate::core::control::{self, ControlError, NodeInfo, files};
@@ -199,6 +200,7 @@ impl Node {
             .map(|p| (p.pubkey, p.label))
             .collect();
         let mut state = State::load(&ledger, &me, &labels)?;
+        state.owed = owed::load(&ledger, &router, &labels, &config.access)?;
         state.engine = EngineStatus {
             kind: engine.kind().to_string(),
             url: engine_url.clone(),
@@ -250,6 +252,7 @@ impl Node {
             urls: urls.clone(),
             bus: EventBus::new(RING_CAPACITY),
             state: Mutex::new(state),
+            owed_stale: AtomicBool::new(false),
             http,
             advertiser: tokio::sync::Mutex::new(Advertiser::default()),
             tasks: Mutex::new(None),
@@ -283,6 +286,7 @@ impl Node {
         let worker_task = tokio::spawn(worker.clone().serve(worker_listener, worker_stop.clone()));
         let router_task = tokio::spawn(router.clone().serve(router_listener, router_stop.clone()));
         monitor::spawn(Arc::downgrade(&core), monitor_stop.clone());
+        owed::spawn(Arc::downgrade(&core), monitor_stop.clone());
         if config.discovery.sync_every_secs > 0
             && (!config.trackers.is_empty() || config.discovery.discover_via_nostr)
         {

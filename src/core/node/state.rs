@@ -10,8 +10,8 @@ use crate::core::protocol::{PublicKey, Receipt};
 use crate::core::store::StoreError;
 
 use super::types::{
-    AdvertisingStatus, BalanceView, CoreEvent, EngineStatus, NET_HISTORY_POINTS, QueueStatus,
-    ReceiptRole, ReceiptRow, SNAPSHOT_RECEIPTS,
+    AdvertisingStatus, BalanceView, CoreEvent, EngineStatus, NET_HISTORY_POINTS, OwedView,
+    QueueStatus, ReceiptRole, ReceiptRow, SNAPSHOT_RECEIPTS,
 };
 
 /// Peer labels by pubkey, to name the other side of a receipt.
@@ -27,6 +27,7 @@ pub struct State {
     pub advertising: AdvertisingStatus,
     pub engine: EngineStatus,
     pub queue: QueueStatus,
+    pub owed: OwedView,
 }
 
 /// Our role in a receipt and the other side, or `None` if we are neither side (an

@@ -32,6 +32,9 @@ pub struct Snapshot {
     /// Net credits (earned − spent) after each of the latest receipts, oldest first.
     pub net_history: Vec<i64>,
     pub rejections: Vec<RejectionRow>,
+    /// What requesters owe this node's worker on receipts they have not confirmed.
+    #[serde(default)]
+    pub owed: OwedView,
     /// True when this node is `lobstah demo`'s synthetic grid.
     pub demo: bool,
     /// Set while the ledger cannot be written ("ledger unavailable: disk full"): the
@@ -144,6 +147,51 @@ pub struct BalanceView {
     pub receipts: u64,
 }
 
+/// Per requester, the unconfirmed tokens the worker's credit gate holds against it; and
+/// per worker, what our router has not confirmed to it yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwedView {
+    /// Largest first.
+    pub rows: Vec<OwedRow>,
+    /// The worker refuses a requester (402) once it owes this many; `None`: no cap.
+    pub cap: Option<u64>,
+    /// Some receipt counts are low: the backlog was too large to read whole.
+    #[serde(default)]
+    pub partial: bool,
+    /// The other way: what this node's router has yet to confirm to workers, largest
+    /// first (the worker's cap is not known here, and `trusted` is always false).
+    #[serde(default)]
+    pub owing: Vec<OwedRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwedRow {
+    pub pubkey: String,
+    /// When the requester is also one of our peers.
+    pub label: Option<String>,
+    pub tokens: u64,
+    pub receipts: u64,
+    /// `completedAt` of its oldest unconfirmed receipt.
+    pub oldest_completed_at_ms: Option<u64>,
+    /// Exempt from the cap by `access.trusted`.
+    #[serde(default)]
+    pub trusted: bool,
+}
+
+impl OwedRow {
+    /// Whether the row is close enough to the cap to warn about: at 80 % of it.
+    pub fn near_cap(&self, cap: Option<u64>) -> bool {
+        match cap {
+            Some(cap) if cap > 0 && !self.trusted => {
+                u128::from(self.tokens) * 5 >= u128::from(cap) * 4
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReceiptRole {
@@ -213,6 +261,10 @@ pub enum CoreEvent {
     /// The balance moved without a new receipt: requesters confirmed pending earnings.
     BalanceChanged {
         balance: BalanceView,
+    },
+    /// What requesters owe us changed (served or confirmed receipts).
+    OwedChanged {
+        owed: OwedView,
     },
     ShuttingDown,
 }

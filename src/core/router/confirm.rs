@@ -37,6 +37,17 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful stop waits for the last round.
 const FINAL_ROUND: Duration = Duration::from_secs(3);
 
+/// What this router has not yet confirmed to one worker: receipts it ledgered that the
+/// worker still counts against it. Normally gone within a round; it grows while the
+/// worker cannot be reached, and that worker's credit gate will refuse us at its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owing {
+    pub worker: PublicKey,
+    pub tokens: u64,
+    pub receipts: u64,
+    pub oldest_completed_at_ms: u64,
+}
+
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConfirmRound {
@@ -111,6 +122,50 @@ fn load_outbox(ledger: &Ledger) -> Result<Batches, StoreError> {
     Ok(batches)
 }
 
+/// The receipts still to confirm, by worker, largest first: the outbox and what the next
+/// scan will add to it, `ROUND_LIMIT` of each at most (read-only; no round is run).
+fn owing(ledger: &Ledger, me: &PublicKey) -> Result<Vec<Owing>, StoreError> {
+    let (queued, scanned) = {
+        let tx = ledger.db().begin_read()?;
+        let outbox = tx.open_table(OUTBOX)?;
+        let queued: Vec<u64> = outbox
+            .iter()?
+            .take(ROUND_LIMIT)
+            .map(|row| row.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        let scanned = tx
+            .open_table(META)?
+            .get("scanned")?
+            .map(|g| g.value())
+            .unwrap_or(0);
+        (queued, scanned)
+    };
+    let mut stored = Vec::with_capacity(queued.len());
+    for seq in queued {
+        stored.extend(ledger.receipt_at(seq)?);
+    }
+    stored.extend(ledger.since(scanned, ROUND_LIMIT)?);
+    let mut by_worker: BTreeMap<PublicKey, Owing> = BTreeMap::new();
+    for s in &stored {
+        let r = s.receipt.receipt();
+        if r.requester_pubkey != *me || r.worker_pubkey == *me {
+            continue;
+        }
+        let row = by_worker.entry(r.worker_pubkey).or_insert(Owing {
+            worker: r.worker_pubkey,
+            tokens: 0,
+            receipts: 0,
+            oldest_completed_at_ms: r.completed_at,
+        });
+        row.tokens = row.tokens.saturating_add(r.total_tokens());
+        row.receipts += 1;
+        row.oldest_completed_at_ms = row.oldest_completed_at_ms.min(r.completed_at);
+    }
+    let mut rows: Vec<Owing> = by_worker.into_values().collect();
+    rows.sort_by_key(|o| std::cmp::Reverse(o.tokens));
+    Ok(rows)
+}
+
 fn remove(ledger: &Ledger, seqs: &[u64]) -> Result<(), StoreError> {
     if seqs.is_empty() {
         return Ok(());
@@ -148,6 +203,12 @@ enum Sent {
 impl RouterService {
     pub(super) fn open_confirm_tables(db: &Db) -> Result<(), StoreError> {
         open_tables(db)
+    }
+
+    /// What we have yet to confirm to each worker (reads the ledger: call it off the
+    /// async threads, and on a timer).
+    pub fn owing(&self) -> Result<Vec<Owing>, StoreError> {
+        owing(&self.ledger, &self.pubkey())
     }
 
     /// Runs one round now: scan the ledger, send every waiting confirmation.

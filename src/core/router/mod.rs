@@ -22,7 +22,7 @@ mod service;
 mod signing;
 mod urls;
 
-pub use confirm::ConfirmRound;
+pub use confirm::{ConfirmRound, Owing};
 pub use forward::SERVED_BY_HEADER;
 pub use peer_stats::PeerCounters;
 pub use plausible::{Delivered, INPUT_SLACK, OUTPUT_SLACK};

@@ -1,12 +1,15 @@
 //! Where each panel goes for a given terminal size. Pure arithmetic on `Rect`s: panels are
-//! dropped in a fixed order as the terminal shrinks (queue, then exclusions and balance,
-//! then receipts), and below a minimum only a notice is drawn. Every size yields a plan.
+//! dropped in a fixed order as the terminal shrinks (owed, queue, then exclusions and
+//! balance, then receipts), and below a minimum only a notice is drawn. Every size yields a plan.
 
 use ratatui::layout::Rect;
 
 /// Below this the dashboard is replaced by a notice.
 pub const MIN_WIDTH: u16 = 30;
 pub const MIN_HEIGHT: u16 = 6;
+/// The owed panel's width, and the terminal width it needs.
+const OWED_WIDTH: u16 = 38;
+const OWED_FROM_WIDTH: u16 = 100;
 
 /// The panels to draw; `None` means the terminal has no room for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +20,8 @@ pub struct Areas {
     pub exclusions: Option<Rect>,
     pub balance: Option<Rect>,
     pub receipts: Option<Rect>,
+    /// Beside the receipts on wide terminals.
+    pub owed: Option<Rect>,
     pub status: Option<Rect>,
     pub footer: Rect,
 }
@@ -49,7 +54,7 @@ pub fn plan(area: Rect) -> Plan {
         let peers_h = rest - rest * 45 / 100;
         areas.peers = rows.take(peers_h);
         split_middle(rows.take(middle_h), &mut areas);
-        areas.receipts = Some(rows.take(rest - peers_h));
+        split_bottom(rows.take(rest - peers_h), &mut areas);
     } else if body_h >= 10 {
         let peers_h = body_h - body_h * 45 / 100;
         areas.peers = rows.take(peers_h);
@@ -97,6 +102,24 @@ fn split_middle(middle: Rect, areas: &mut Areas) {
             ..middle
         });
     }
+}
+
+/// Receipts | owed; the owed table only where the receipts keep enough width.
+fn split_bottom(bottom: Rect, areas: &mut Areas) {
+    if bottom.width < OWED_FROM_WIDTH {
+        areas.receipts = Some(bottom);
+        return;
+    }
+    let receipts_w = bottom.width - OWED_WIDTH;
+    areas.receipts = Some(Rect {
+        width: receipts_w,
+        ..bottom
+    });
+    areas.owed = Some(Rect {
+        x: bottom.x + receipts_w,
+        width: OWED_WIDTH,
+        ..bottom
+    });
 }
 
 /// Hands out full-width horizontal bands from the top down.
@@ -163,6 +186,11 @@ mod tests {
             );
             assert!(a.peers.height >= 6);
         }
+        assert!(dashboard(80, 24).owed.is_none());
+        let wide = dashboard(120, 40);
+        let (receipts, owed) = (wide.receipts.unwrap(), wide.owed.unwrap());
+        assert_eq!((owed.x, owed.width), (receipts.width, 38));
+        assert_eq!((owed.y, owed.height), (receipts.y, receipts.height));
     }
 
     #[test]
@@ -187,7 +215,7 @@ mod tests {
                 if let Plan::Dashboard(a) = plan(area) {
                     let all = [Some(a.header), Some(a.peers), a.queue, a.exclusions]
                         .into_iter()
-                        .chain([a.balance, a.receipts, a.status, Some(a.footer)])
+                        .chain([a.balance, a.receipts, a.owed, a.status, Some(a.footer)])
                         .flatten();
                     for rect in all {
                         assert_eq!(area.intersection(rect), rect, "{w}x{h}: {rect:?}");

@@ -10,6 +10,7 @@ mod header;
 mod help;
 pub mod layout;
 mod modals;
+mod owed;
 mod peers;
 mod queue;
 mod receipts;
@@ -51,6 +52,9 @@ pub fn render(frame: &mut Frame, app: &App, now_ms: u64) {
     }
     if let Some(area) = areas.receipts {
         receipts::render(frame, area, app);
+    }
+    if let Some(area) = areas.owed {
+        owed::render(frame, area, app, now_ms);
     }
     if let Some(area) = areas.status {
         footer::render_status(frame, area, app);
