@@ -334,6 +334,16 @@ mod tests {
         Browser::new(policy, bound.parse().unwrap())
     }
 
+    /// Listener, allowed origins, allowed hosts, method, headers, refusal expected.
+    type Case<'a> = (
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Option<&'a str>,
+    );
+
     fn request(method: &str, headers: &[(&str, &str)]) -> Request {
         let mut builder = axum::http::Request::builder()
             .method(method)
@@ -352,7 +362,7 @@ mod tests {
         let text = ("content-type", "text/plain;charset=UTF-8");
         let body = ("content-length", "2");
         #[rustfmt::skip]
-        let cases: &[(&str, &[&str], &[&str], &str, &[(&str, &str)], Option<&str>)] = &[
+        let cases: &[Case] = &[
             // Programs: no Origin, a loopback Host, with or without a content type.
             (lo, &[], &[], "POST", &[("host", "127.0.0.1:17475"), json, body], None),
             (lo, &[], &[], "POST", &[("host", "localhost"), body], None),
