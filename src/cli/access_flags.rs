@@ -1,6 +1,8 @@
-//! The worker's access flags (who is served and how much), shared by `lobstah` (the
-//! node) and `lobstah worker start`. They feed the `access.*` settings, so they beat the
-//! environment and config.toml like every other flag.
+//! Who may use the servers. The worker's access flags (who is served and how much),
+//! shared by `lobstah` (the node) and `lobstah worker start`, feed the `access.*`
+//! settings; the browser flags (which web pages, by which Host names), shared by every
+//! command that serves, feed `browser.*`. Both beat the environment and config.toml like
+//! every other flag.
 
 use clap::Args;
 
@@ -73,6 +75,38 @@ impl AccessFlags {
             if let Some(v) = value {
                 o.set(key, flag, v);
             }
+        }
+    }
+}
+
+/// Which web pages may use a server; programs that send no Origin are not affected.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BrowserFlags {
+    /// Web origins whose pages may call this server, e.g. http://localhost:3000
+    /// (repeatable or comma-separated; * for any). Default: none.
+    #[arg(long = "allowed-origins", value_name = "ORIGIN", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Host names a loopback server answers to beside localhost and loopback addresses
+    /// (repeatable or comma-separated), e.g. a name this machine has on the LAN.
+    #[arg(long = "allowed-hosts", value_name = "HOST", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl BrowserFlags {
+    pub fn apply(&self, o: &mut Overrides) {
+        if !self.allowed_origins.is_empty() {
+            o.set(
+                "browser.allowed_origins",
+                "--allowed-origins",
+                self.allowed_origins.join(","),
+            );
+        }
+        if !self.allowed_hosts.is_empty() {
+            o.set(
+                "browser.allowed_hosts",
+                "--allowed-hosts",
+                self.allowed_hosts.join(","),
+            );
         }
     }
 }

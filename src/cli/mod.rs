@@ -265,7 +265,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => runtime()?.block_on(serve_cmds::router_start(&paths, args)),
         Command::Tracker {
             command: TrackerCommand::Start(args),
-        } => runtime()?.block_on(tracker_cmds::tracker_start(args)),
+        } => runtime()?.block_on(tracker_cmds::tracker_start(&paths, args)),
         // Beside a running node these go through its control API (it owns the file).
         Command::Peers { command } => match command {
             PeersCommand::Add { pubkey, url, label } => {

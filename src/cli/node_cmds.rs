@@ -90,6 +90,8 @@ pub struct NodeFlags {
     pub log_format: Option<String>,
     #[command(flatten)]
     pub access: super::access_flags::AccessFlags,
+    #[command(flatten)]
+    pub browser: super::access_flags::BrowserFlags,
 }
 
 impl NodeFlags {
@@ -183,6 +185,7 @@ impl NodeFlags {
             o.set("discovery.trackers", flag, trackers.join(","));
         }
         self.access.apply(&mut o);
+        self.browser.apply(&mut o);
         o
     }
 }

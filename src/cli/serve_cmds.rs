@@ -90,6 +90,8 @@ pub struct WorkerArgs {
     pub announce_ttl: u64,
     #[command(flatten)]
     pub access: super::access_flags::AccessFlags,
+    #[command(flatten)]
+    pub browser: super::access_flags::BrowserFlags,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +115,8 @@ pub struct RouterArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = crate::core::net::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    #[command(flatten)]
+    pub browser: super::access_flags::BrowserFlags,
 }
 
 pub fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
@@ -152,6 +156,19 @@ pub fn identity_or_create(paths: &Paths) -> anyhow::Result<Identity> {
         }
         Err(e) => Err(e).context("cannot load this node's identity"),
     }
+}
+
+/// Which web pages may call a server: `--allowed-origins` and `--allowed-hosts`, else
+/// the environment and config.toml.
+pub fn browser_policy(
+    paths: &Paths,
+    flags: &super::access_flags::BrowserFlags,
+) -> anyhow::Result<crate::core::net::BrowserPolicy> {
+    let mut overrides = crate::core::config::Overrides::default();
+    flags.apply(&mut overrides);
+    Ok(crate::core::config::Config::load(paths, &overrides)
+        .context("invalid configuration")?
+        .browser)
 }
 
 pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
@@ -210,12 +227,15 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
     config.limits.max_connections = args.max_connections;
     crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);
-    // Who is served: from the flags, the environment and config.toml, like the node.
+    // Who is served, and which pages may call: from the flags, the environment and
+    // config.toml, like the node.
     let mut overrides = crate::core::config::Overrides::default();
     args.access.apply(&mut overrides);
-    config.access = crate::core::config::Config::load(paths, &overrides)
-        .context("invalid configuration")?
-        .access;
+    args.browser.apply(&mut overrides);
+    let settings =
+        crate::core::config::Config::load(paths, &overrides).context("invalid configuration")?;
+    config.access = settings.access;
+    config.browser = settings.browser;
     let worker = Worker::with_jobs(config, &ledger, writer).context("cannot open the job queue")?;
     drop(ledger);
     let listener = bind(&args.host, args.port, "worker").await?;
@@ -298,6 +318,7 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
     config.limits.max_connections = args.max_connections;
     crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);
+    config.browser = browser_policy(paths, &args.browser)?;
     let router = RouterService::new(config, ledger, writer, book)?;
     let listener = bind(&args.host, args.port, "router").await?;
     let addr = listener.local_addr()?;

@@ -11,7 +11,9 @@ use clap::Args;
 use crate::core::clock::system_clock;
 use crate::core::tracker::{self, TrackerConfig};
 
-use super::serve_cmds::{bind, shutdown_on_signals};
+use super::access_flags::BrowserFlags;
+use super::serve_cmds::{bind, browser_policy, shutdown_on_signals};
+use crate::core::paths::Paths;
 
 #[derive(Debug, Args)]
 pub struct TrackerArgs {
@@ -37,6 +39,8 @@ pub struct TrackerArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = tracker::DEFAULT_MAX_BODY_BYTES)]
     pub max_body: usize,
+    #[command(flatten)]
+    pub browser: BrowserFlags,
 }
 
 impl TrackerArgs {
@@ -52,8 +56,9 @@ impl TrackerArgs {
     }
 }
 
-pub async fn tracker_start(args: TrackerArgs) -> anyhow::Result<ExitCode> {
+pub async fn tracker_start(paths: &Paths, args: TrackerArgs) -> anyhow::Result<ExitCode> {
     let config = args.config();
+    let browser = browser_policy(paths, &args.browser)?;
     let listener = bind(&args.host, args.port, "tracker").await?;
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -72,9 +77,15 @@ pub async fn tracker_start(args: TrackerArgs) -> anyhow::Result<ExitCode> {
         .context("cannot write to stdout")?;
     drop(out);
     let shutdown = shutdown_on_signals();
-    tracker::serve(listener, config, system_clock(), shutdown.cancelled_owned())
-        .await
-        .with_context(|| format!("the tracker on {addr} stopped"))?;
+    tracker::serve(
+        listener,
+        config,
+        browser,
+        system_clock(),
+        shutdown.cancelled_owned(),
+    )
+    .await
+    .with_context(|| format!("the tracker on {addr} stopped"))?;
     tracing::info!("tracker stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,7 @@ impl TestTracker {
         let task = tokio::spawn(tracker::serve(
             listener,
             config,
+            Default::default(),
             Arc::new(clock.clone()),
             shutdown.clone().cancelled_owned(),
         ));

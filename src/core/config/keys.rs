@@ -203,6 +203,16 @@ pub const KEYS: &[Key] = &[
         "accept discovered peers on loopback and private addresses (a grid on one machine)",
     ),
     key(
+        "browser.allowed_origins",
+        "LOBSTAH_ALLOWED_ORIGINS",
+        "web origins (http://localhost:3000) whose pages may use the local servers; * for any",
+    ),
+    key(
+        "browser.allowed_hosts",
+        "LOBSTAH_ALLOWED_HOSTS",
+        "Host names loopback servers answer to beside localhost and loopback addresses",
+    ),
+    key(
         "log.format",
         "LOBSTAH_LOG_FORMAT",
         "text or json (headless logs on stderr)",

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::core::discovery::UrlPolicy;
+use crate::core::net::BrowserPolicy;
 use crate::core::paths::Paths;
 use crate::core::protocol::{PublicKey, Tier};
 use crate::core::worker::AccessPolicy;
@@ -221,6 +222,8 @@ pub struct Config {
     /// Trackers announcements go to and peers are synced from (may be empty).
     pub trackers: Vec<String>,
     pub discovery: DiscoverySettings,
+    /// Which web pages may use the node's servers (router, worker, control API).
+    pub browser: BrowserPolicy,
     pub log_format: LogFormat,
     pub shutdown_grace_secs: u64,
     entries: Vec<Entry>,
@@ -359,6 +362,10 @@ impl Config {
                     block_private: r.get("discovery.block_private_addrs", false, parse_bool)?,
                     allow_local: r.get("discovery.allow_local_peers", false, parse_bool)?,
                 },
+            },
+            browser: BrowserPolicy {
+                allowed_origins: r.get("browser.allowed_origins", Vec::new(), parse_origins)?,
+                allowed_hosts: r.get("browser.allowed_hosts", Vec::new(), parse_hosts)?,
             },
             log_format: r.get("log.format", LogFormat::Text, parse_text)?,
             shutdown_grace_secs: r.get("node.shutdown_grace_secs", 10, parse_int)?,

@@ -133,6 +133,22 @@ pub(super) fn parse_urls(raw: &Raw) -> Result<Vec<String>, String> {
     parse_list(raw)?.iter().map(|u| check_url(u)).collect()
 }
 
+/// Origins for `browser.allowed_origins`: `scheme://host[:port]`, `null` or `*`.
+pub(super) fn parse_origins(raw: &Raw) -> Result<Vec<String>, String> {
+    parse_list(raw)?
+        .iter()
+        .map(|o| crate::core::net::normalize_origin(o))
+        .collect()
+}
+
+/// Host names for `browser.allowed_hosts`, or `*`.
+pub(super) fn parse_hosts(raw: &Raw) -> Result<Vec<String>, String> {
+    parse_list(raw)?
+        .iter()
+        .map(|h| crate::core::net::normalize_host(h))
+        .collect()
+}
+
 /// Nostr relay URLs: ws:// or wss:// with a host.
 pub(super) fn parse_relay_urls(raw: &Raw) -> Result<Vec<String>, String> {
     parse_list(raw)?

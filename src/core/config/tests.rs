@@ -255,3 +255,42 @@ fn discovery_policy_from_env_and_defaults() {
     assert!(!c.discovery.url_policy.allow_local);
     assert_eq!(c.discovery.sync_every_secs, 600);
 }
+
+#[test]
+fn browser_allow_lists_from_each_layer() {
+    let c = Config::defaults();
+    assert!(
+        c.browser.allowed_origins.is_empty(),
+        "no page is allowed by default"
+    );
+    assert!(c.browser.allowed_hosts.is_empty());
+    let file = "[browser]\nallowed_origins = [\"http://LOCALHOST:3000/\", \"null\"]\nallowed_hosts = [\"Box.lan\"]\n";
+    let c = resolve(file, &[], &[]);
+    assert_eq!(c.browser.allowed_origins, ["http://localhost:3000", "null"]);
+    assert_eq!(c.browser.allowed_hosts, ["box.lan"]);
+    let c = resolve(
+        file,
+        &[(
+            "LOBSTAH_ALLOWED_ORIGINS",
+            "https://ui.example, http://127.0.0.1:8080",
+        )],
+        &[("browser.allowed_hosts", "--allowed-hosts", "a.lan,b.lan:80")],
+    );
+    assert_eq!(
+        c.browser.allowed_origins,
+        ["https://ui.example", "http://127.0.0.1:8080"]
+    );
+    assert_eq!(c.browser.allowed_hosts, ["a.lan", "b.lan"]);
+    let err = try_resolve("", &[("LOBSTAH_ALLOWED_ORIGINS", "localhost:3000")], &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("env LOBSTAH_ALLOWED_ORIGINS"),
+        "{err}"
+    );
+    let err = try_resolve(
+        "",
+        &[],
+        &[("browser.allowed_hosts", "--allowed-hosts", "http://x")],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("flag --allowed-hosts"), "{err}");
+}

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::files::tokens_match;
 use crate::core::api_error::ApiError;
-use crate::core::net::{self, ServerLimits};
+use crate::core::net::{self, BrowserPolicy, ServerLimits};
 use crate::core::node::{EventItem, NodeClient, NodeCommand, NodeHandle};
 
 /// The SSE event name that tells a client to re-read the snapshot.
@@ -59,10 +59,13 @@ pub fn app(node: NodeHandle, token: &str) -> Router {
 /// Serves until `stop`, with the limits every lobstah server has (head size and time,
 /// body size and time, a client that stops reading). Event streams end when the node's
 /// bus closes at shutdown, so the graceful stop does not wait on subscribers forever.
+/// The token already keeps pages out (a page cannot read it); `browser` lets a page the
+/// operator allowed hold it, and refuses rebinding before the token is even compared.
 pub async fn serve(
     listener: TcpListener,
     node: NodeHandle,
     token: &str,
+    browser: BrowserPolicy,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let limits = ServerLimits {
@@ -74,6 +77,7 @@ pub async fn serve(
         app(node, token),
         limits,
         Some(BODY_LIMIT),
+        browser,
         stop.cancelled_owned(),
     )
     .await

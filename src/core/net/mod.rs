@@ -1,7 +1,8 @@
 //! What every lobstah HTTP server shares to stay up when fed garbage or held by slow
 //! peers: a bound on open connections (`listener`), request head and body limits
 //! (`guard`), the HTTP/1 connection driver that applies them (`serve`), and the
-//! timeouts a stream relay needs (`relay`).
+//! timeouts a stream relay needs (`relay`), and what a web page in the user's browser
+//! may do with a listener (`browser`).
 //!
 //! The limits, and why each default:
 //! - `max_connections` (1,024): one permit per open connection; beyond, new connections
@@ -21,6 +22,7 @@
 //!   for whole (non-streamed) answers; longer than the relay's bound so that one acts
 //!   first on streams, with its accounting.
 
+mod browser;
 pub mod fd_limit;
 mod guard;
 mod listener;
@@ -29,6 +31,7 @@ mod serve;
 
 use std::time::Duration;
 
+pub use browser::{BrowserPolicy, normalize_host, normalize_origin};
 pub use guard::header_bytes;
 pub use listener::{ConnectionLimit, Limited, set_nodelay};
 pub use serve::serve;

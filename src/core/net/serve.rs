@@ -3,7 +3,7 @@
 //! by default) when it has no timer; nor can a request head be bounded through it. So a
 //! client could hold a connection open forever with half a request line, or make it
 //! buffer ~400 KB of headers. This driver does what `axum::serve` does, with those two
-//! knobs set, plus the connection bound and the request guard.
+//! knobs set, plus the connection bound, the browser check and the request guard.
 
 use std::convert::Infallible;
 use std::fmt::Debug;
@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::ServerLimits;
+use super::browser::{Browser, BrowserPolicy, browser};
 use super::guard::{Guard, guard};
 use super::listener::{ConnectionLimit, set_nodelay};
 
@@ -33,19 +34,24 @@ use super::listener::{ConnectionLimit, set_nodelay};
 /// With `body_limit`, bodies are read by the guard, within `body_read_timeout`, and
 /// refused over that many bytes; without, the app reads them under its own limit and
 /// in its own error shape (the tracker's, which the existing network reads).
+///
+/// Every request is first checked against `browser` (Host, Origin, content type; see
+/// the `browser` module), which needs to know whether `listener` is on loopback.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServerLimits,
     body_limit: Option<usize>,
+    browser: BrowserPolicy,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let browser = Browser::new(browser, listener.local_addr()?);
     let listener = ConnectionLimit::new(
         listener.tap_io(set_nodelay),
         limits.max_connections,
         limits.write_stall_timeout,
     );
-    run(listener, app, limits, body_limit, shutdown).await;
+    run(listener, app, limits, body_limit, browser, shutdown).await;
     Ok(())
 }
 
@@ -54,19 +60,24 @@ async fn run<L>(
     app: Router,
     limits: ServerLimits,
     body_limit: Option<usize>,
+    browser_check: Browser,
     shutdown: impl Future<Output = ()> + Send,
 ) where
     L: Listener,
     L::Addr: Clone + Debug + Send + Sync + 'static,
 {
-    let app = app.layer(middleware::from_fn_with_state(
-        Guard {
-            max_header_bytes: limits.max_header_bytes,
-            body_limit,
-            body_read_timeout: limits.body_read_timeout,
-        },
-        guard,
-    ));
+    // The browser check is the outer layer: a forged request is refused before its
+    // body is read, and before any handler could bill it.
+    let app = app
+        .layer(middleware::from_fn_with_state(
+            Guard {
+                max_header_bytes: limits.max_header_bytes,
+                body_limit,
+                body_read_timeout: limits.body_read_timeout,
+            },
+            guard,
+        ))
+        .layer(middleware::from_fn_with_state(browser_check, browser));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -165,6 +165,7 @@ impl Node {
             Duration::from_secs(config.router.stream_idle_timeout_secs.max(1));
         router_config.limits.max_connections = config.router.max_connections;
         router_config.url_policy = config.discovery.url_policy;
+        router_config.browser = config.browser.clone();
         let router = RouterService::new(router_config, ledger.clone(), writer.clone(), book)?;
 
         let mut worker_config =
@@ -177,6 +178,7 @@ impl Node {
             Duration::from_secs(config.worker.stream_idle_timeout_secs.max(1));
         worker_config.limits.max_connections = config.worker.max_connections;
         worker_config.access = config.access.clone();
+        worker_config.browser = config.browser.clone();
         let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
         crate::core::net::fd_limit::raise_for_servers(&[
             config.router.max_connections,
@@ -308,9 +310,10 @@ impl Node {
         let control_task = {
             let handle = handle.clone();
             let stop = control_stop.clone();
-            tokio::spawn(
-                async move { control::serve(control_listener, handle, &token, stop).await },
-            )
+            let browser = config.browser.clone();
+            tokio::spawn(async move {
+                control::serve(control_listener, handle, &token, browser, stop).await
+            })
         };
         *core.tasks.lock().unwrap_or_else(|p| p.into_inner()) = Some(Tasks {
             router: Served {

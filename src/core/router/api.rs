@@ -60,6 +60,7 @@ impl RouterService {
             app,
             self.config.limits,
             Some(self.config.body_limit),
+            self.config.browser.clone(),
             shutdown.cancelled_owned(),
         )
         .await;

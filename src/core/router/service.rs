@@ -42,7 +42,7 @@ use crate::core::clock::SharedClock;
 use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
 use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
 use crate::core::metrics::RouterMetrics;
-use crate::core::net::ServerLimits;
+use crate::core::net::{BrowserPolicy, ServerLimits};
 use crate::core::protocol::{Identity, PublicKey, RequestProof, SignedReceipt, Tier};
 
 /// Told what the router decides (exclusions, refused receipts) as it happens, so a node
@@ -73,6 +73,8 @@ pub struct RouterConfig {
     pub stream_idle_timeout: Duration,
     /// Connections, request heads and bodies, slow clients.
     pub limits: ServerLimits,
+    /// Which web pages may use the router, and by which Host names.
+    pub browser: BrowserPolicy,
     pub capacity_timeout: Duration,
     /// Which addresses of discovered (not hand-added) peers may be dialled.
     pub url_policy: UrlPolicy,
@@ -95,6 +97,7 @@ impl RouterConfig {
             first_byte_timeout: Duration::from_secs(120),
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             limits: ServerLimits::default(),
+            browser: BrowserPolicy::default(),
             capacity_timeout: Duration::from_secs(3),
             url_policy: UrlPolicy::default(),
             lookup: Arc::new(SystemLookup),

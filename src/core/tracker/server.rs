@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
-use crate::core::net::{self, ServerLimits};
+use crate::core::net::{self, BrowserPolicy, ServerLimits};
 use crate::core::protocol::{PROTOCOL_VERSION, SignedAnnouncement};
 
 use super::TrackerConfig;
@@ -78,17 +78,29 @@ pub fn router(state: Arc<TrackerState>) -> Router {
 }
 
 /// Serves the tracker on an already-bound listener until `shutdown` completes, then
-/// lets in-flight requests finish.
+/// lets in-flight requests finish. `browser` says which web pages may use it (a public
+/// tracker's peer list is readable by any program anyway; what is kept out is a page
+/// announcing or unannouncing through a visitor's browser).
 pub async fn serve(
     listener: TcpListener,
     config: TrackerConfig,
+    browser: BrowserPolicy,
     clock: SharedClock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(TrackerState::new(&config, clock));
     // The tracker reads its bodies itself, so refusals keep the existing network's
-    // shape; the connection bound and the header limits apply all the same.
-    net::serve(listener, app, ServerLimits::default(), None, shutdown).await
+    // shape; the connection bound and the header limits apply all the same, and the
+    // browser check's refusals carry a `reason` like the tracker's own.
+    net::serve(
+        listener,
+        app,
+        ServerLimits::default(),
+        None,
+        browser,
+        shutdown,
+    )
+    .await
 }
 
 fn tracker_error(

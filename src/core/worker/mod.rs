@@ -34,7 +34,7 @@ use crate::core::engine::Engine;
 use crate::core::jobs::JobCounts;
 use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party, Standing};
 use crate::core::metrics::WorkerMetrics;
-use crate::core::net::{self, ServerLimits};
+use crate::core::net::{self, BrowserPolicy, ServerLimits};
 use crate::core::protocol::{Identity, RequestProof, Tier};
 
 /// How long the engine's model list is trusted before asking again.
@@ -56,6 +56,8 @@ pub struct WorkerConfig {
     pub access: AccessPolicy,
     /// Connections, request heads and bodies, slow clients.
     pub limits: ServerLimits,
+    /// Which web pages may use the worker, and by which Host names (on loopback).
+    pub browser: BrowserPolicy,
     /// Silence allowed from the engine between two events of a stream, once the first
     /// has come (before it, a model may still be loading); beyond, the stream is cut.
     pub stream_idle_timeout: Duration,
@@ -78,6 +80,7 @@ impl WorkerConfig {
             max_queued_jobs: DEFAULT_MAX_QUEUED_JOBS,
             access: AccessPolicy::default(),
             limits: ServerLimits::default(),
+            browser: BrowserPolicy::default(),
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         }
     }
@@ -97,6 +100,7 @@ pub struct Worker {
     tier: Tier,
     body_limit: usize,
     limits: ServerLimits,
+    browser: BrowserPolicy,
     stream_idle_timeout: Duration,
     clock: SharedClock,
     admission: Admission,
@@ -158,6 +162,7 @@ impl Worker {
             tier: config.tier,
             body_limit: config.body_limit,
             limits: config.limits,
+            browser: config.browser,
             stream_idle_timeout: config.stream_idle_timeout,
             clock: config.clock,
             ledger,
@@ -206,6 +211,7 @@ impl Worker {
             app,
             self.limits,
             Some(self.body_limit),
+            self.browser.clone(),
             shutdown.cancelled_owned(),
         )
         .await;
