@@ -80,7 +80,7 @@ pub fn requester() -> String {
 
 /// A keep-alive `GET path` as raw bytes.
 pub fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nhost: test\r\n\r\n").into_bytes()
+    format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").into_bytes()
 }
 
 /// A raw HTTP/1.1 answer: status, headers (lower-cased names) and body.

@@ -20,7 +20,7 @@ use lobstah::core::engine::{SyntheticConfig, SyntheticEngine};
 use lobstah::core::protocol::Identity;
 use lobstah::core::router::peers::PeerSource;
 use serde_json::Value;
-use support::{TestRouter, chat_body, client, listener, memory_db, start_router, start_worker};
+use support::{TestRouter, chat_body, client, listener, memory_db, start_router};
 
 fn discovered() -> PeerSource {
     PeerSource::Tracker {
@@ -113,7 +113,16 @@ async fn the_same_name_is_served_when_the_operator_allows_local_peers() {
         tokens_per_second: 0.0,
     }));
     let worker_id = Identity::from_seed([72; 32]);
-    let worker = start_worker(worker_id.clone(), engine, memory_db(), system_clock()).await;
+    // A loopback worker answers to a name only if its operator says so (see the
+    // browser policy: a name resolving to 127.0.0.1 is how DNS rebinding looks).
+    let worker = support::start_worker_with(
+        worker_id.clone(),
+        engine,
+        memory_db(),
+        system_clock(),
+        |c| c.browser.allowed_hosts = vec!["grid.test".into()],
+    )
+    .await;
     let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
     let lookup = StaticLookup::default().with("grid.test", &[loopback]);
     let policy = UrlPolicy {

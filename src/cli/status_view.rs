@@ -285,6 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn a_ledger_that_cannot_be_written_is_said_first() {
+        let mut s = Snapshot::default();
+        assert!(!render(&s, None).contains("ledger unavailable"));
+        s.ledger_error = Some("ledger unavailable: disk full".into());
+        let text = render(&s, None);
+        let second = text.lines().nth(1).unwrap_or_default();
+        assert!(
+            second.contains("ledger unavailable: disk full") && second.contains("no new work"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn counters_and_pending_credits_appear_only_when_there_are_some() {
         let mut s = Snapshot::default();
         s.balance.earned = 900;

@@ -100,7 +100,7 @@ async fn a_head_over_the_limit_is_431_in_openai_shape() {
         // Far beyond: refused before the head is even parsed (no JSON then), and the
         // connection is not kept.
         let huge = format!(
-            "GET /pubkey HTTP/1.1\r\nhost: t\r\nx-padding: {}\r\n\r\n",
+            "GET /pubkey HTTP/1.1\r\nhost: localhost\r\nx-padding: {}\r\n\r\n",
             "p".repeat(100 * 1024)
         );
         let mut conn = send_raw(addr(url), huge.as_bytes()).await;
@@ -159,7 +159,7 @@ async fn a_body_that_trickles_is_408_and_its_connection_closed() {
     let router = router(|c| c.limits.body_read_timeout = MS_200).await;
     for url in [&worker.url, &router.url] {
         let head = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
              x-lobstah-requester: {}\r\ncontent-length: 100\r\n\r\n{{\"model\"",
             requester()
         );

@@ -243,7 +243,7 @@ async fn a_client_that_leaves_before_the_first_token_frees_the_engine_slot() {
 fn raw_stream_request() -> Vec<u8> {
     let body = support::chat_body("m", true).to_string();
     format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
          x-lobstah-requester: {}\r\ncontent-length: {}\r\n\r\n{body}",
         requester(),
         body.len()
