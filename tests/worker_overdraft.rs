@@ -217,3 +217,64 @@ async fn unsigned_requests_stay_within_the_anonymous_quota_even_when_the_engine_
     let billed = w.ledger.totals().unwrap().tokens;
     assert!(billed <= quota, "billed {billed} on a quota of {quota}");
 }
+
+/// Jobs all accepted while the engine is busy (so none holds anything yet) run one at
+/// a time afterwards: each pays when it starts, and those the credit no longer covers
+/// end as errors, unbilled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_jobs_are_paid_for_when_they_run() {
+    let fake = FakeConfig::default()
+        .with_reply(endless_reply())
+        .with_chunk_delay(std::time::Duration::from_millis(20));
+    let (w, _fake) = worker_on(85, fake, |c| c.concurrency = 1).await;
+    let requester = Identity::from_seed([86; 32]);
+    let client = support::client();
+
+    // An unsigned stream takes the only engine slot until its client leaves.
+    let blocker = Sent::post(
+        "/v1/chat/completions",
+        &greedy_body(true),
+        &w.pubkey,
+        None,
+        &Identity::from_seed([87; 32]).public(),
+        SystemClock.now_ms(),
+    );
+    let mut blocking = blocker.send(&client, &w.url).await;
+    assert_eq!(blocking.status().as_u16(), 200);
+    assert!(blocking.chunk().await.unwrap().is_some(), "the stream runs");
+
+    let jobs = 8;
+    for i in 0..jobs {
+        let mut body = greedy_body(false);
+        body["metadata"] = json!({"n": i.to_string()});
+        let sent = Sent::post(
+            "/v1/jobs",
+            &body,
+            &w.pubkey,
+            Some(&requester),
+            &requester.public(),
+            SystemClock.now_ms(),
+        );
+        // Each submission fits the credit: nothing of this requester's has run yet.
+        assert_eq!(sent.send(&client, &w.url).await.status().as_u16(), 202);
+    }
+    assert_eq!(w.worker.job_counts().queued, jobs);
+    drop(blocking);
+
+    let worker = w.worker.clone();
+    support::eventually("every job ends", std::time::Duration::from_secs(20), || {
+        let counts = worker.job_counts();
+        counts.done + counts.error == jobs
+    })
+    .await;
+    w.worker.flush_ledger().await;
+    let counts = w.worker.job_counts();
+    let balance = w.ledger.balance(&requester.public()).unwrap();
+    eprintln!(
+        "jobs: {} done, {} refused when they came to run; spent {} of {ALLOWANCE_TOKENS}",
+        counts.done, counts.error, balance.spent
+    );
+    // Two full allowances, then the rest of the credit, then nothing.
+    assert_eq!((counts.done, counts.error), (3, 5), "{counts:?}");
+    assert!(balance.available() >= 0, "{balance:?}");
+}
