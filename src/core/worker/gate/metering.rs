@@ -256,3 +256,83 @@ impl Gate {
         used.1 = used.1.saturating_add(tokens);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::protocol::Identity;
+    use crate::core::worker::AccessPolicy;
+
+    fn gate() -> (Arc<Gate>, Ledger) {
+        let ledger = Ledger::new(crate::core::store::in_memory().unwrap()).unwrap();
+        let me = Identity::from_seed([1; 32]).public();
+        (Gate::new(AccessPolicy::default(), me, 0), ledger)
+    }
+
+    fn kind(refused: Result<Pass, ApiError>) -> &'static str {
+        refused.err().map_or("admitted", |e| e.kind)
+    }
+
+    #[test]
+    fn passes_in_flight_hold_credit_until_dropped() {
+        let (gate, ledger) = gate();
+        let them = Caller::Signed(Identity::from_seed([2; 32]).public());
+        let first = gate.admit(them, 100, 6_000, &ledger, 0).unwrap();
+        assert_eq!(first.grant().output, 6_000);
+        // What is left after the first reservation, not the whole credit.
+        let second = gate.admit(them, 100, 6_000, &ledger, 0).unwrap();
+        assert_eq!(second.grant().output, 10_000 - 6_100 - 100);
+        assert_eq!(
+            kind(gate.admit(them, 100, 6_000, &ledger, 0)),
+            "insufficient_credit"
+        );
+        drop(first);
+        let third = gate.admit(them, 100, 6_000, &ledger, 0).unwrap();
+        assert_eq!(
+            third.grant().output,
+            6_000,
+            "the first's reservation came back"
+        );
+        drop((second, third));
+        assert_eq!(
+            lock(&gate.in_flight).of(&Some(them.requester())).reserved,
+            0
+        );
+    }
+
+    #[test]
+    fn the_anonymous_quota_counts_what_is_in_flight_and_what_was_used() {
+        let (gate, ledger) = gate();
+        let anyone = Caller::Anonymous(Identity::from_seed([3; 32]).public());
+        let first = gate.admit(anyone, 10, u64::MAX, &ledger, 0).unwrap();
+        assert_eq!(
+            first.grant().cost(),
+            5_000,
+            "one request gets the quota, no more"
+        );
+        let refused = gate.admit(anyone, 10, 100, &ledger, 0);
+        let retry = refused.as_ref().err().and_then(|e| e.retry_after_s);
+        assert_eq!(kind(refused), "anonymous_quota_exhausted");
+        assert_eq!(retry, Some(1), "held by a request in flight: back soon");
+        gate.charge_anonymous(5_000, 0);
+        drop(first);
+        let refused = gate.admit(anyone, 10, 100, &ledger, 1_000);
+        let retry = refused.as_ref().err().and_then(|e| e.retry_after_s);
+        assert_eq!(retry, Some(3_599), "used up: back when the hour turns");
+        assert!(gate.admit(anyone, 10, 100, &ledger, 3_600_000).is_ok());
+    }
+
+    #[test]
+    fn a_jobs_run_reserves_without_taking_a_place() {
+        let (gate, ledger) = gate();
+        let them = Caller::Signed(Identity::from_seed([4; 32]).public());
+        let run = gate.reserve_run(them, 10, 4_096, &ledger, 0).unwrap();
+        let flight = lock(&gate.in_flight).of(&Some(them.requester()));
+        assert_eq!((flight.requests, flight.reserved), (0, 4_106));
+        drop(run);
+        assert_eq!(
+            lock(&gate.in_flight).of(&Some(them.requester())).reserved,
+            0
+        );
+    }
+}
