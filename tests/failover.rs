@@ -83,6 +83,15 @@ fn spawn_worker(home: &Path, port: u16) -> WorkerProcess {
     }
 }
 
+/// A chat body naming a modest `max_tokens`: a worker reserves a request's whole output
+/// allowance against its requester's credit while it runs, so a new requester with many
+/// requests in flight must say how long an answer it wants (the worker's cap otherwise).
+fn modest_body(model: &str, stream: bool) -> serde_json::Value {
+    let mut body = support::chat_body(model, stream);
+    body["max_tokens"] = serde_json::json!(64);
+    body
+}
+
 async fn chat(
     client: &reqwest::Client,
     router: &str,
@@ -90,7 +99,7 @@ async fn chat(
 ) -> (u16, Option<PublicKey>, String) {
     let r = client
         .post(format!("{router}/v1/chat/completions"))
-        .json(&support::chat_body("synthetic", stream))
+        .json(&modest_body("synthetic", stream))
         .send()
         .await
         .unwrap();

@@ -47,10 +47,19 @@ fn claiming(worker: Identity, input: u64, output: u64) -> Script {
 }
 
 /// Sends one chat request to the router and reads the answer through; its status.
+/// A chat body naming a modest `max_tokens`: a worker reserves a request's whole output
+/// allowance against its requester's credit while it runs, so a new requester with many
+/// requests in flight must say how long an answer it wants (the worker's cap otherwise).
+fn modest_body(model: &str, stream: bool) -> serde_json::Value {
+    let mut body = support::chat_body(model, stream);
+    body["max_tokens"] = serde_json::json!(64);
+    body
+}
+
 async fn ask(client: &reqwest::Client, router: &str, model: &str, stream: bool) -> u16 {
     let r = client
         .post(format!("{router}/v1/chat/completions"))
-        .json(&support::chat_body(model, stream))
+        .json(&modest_body(model, stream))
         .send()
         .await
         .unwrap();

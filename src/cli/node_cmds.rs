@@ -48,6 +48,9 @@ pub struct NodeFlags {
     /// Async jobs that may wait in the worker's job queue; beyond, 503.
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<String>,
+    /// The longest answer the worker gives, in tokens; a larger max_tokens is lowered to it.
+    #[arg(long, value_name = "N")]
+    pub max_output_tokens: Option<String>,
     /// interactive, batch or best-effort.
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
@@ -113,6 +116,11 @@ impl NodeFlags {
             ("worker.concurrency", "--concurrency", &self.concurrency),
             ("worker.max_queue", "--max-queue", &self.max_queue),
             ("worker.max_jobs", "--max-jobs", &self.max_jobs),
+            (
+                "worker.max_output_tokens",
+                "--max-output-tokens",
+                &self.max_output_tokens,
+            ),
             ("worker.tier", "--tier", &self.tier),
             ("advertise.url", "--announce-url", &self.announce_url),
             ("advertise.label", "--announce-label", &self.announce_label),

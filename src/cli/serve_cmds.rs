@@ -56,6 +56,10 @@ pub struct WorkerArgs {
     /// Async jobs allowed to wait in the job queue; beyond this a submission gets 503.
     #[arg(long, default_value_t = crate::core::worker::DEFAULT_MAX_QUEUED_JOBS)]
     pub max_jobs: usize,
+    /// The longest answer given, in tokens: a larger max_tokens is lowered to it, and a
+    /// request naming none gets it; requests reserve this much credit before they run.
+    #[arg(long, default_value_t = crate::core::worker::DEFAULT_MAX_OUTPUT_TOKENS)]
+    pub max_output_tokens: u64,
     /// Seconds the engine may go silent mid-answer before the stream is cut.
     #[arg(long, default_value_t = crate::core::worker::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs())]
     pub stream_idle_timeout: u64,
@@ -224,6 +228,7 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     config.concurrency = args.concurrency;
     config.max_waiting = args.max_queue;
     config.max_queued_jobs = args.max_jobs;
+    config.max_output_tokens = args.max_output_tokens.max(1);
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
     config.limits.max_connections = args.max_connections;
     crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);

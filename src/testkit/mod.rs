@@ -73,6 +73,8 @@ pub struct FakeConfig {
     pub write_size: Option<usize>,
     /// Keep the chat requests received (turn off for long benchmarks).
     pub record: bool,
+    /// Answer in full whatever `max_tokens` says, like an engine without a limit.
+    pub ignore_max_tokens: bool,
 }
 
 impl Default for FakeConfig {
@@ -87,6 +89,7 @@ impl Default for FakeConfig {
             report_usage: true,
             write_size: None,
             record: true,
+            ignore_max_tokens: false,
         }
     }
 }
@@ -132,6 +135,12 @@ impl FakeConfig {
     /// Cut streamed bytes into writes of `bytes` bytes (at least 1).
     pub fn with_write_size(mut self, bytes: usize) -> Self {
         self.write_size = Some(bytes.max(1));
+        self
+    }
+
+    /// Answer in full whatever the request's `max_tokens` says.
+    pub fn ignoring_max_tokens(mut self) -> Self {
+        self.ignore_max_tokens = true;
         self
     }
 

@@ -99,7 +99,8 @@ async fn chat(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Byt
     }
     let limit = ["max_completion_tokens", "max_tokens"]
         .iter()
-        .find_map(|k| request.get(*k).and_then(Value::as_u64));
+        .find_map(|k| request.get(*k).and_then(Value::as_u64))
+        .filter(|_| !config.ignore_max_tokens);
     let reply = Reply::plan(config, &request, limit);
     let usage = json!({"prompt_tokens": prompt_words(&request), "completion_tokens": reply.completion_tokens(),
         "total_tokens": prompt_words(&request) + reply.completion_tokens()});

@@ -78,6 +78,11 @@ pub const KEYS: &[Key] = &[
         "seconds the engine may go silent mid-answer before the stream is cut",
     ),
     key(
+        "worker.max_output_tokens",
+        "LOBSTAH_WORKER_MAX_OUTPUT_TOKENS",
+        "the longest answer given, in tokens; a larger max_tokens is lowered to it",
+    ),
+    key(
         "worker.max_connections",
         "LOBSTAH_WORKER_MAX_CONNECTIONS",
         "connections the worker serves at once; more wait to be accepted",

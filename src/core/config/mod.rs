@@ -165,6 +165,7 @@ pub struct WorkerSettings {
     pub max_queue: usize,
     pub max_jobs: usize,
     pub stream_idle_timeout_secs: u64,
+    pub max_output_tokens: u64,
     pub max_connections: usize,
     pub tier: Tier,
 }
@@ -284,6 +285,11 @@ impl Config {
                 stream_idle_timeout_secs: r.get(
                     "worker.stream_idle_timeout_secs",
                     crate::core::worker::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs(),
+                    parse_positive,
+                )?,
+                max_output_tokens: r.get(
+                    "worker.max_output_tokens",
+                    crate::core::worker::DEFAULT_MAX_OUTPUT_TOKENS,
                     parse_positive,
                 )?,
                 max_connections: r.get(

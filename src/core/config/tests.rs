@@ -108,6 +108,7 @@ fn defaults_are_the_documented_ones_and_every_key_is_shown() {
         (c.worker.concurrency, c.worker.max_queue, c.worker.max_jobs),
         (4, 64, 1_000)
     );
+    assert_eq!(c.worker.max_output_tokens, 4_096);
     assert!(!c.advertise.enabled, "advertising is opt-in");
     assert!(c.trackers.is_empty());
     assert_eq!(c.log_format, LogFormat::Text);
@@ -293,4 +294,17 @@ fn browser_allow_lists_from_each_layer() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("flag --allowed-hosts"), "{err}");
+}
+
+#[test]
+fn the_output_cap_comes_from_each_layer_and_is_never_zero() {
+    let file = "[worker]\nmax_output_tokens = 1000\n";
+    assert_eq!(resolve(file, &[], &[]).worker.max_output_tokens, 1_000);
+    let env = [("LOBSTAH_WORKER_MAX_OUTPUT_TOKENS", "2000")];
+    assert_eq!(resolve(file, &env, &[]).worker.max_output_tokens, 2_000);
+    let zero = "[worker]\nmax_output_tokens = 0\n";
+    assert!(
+        try_resolve(zero, &[], &[]).is_err(),
+        "a cap of 0 would refuse every request"
+    );
 }

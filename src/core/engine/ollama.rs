@@ -110,7 +110,8 @@ impl OllamaEngine {
         request: &ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, EngineError> {
-        let body = request::to_ollama(&request.body, &request.model, stream)?;
+        // The worker's cap reaches Ollama as `options.num_predict`.
+        let body = request::to_ollama(&request.body_for_engine(), &request.model, stream)?;
         let response = send(
             self.client
                 .post(format!("{}/api/chat", self.base))

@@ -181,7 +181,7 @@ fn is_json(response: &reqwest::Response) -> bool {
 /// The client's body, with `model` set to the request's in case the worker chose
 /// another name for it (a no-op otherwise: the key keeps its place).
 fn outgoing(request: &ChatRequest) -> Map<String, Value> {
-    let mut body = request.body.clone();
+    let mut body = request.body_for_engine();
     if body.get("model").and_then(Value::as_str) != Some(request.model.as_str()) {
         body.insert("model".into(), Value::String(request.model.clone()));
     }

@@ -10,7 +10,15 @@ pub struct ChatRequest {
     pub body: Map<String, Value>,
     pub model: String,
     pub stream: bool,
+    /// The most output tokens the worker lets the engine produce for this request (its
+    /// reserved allowance); `None` leaves the client's own limit, if any, alone. Kept
+    /// apart from `body` so an engine with a default of its own (the synthetic one) can
+    /// tell a client's limit from the worker's ceiling.
+    pub output_cap: Option<u64>,
 }
+
+/// The OpenAI fields that bound an answer's length, newest first.
+const OUTPUT_LIMIT_FIELDS: [&str; 2] = ["max_completion_tokens", "max_tokens"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -54,7 +62,58 @@ impl ChatRequest {
             body,
             model,
             stream,
+            output_cap: None,
         })
+    }
+
+    /// The output limit the client named, if any. Any non-negative number counts
+    /// (a float is cut down, an absurd one saturates); a negative one (`-1`, "as long
+    /// as the model likes" to some clients), `null` or a non-number names none.
+    pub fn requested_output(&self) -> Option<u64> {
+        OUTPUT_LIMIT_FIELDS.iter().find_map(|field| {
+            let value = self.body.get(*field)?;
+            if let Some(n) = value.as_u64() {
+                return Some(n);
+            }
+            // Saturating cast: 1e30 is u64::MAX, which the cap then lowers.
+            value
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f as u64)
+        })
+    }
+
+    /// The most output tokens the engine may produce: the client's limit lowered to
+    /// the worker's cap, or the cap when the client named none.
+    pub fn output_limit(&self) -> Option<u64> {
+        match (self.requested_output(), self.output_cap) {
+            (Some(asked), Some(cap)) => Some(asked.min(cap)),
+            (asked, None) => asked,
+            (None, cap) => cap,
+        }
+    }
+
+    /// The body an engine that reads OpenAI's limit fields is sent: with the worker's
+    /// cap set, every limit field present carries the effective limit (and `max_tokens`
+    /// is added when there is none: the field every OpenAI-compatible server reads).
+    /// Whatever the client wrote there (a string, `-1`) is replaced, so the engine is
+    /// always bounded.
+    pub fn body_for_engine(&self) -> Map<String, Value> {
+        let mut body = self.body.clone();
+        let (Some(_), Some(limit)) = (self.output_cap, self.output_limit()) else {
+            return body;
+        };
+        let mut written = false;
+        for field in OUTPUT_LIMIT_FIELDS {
+            if let Some(value) = body.get_mut(field) {
+                *value = Value::from(limit);
+                written = true;
+            }
+        }
+        if !written {
+            body.insert("max_tokens".into(), Value::from(limit));
+        }
+        body
     }
 
     /// Whether the client asked for a usage chunk at the end of a stream.
@@ -124,5 +183,92 @@ mod tests {
         let back: Value = serde_json::from_slice(&r.to_bytes()).unwrap();
         let orig: Value = serde_json::from_str(input).unwrap();
         assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn output_limits_table() {
+        // (extra fields, worker cap, requested, effective, fields sent to the engine)
+        type Case = (
+            &'static str,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            &'static str,
+        );
+        let cases: [Case; 9] = [
+            ("", None, None, None, "{}"),
+            ("", Some(4096), None, Some(4096), r#"{"max_tokens":4096}"#),
+            (
+                r#","max_tokens":18446744073709551615"#,
+                Some(4096),
+                Some(u64::MAX),
+                Some(4096),
+                r#"{"max_tokens":4096}"#,
+            ),
+            (
+                r#","max_tokens":1e30"#,
+                Some(100),
+                Some(u64::MAX),
+                Some(100),
+                r#"{"max_tokens":100}"#,
+            ),
+            (
+                r#","max_tokens":12.7"#,
+                Some(100),
+                Some(12),
+                Some(12),
+                r#"{"max_tokens":12}"#,
+            ),
+            (
+                r#","max_tokens":-1"#,
+                Some(100),
+                None,
+                Some(100),
+                r#"{"max_tokens":100}"#,
+            ),
+            (
+                r#","max_tokens":"lots""#,
+                Some(100),
+                None,
+                Some(100),
+                r#"{"max_tokens":100}"#,
+            ),
+            (
+                r#","max_completion_tokens":50,"max_tokens":9000"#,
+                Some(100),
+                Some(50),
+                Some(50),
+                r#"{"max_completion_tokens":50,"max_tokens":50}"#,
+            ),
+            (
+                r#","max_tokens":7"#,
+                None,
+                Some(7),
+                Some(7),
+                r#"{"max_tokens":7}"#,
+            ),
+        ];
+        for (extra, cap, requested, effective, sent) in cases {
+            let text = format!(r#"{{"model":"m","messages":[{{}}]{extra}}}"#);
+            let mut r = ChatRequest::parse(text.as_bytes()).unwrap();
+            r.output_cap = cap;
+            assert_eq!(r.requested_output(), requested, "{text}");
+            assert_eq!(r.output_limit(), effective, "{text}");
+            let body = r.body_for_engine();
+            let limits: Map<String, Value> = body
+                .into_iter()
+                .filter(|(k, _)| OUTPUT_LIMIT_FIELDS.contains(&k.as_str()))
+                .collect();
+            let want: Value = serde_json::from_str(sent).unwrap();
+            if cap.is_some() {
+                assert_eq!(Value::Object(limits), want, "{text}");
+            } else {
+                assert_eq!(
+                    r.body_for_engine(),
+                    r.body,
+                    "untouched without a cap: {text}"
+                );
+            }
+        }
     }
 }

@@ -81,15 +81,19 @@ impl SyntheticEngine {
                 ),
             });
         }
-        let limit = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|k| request.body.get(*k).and_then(Value::as_u64));
+        let limit = request.requested_output();
+        // The worker's cap lowers our own default too; it never raises it.
+        let tokens = limit
+            .unwrap_or(DEFAULT_TOKENS)
+            .min(request.output_cap.unwrap_or(u64::MAX))
+            .min(MAX_TOKENS);
+        let truncated = limit.is_some() || tokens < DEFAULT_TOKENS;
         Ok(Plan {
             meta: Meta::new(&request.model),
             words: Words::new(seed(&request.body)),
-            tokens: limit.unwrap_or(DEFAULT_TOKENS).min(MAX_TOKENS),
-            // Stopping at the client's limit is a truncation; at our default it is not.
-            finish: if limit.is_some() { "length" } else { "stop" },
+            tokens,
+            // Stopping at a limit is a truncation; at our default it is not.
+            finish: if truncated { "length" } else { "stop" },
             input_tokens: prompt_words(&request.body),
         })
     }

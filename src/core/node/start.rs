@@ -176,6 +176,7 @@ impl Node {
         worker_config.max_queued_jobs = config.worker.max_jobs;
         worker_config.stream_idle_timeout =
             Duration::from_secs(config.worker.stream_idle_timeout_secs.max(1));
+        worker_config.max_output_tokens = config.worker.max_output_tokens;
         worker_config.limits.max_connections = config.worker.max_connections;
         worker_config.access = config.access.clone();
         worker_config.browser = config.browser.clone();

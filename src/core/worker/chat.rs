@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 
 use super::Worker;
 use super::gate::{Caller, estimate_tokens};
+use super::output_meter::{OutputMeter, length_chunk};
+use super::reserve::wanted_output;
 use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, StreamEvent, Usage};
 use crate::core::ledger::{OwnReceipt, sign_own};
@@ -49,13 +51,20 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
     w.taking_work()?;
-    let request = ChatRequest::parse(&body)?;
+    let mut request = ChatRequest::parse(&body)?;
     let now = w.clock.now_ms();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let (caller, proof) = w.gate.identify_proved("POST", path, &headers, &body, now)?;
-    let pass = w
-        .gate
-        .admit(caller, estimate_tokens(&body), &w.ledger_reader, now)?;
+    let wanted = wanted_output(request.requested_output(), w.max_output_tokens);
+    let pass = w.gate.admit(
+        caller,
+        estimate_tokens(&body),
+        wanted,
+        &w.ledger_reader,
+        now,
+    )?;
+    // The engine is held to what was reserved, which may be less than was asked.
+    request.output_cap = Some(pass.grant().output);
     let slot = w.admission.admit().await.map_err(|full| {
         w.metrics.queue_rejections.inc();
         ApiError::new(
@@ -75,8 +84,7 @@ async fn handle(
             .await
             .map_err(|e| ApiError::from_engine(&e))?;
         drop(slot);
-        drop(pass);
-        let signed = sign(&w, caller, &model, answer.usage, started_at)?;
+        let signed = sign(&w, caller, &model, pass.bill(answer.usage), started_at)?;
         let header_value = HeaderValue::from_str(&signed.signed().to_base64()).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,6 +93,8 @@ async fn handle(
             )
         })?;
         w.ledger_receipt(signed, caller.standing(), proof).await?;
+        // The receipt in the ledger now stands for the reservation.
+        drop(pass);
         w.metrics
             .latency
             .get_or_create(&StreamLabel {
@@ -112,7 +122,7 @@ async fn handle(
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     tokio::spawn(async move {
         let _slot = slot;
-        let _pass = pass;
+        let mut meter = OutputMeter::new(pass.grant());
         let mut proof = proof;
         let mut outcome = "stream_error";
         // No bound before the first event: a model may be loading. The router's
@@ -138,10 +148,28 @@ async fn handle(
                 }
             };
             idle = Some(w.stream_idle_timeout);
+            if meter.overflows(&event) {
+                // The engine ignored its limit: end the answer at the allowance here.
+                let usage = meter.cut_usage();
+                let end = receipt_frame(&w, caller, proof.take(), &model, usage, started_at);
+                let frame = match end.await {
+                    Ok(receipt) => {
+                        outcome = "ok";
+                        [length_chunk(&model), receipt].concat().into()
+                    }
+                    Err(e) => {
+                        outcome = e.kind;
+                        sse_data(&e.body().to_string())
+                    }
+                };
+                let _ = relay::push(&tx, Ok(frame), stall).await;
+                break;
+            }
             let frame = match event {
                 Ok(StreamEvent::Chunk(chunk)) => sse_data(&chunk.to_string()),
                 Ok(StreamEvent::ChunkText(text)) => sse_data(&text),
                 Ok(StreamEvent::Usage(usage)) => {
+                    let usage = pass.bill(usage);
                     match receipt_frame(&w, caller, proof.take(), &model, usage, started_at).await {
                         Ok(frame) => {
                             outcome = "ok";
@@ -173,6 +201,8 @@ async fn handle(
             })
             .observe(timer.elapsed().as_secs_f64());
         w.metrics.outcome(outcome);
+        // Only now: the receipt, if any, is in the ledger.
+        drop(pass);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))

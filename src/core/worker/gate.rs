@@ -3,16 +3,22 @@
 //! anonymous and share a small quota; signed ones are held to the requester's credit in
 //! this worker's ledger, to a cap on earnings it has not confirmed, and to per-requester
 //! concurrency and rate limits. Every refusal happens before the engine sees the request.
+//! How much a request may cost, and how it is reserved, is in `metering`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::http::{HeaderMap, StatusCode};
 
+mod metering;
+
+pub use metering::Pass;
+
 use super::REQUESTER_HEADER;
 use super::replay::{MAX_REMEMBERED, ReplayCache, ReplayError};
+use super::reserve::Flights;
 use crate::core::api_error::ApiError;
-use crate::core::ledger::{Ledger, Standing};
+use crate::core::ledger::Standing;
 use crate::core::protocol::{
     NONCE_HEADER, PublicKey, REQUEST_SKEW_MS, RequestAuth, RequestProof, RequestTarget,
     SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -100,31 +106,13 @@ pub struct Gate {
     serve_only: HashSet<PublicKey>,
     trusted: HashSet<PublicKey>,
     replay: Mutex<ReplayCache>,
-    /// Requests in flight per requester; `None` is the anonymous pool.
-    in_flight: Mutex<HashMap<Option<PublicKey>, usize>>,
+    /// Requests in flight and the tokens they hold, per requester; `None` is the
+    /// anonymous pool. Credit checks happen under this lock, so requests arriving
+    /// together are granted one after the other, each seeing the others' reservations.
+    in_flight: Mutex<Flights<Option<PublicKey>>>,
     rates: Mutex<RateLimiter<Option<PublicKey>>>,
     /// (window start, tokens used) for unsigned requests.
     anonymous_used: Mutex<(u64, u64)>,
-}
-
-/// A request admitted by the gate; holds its requester's in-flight slot until dropped.
-pub struct Pass {
-    gate: Arc<Gate>,
-    key: Option<Option<PublicKey>>,
-}
-
-impl Drop for Pass {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            let mut map = lock(&self.gate.in_flight);
-            if let Some(n) = map.get_mut(&key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(&key);
-                }
-            }
-        }
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,7 +140,7 @@ impl Gate {
                 MAX_REMEMBERED,
                 started_ms,
             )),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(Flights::default()),
             anonymous_used: Mutex::new((0, 0)),
             policy,
             me,
@@ -238,146 +226,6 @@ impl Gate {
             .with_retry_after(5)),
             Err(e) => Err(bad_signature(e.to_string())),
         }
-    }
-
-    /// Admits `caller` for a request estimated at `estimated_tokens`, or says why not.
-    pub fn admit(
-        self: &Arc<Self>,
-        caller: Caller,
-        estimated_tokens: u64,
-        ledger: &Ledger,
-        now_ms: u64,
-    ) -> Result<Pass, ApiError> {
-        let key = match caller {
-            Caller::Signed(k) if k == self.me => {
-                // Our own router: nothing to meter between us and ourselves.
-                return Ok(Pass {
-                    gate: self.clone(),
-                    key: None,
-                });
-            }
-            Caller::Signed(k) => {
-                if !self.serve_only.is_empty() && !self.serve_only.contains(&k) {
-                    return Err(refuse(
-                        StatusCode::FORBIDDEN,
-                        "requester_not_allowed",
-                        format!(
-                            "this worker serves only its operator's friends, and {} is not one",
-                            k.short()
-                        ),
-                    ));
-                }
-                if !self.trusted.contains(&k) && !self.serve_only.contains(&k) {
-                    self.check_credit(k, estimated_tokens, ledger)?;
-                }
-                Some(k)
-            }
-            Caller::Anonymous(_) => {
-                if !self.serve_only.is_empty() || self.policy.anonymous_tokens_per_hour == 0 {
-                    return Err(refuse(
-                        StatusCode::UNAUTHORIZED,
-                        "signature_required",
-                        "this worker does not serve unsigned requests; use a lobstah router that signs its requests",
-                    ));
-                }
-                let mut used = lock(&self.anonymous_used);
-                if now_ms.saturating_sub(used.0) >= ANONYMOUS_WINDOW_MS {
-                    *used = (now_ms, 0);
-                }
-                if used.1 >= self.policy.anonymous_tokens_per_hour {
-                    let wait = (used.0 + ANONYMOUS_WINDOW_MS).saturating_sub(now_ms);
-                    return Err(refuse(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "anonymous_quota_exhausted",
-                        format!(
-                            "unsigned requests have used this hour's {} tokens; sign requests (a current lobstah router does) to be served on credit",
-                            self.policy.anonymous_tokens_per_hour
-                        ),
-                    )
-                    .with_retry_after(wait.div_ceil(1000).max(1)));
-                }
-                None
-            }
-        };
-        let limit = match key {
-            Some(_) => self.policy.per_requester_concurrency,
-            None => self.policy.anonymous_concurrency.max(1),
-        };
-        {
-            let mut map = lock(&self.in_flight);
-            // Counted only once admitted: a refused request leaves no entry behind.
-            let n = map.get(&key).copied().unwrap_or(0);
-            if limit > 0 && n >= limit {
-                return Err(refuse(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_in_flight",
-                    format!("this requester already has {n} requests in flight here (the limit is {limit})"),
-                )
-                .with_retry_after(1));
-            }
-            if let Err(limited) = lock(&self.rates).check_key(key, now_ms) {
-                return Err(refuse(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!(
-                        "this requester is over {} requests a minute here",
-                        self.policy.per_requester_per_minute
-                    ),
-                )
-                .with_retry_after(limited.retry_after_secs()));
-            }
-            *map.entry(key).or_insert(0) += 1;
-        }
-        Ok(Pass {
-            gate: self.clone(),
-            key: Some(key),
-        })
-    }
-
-    fn check_credit(
-        &self,
-        requester: PublicKey,
-        estimated: u64,
-        ledger: &Ledger,
-    ) -> Result<(), ApiError> {
-        let balance = ledger.balance(&requester).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                e.to_string(),
-            )
-        })?;
-        let cap = self.policy.max_unconfirmed_tokens;
-        if cap > 0 && balance.pending_spent >= cap {
-            return Err(refuse(
-                StatusCode::PAYMENT_REQUIRED,
-                "unconfirmed_exposure",
-                format!(
-                    "{} tokens served to you here are not confirmed yet (the cap is {cap}); send the confirmations before asking for more",
-                    balance.pending_spent
-                ),
-            ));
-        }
-        let available = balance.available();
-        if available < i64::try_from(estimated).unwrap_or(i64::MAX) {
-            return Err(refuse(
-                StatusCode::PAYMENT_REQUIRED,
-                "insufficient_credit",
-                format!(
-                    "your credit at this worker is {available} tokens and this request needs about {estimated}; serve requests to earn more"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Counts tokens an unsigned request used against the anonymous quota.
-    pub fn charge_anonymous(&self, tokens: u64, now_ms: u64) {
-        let mut used = lock(&self.anonymous_used);
-        if now_ms.saturating_sub(used.0) >= ANONYMOUS_WINDOW_MS {
-            *used = (now_ms, 0);
-        }
-        used.1 = used.1.saturating_add(tokens);
     }
 }
 

@@ -7,7 +7,9 @@ mod chat;
 mod confirm;
 mod gate;
 mod jobs;
+mod output_meter;
 mod replay;
+mod reserve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,7 @@ pub use chat::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
 pub use confirm::{CONFIRM_PATH, MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
 pub use gate::{AccessPolicy, Caller, Gate, Pass, estimate_tokens};
 pub use jobs::{DEFAULT_MAX_QUEUED_JOBS, Finish, JobError, JobRecord, JobStore, Jobs};
+pub use reserve::{DEFAULT_MAX_OUTPUT_TOKENS, Grant, wanted_output};
 
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
@@ -61,6 +64,9 @@ pub struct WorkerConfig {
     /// Silence allowed from the engine between two events of a stream, once the first
     /// has come (before it, a model may still be loading); beyond, the stream is cut.
     pub stream_idle_timeout: Duration,
+    /// The longest answer the worker gives, in tokens: a request's `max_tokens` above
+    /// it is lowered to it, and a request naming none gets it (see `reserve`).
+    pub max_output_tokens: u64,
 }
 
 /// Default for `WorkerConfig::stream_idle_timeout`: under the router's default (60 s),
@@ -82,6 +88,7 @@ impl WorkerConfig {
             limits: ServerLimits::default(),
             browser: BrowserPolicy::default(),
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
         }
     }
 }
@@ -102,6 +109,7 @@ pub struct Worker {
     limits: ServerLimits,
     browser: BrowserPolicy,
     stream_idle_timeout: Duration,
+    max_output_tokens: u64,
     clock: SharedClock,
     admission: Admission,
     gate: Arc<Gate>,
@@ -164,6 +172,7 @@ impl Worker {
             limits: config.limits,
             browser: config.browser,
             stream_idle_timeout: config.stream_idle_timeout,
+            max_output_tokens: config.max_output_tokens,
             clock: config.clock,
             ledger,
             metrics: WorkerMetrics::new(),

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::{JobError, JobRecord, Jobs, blocking};
 use crate::core::api_error::ApiError;
 use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobSubmission};
-use crate::core::worker::{Caller, RECEIPT_HEADER, Worker, estimate_tokens};
+use crate::core::worker::{Caller, RECEIPT_HEADER, Worker, estimate_tokens, wanted_output};
 
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
@@ -120,9 +120,12 @@ async fn submit(
     let caller = caller(w, &Method::POST, uri, headers, &body)?;
     // Admitted like a chat request (credit, exposure, limits), but the pass ends here: a
     // queued job holds no slot, and `--max-jobs` bounds the queue.
+    // The run reserves again when it starts (`runner::reserve`).
+    let wanted = wanted_output(submission.request.requested_output(), w.max_output_tokens);
     drop(w.gate.admit(
         caller,
         estimate_tokens(&body),
+        wanted,
         &w.ledger_reader,
         w.clock.now_ms(),
     )?);

@@ -18,7 +18,7 @@ use crate::core::ledger::{AcceptRules, Party, Standing, Verified, sign_own};
 use crate::core::metrics::DirectionLabel;
 use crate::core::protocol::{Receipt, new_nonce};
 use crate::core::store::RECOVERY_RETRY;
-use crate::core::worker::{Slot, Worker};
+use crate::core::worker::{Caller, Pass, Slot, Worker, estimate_tokens, wanted_output};
 
 /// A run that takes longer is given up as an error: a hung engine must not hold a slot
 /// and a job forever.
@@ -118,16 +118,24 @@ async fn run(worker: Arc<Worker>, jobs: Arc<Jobs>, job: JobRecord, slot: Slot) {
         .clone()
         .ok_or_else(|| "the job has no request".to_string())
         .and_then(|body| ChatRequest::from_value(Value::Object(body)).map_err(|e| e.to_string()));
-    let outcome = match request {
+    // Held until the job's end (and its receipt) is in the store.
+    let mut pass = None;
+    let outcome = match request.map(|r| (reserve(&worker, &job, &r), r)) {
         Err(why) => Finish::Failed(JobFailure {
             kind: "invalid_request_error".into(),
             message: why,
         }),
-        Ok(request) => {
+        Ok((Err(refused), _)) => Finish::Failed(JobFailure {
+            kind: refused.kind.into(),
+            message: refused.message,
+        }),
+        Ok((Ok(held), mut request)) => {
+            request.output_cap = Some(held.grant().output);
             let answer = tokio::time::timeout(RUN_LIMIT, worker.engine.chat(request)).await;
             drop(slot);
+            let grant = pass.insert(held).grant();
             match answer {
-                Ok(Ok(answer)) => match sign(&worker, &job, answer.usage, started_at) {
+                Ok(Ok(answer)) => match sign(&worker, &job, grant.bill(answer.usage), started_at) {
                     Ok(receipt) => Finish::Done {
                         result: answer.body,
                         receipt: Box::new(receipt),
@@ -181,6 +189,24 @@ async fn run(worker: Arc<Worker>, jobs: Arc<Jobs>, job: JobRecord, slot: Slot) {
             }
         }
     }
+    drop(pass);
+}
+
+/// Pays for a job's run before it starts, by the chat rule (see `gate::metering`).
+fn reserve(worker: &Arc<Worker>, job: &JobRecord, request: &ChatRequest) -> Result<Pass, ApiError> {
+    let caller = if job.anonymous {
+        Caller::Anonymous(job.requester)
+    } else {
+        Caller::Signed(job.requester)
+    };
+    let wanted = wanted_output(request.requested_output(), worker.max_output_tokens);
+    worker.gate.reserve_run(
+        caller,
+        estimate_tokens(&request.to_bytes()),
+        wanted,
+        &worker.ledger_reader,
+        worker.clock.now_ms(),
+    )
 }
 
 /// Signs the job's receipt: its `jobId` is the job's id, so requester and worker can
@@ -213,6 +239,12 @@ fn sign(w: &Worker, job: &JobRecord, usage: Usage, started_at: u64) -> Result<Ve
         .map_err(|e| e.to_string())?
         .with_standing(standing);
     w.metrics.receipts_signed.inc();
+    if job.anonymous {
+        w.gate.charge_anonymous(
+            usage.input_tokens.saturating_add(usage.output_tokens),
+            w.clock.now_ms(),
+        );
+    }
     for (direction, n) in [
         ("input", usage.input_tokens),
         ("output", usage.output_tokens),
