@@ -20,7 +20,19 @@ pub const IDLE: Duration = Duration::from_millis(500);
 
 pub async fn mock_relay() -> (MockRelay, String) {
     super::install_crypto();
-    let relay = MockRelay::run().await.expect("start the mock relay");
+    // The relay picks a free port itself and can lose a race for it with another test
+    // binary running at the same time: a few tries.
+    let mut tries = 0;
+    let relay = loop {
+        match MockRelay::run().await {
+            Ok(relay) => break relay,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("the mock relay could not start ({e}); trying another port");
+            }
+            Err(e) => panic!("start the mock relay: {e:?}"),
+        }
+    };
     let url = relay.url().await.to_string();
     (relay, url)
 }
