@@ -24,18 +24,9 @@ const CANCELLED: usize = 24;
 
 /// Sends one whole chat request by hand, waits `after`, and resets the connection.
 async fn send_and_reset(router: std::net::SocketAddr, after: Duration) {
-    let body = serde_json::to_vec(&support::chat_body("synthetic", false)).unwrap();
-    let head = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    let mut socket = TcpStream::connect(router).await.expect("connect");
-    socket.write_all(head.as_bytes()).await.expect("send head");
-    socket.write_all(&body).await.expect("send body");
+    let socket = send(router, false).await;
     tokio::time::sleep(after).await;
-    // Linger 0: close with a reset, as a killed client does.
-    socket.set_zero_linger().expect("linger 0");
-    drop(socket);
+    reset(socket);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
