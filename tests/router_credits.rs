@@ -276,28 +276,45 @@ fn receipts_between(
         .collect()
 }
 
-#[tokio::test]
-async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
-    let clock = Arc::new(SystemClock);
-    let fake = FakeOpenAi::start_with(FakeConfig::default().with_reply("the quick brown fox"))
+/// A worker on a fake OpenAI engine answering `reply` (identity seed `seed`) and a
+/// router (seed `seed + 1`) whose confirmation rounds run only when a test asks.
+async fn confirming_pair(
+    clock: lobstah::core::clock::SharedClock,
+    reply: &str,
+    seed: u8,
+) -> (
+    FakeOpenAi,
+    support::TestWorker,
+    Identity,
+    support::TestRouter,
+) {
+    let fake = FakeOpenAi::start_with(FakeConfig::default().with_reply(reply))
         .await
         .unwrap();
     let worker = support::start_worker(
-        Identity::from_seed([66; 32]),
+        Identity::from_seed([seed; 32]),
         Arc::new(OpenAiEngine::new(fake.url(), None).unwrap()),
         support::memory_db(),
         clock.clone(),
     )
     .await;
-    let router_id = Identity::from_seed([67; 32]);
+    let router_id = Identity::from_seed([seed + 1; 32]);
     let router = support::start_router(
         router_id.clone(),
         support::memory_db(),
         &[(worker.pubkey, worker.url.clone())],
         clock.clone(),
-        |c| c.confirm_every = Duration::from_secs(3_600), // rounds run only when asked
+        |c| c.confirm_every = Duration::from_secs(3_600),
     )
     .await;
+    (fake, worker, router_id, router)
+}
+
+#[tokio::test]
+async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
+    let clock = Arc::new(SystemClock);
+    let (_fake, worker, router_id, router) =
+        confirming_pair(clock.clone(), "the quick brown fox", 66).await;
     let client = support::client();
 
     // Whole and streamed chat, jobs, and requests that earn nothing (unknown model).
@@ -408,25 +425,8 @@ async fn after_mixed_traffic_both_ledgers_agree_receipt_by_receipt() {
 #[tokio::test]
 async fn a_receipt_nobody_could_confirm_for_a_day_expires_on_both_sides() {
     let clock = Arc::new(ManualClock::new(NOW));
-    let fake = FakeOpenAi::start_with(FakeConfig::default().with_reply("gone tomorrow"))
-        .await
-        .unwrap();
-    let worker = support::start_worker(
-        Identity::from_seed([68; 32]),
-        Arc::new(OpenAiEngine::new(fake.url(), None).unwrap()),
-        support::memory_db(),
-        clock.clone(),
-    )
-    .await;
-    let router_id = Identity::from_seed([69; 32]);
-    let router = support::start_router(
-        router_id.clone(),
-        support::memory_db(),
-        &[(worker.pubkey, worker.url.clone())],
-        clock.clone(),
-        |c| c.confirm_every = Duration::from_secs(3_600), // rounds run only when asked
-    )
-    .await;
+    let (_fake, worker, router_id, router) =
+        confirming_pair(clock.clone(), "gone tomorrow", 68).await;
     let client = support::client();
     // The router's round at start (reconcile, then confirm) must be over before the
     // request, or it would confirm the receipt this test needs unconfirmed.
