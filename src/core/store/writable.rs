@@ -29,6 +29,9 @@ pub struct WritableDb {
     current: RwLock<Option<Arc<Database>>>,
     /// Why writes are refused, since the first failure; `None` while healthy.
     failure: Mutex<Option<String>>,
+    /// Whether `failure` is set: every request and commit asks, so the healthy answer
+    /// takes no lock.
+    broken: AtomicBool,
     recovering: AtomicBool,
 }
 
@@ -38,6 +41,7 @@ impl WritableDb {
             path,
             current: RwLock::new(Some(Arc::new(db))),
             failure: Mutex::new(None),
+            broken: AtomicBool::new(false),
             recovering: AtomicBool::new(false),
         })
     }
@@ -79,6 +83,7 @@ impl WritableDb {
             if failure.is_none() {
                 tracing::error!(%error, "the database cannot be written; refusing work until it can");
                 *failure = Some(error.to_string());
+                self.broken.store(true, Ordering::Release);
             }
         }
         if !self.recovering.swap(true, Ordering::SeqCst) {
@@ -99,7 +104,10 @@ impl WritableDb {
             std::thread::sleep(RETRY);
             match self.reopen_and_probe() {
                 Ok(()) => {
-                    *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                    *failure = None;
+                    self.broken.store(false, Ordering::Release);
+                    drop(failure);
                     self.recovering.store(false, Ordering::SeqCst);
                     tracing::info!("the database can be written again");
                     return;
