@@ -7,10 +7,7 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use lobstah::core::clock::{Clock, SystemClock};
-use lobstah::core::engine::OpenAiEngine;
 use lobstah::core::ledger::{
     ALLOWANCE_TOKENS, AcceptRules, Party, Standing, sign_own, verify_ledger,
 };
@@ -30,30 +27,12 @@ async fn worker_with(
     seed: u8,
     configure: impl FnOnce(&mut WorkerConfig),
 ) -> (support::TestWorker, FakeOpenAi) {
-    worker_on(
+    support::worker_on(
         seed,
         FakeConfig::default().with_reply("fine thanks"),
         configure,
     )
     .await
-}
-
-async fn worker_on(
-    seed: u8,
-    fake: FakeConfig,
-    configure: impl FnOnce(&mut WorkerConfig),
-) -> (support::TestWorker, FakeOpenAi) {
-    let fake = FakeOpenAi::start_with(fake).await.expect("fake engine");
-    let engine = Arc::new(OpenAiEngine::new(fake.url(), None).expect("engine"));
-    let worker = support::start_worker_with(
-        Identity::from_seed([seed; 32]),
-        engine,
-        support::memory_db(),
-        Arc::new(SystemClock),
-        configure,
-    )
-    .await;
-    (worker, fake)
 }
 
 fn body() -> Value {
@@ -405,7 +384,7 @@ async fn per_requester_concurrency_is_limited() {
     let slow = FakeConfig::default()
         .with_reply("one two three four")
         .with_chunk_delay(std::time::Duration::from_millis(300));
-    let (w, fake) = worker_on(59, slow, |c| c.access.per_requester_concurrency = 1).await;
+    let (w, fake) = support::worker_on(59, slow, |c| c.access.per_requester_concurrency = 1).await;
     let client = support::client();
     let busy = Identity::from_seed([60; 32]);
     let streaming = support::chat_body("fake-model", true);

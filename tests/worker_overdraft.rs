@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use lobstah::core::clock::{Clock, SystemClock};
-use lobstah::core::engine::OpenAiEngine;
 use lobstah::core::ledger::ALLOWANCE_TOKENS;
 use lobstah::core::protocol::Identity;
-use lobstah::core::worker::{DEFAULT_MAX_OUTPUT_TOKENS, WorkerConfig};
-use lobstah::testkit::{FakeConfig, FakeOpenAi};
+use lobstah::core::worker::DEFAULT_MAX_OUTPUT_TOKENS;
+use lobstah::testkit::FakeConfig;
 use serde_json::{Value, json};
 use support::signed::Sent;
 
@@ -33,24 +32,6 @@ fn greedy_body(stream: bool) -> Value {
         "max_tokens": u64::MAX,
         "messages": [{"role": "user", "content": "write forever"}],
     })
-}
-
-async fn worker_on(
-    seed: u8,
-    fake: FakeConfig,
-    configure: impl FnOnce(&mut WorkerConfig),
-) -> (support::TestWorker, FakeOpenAi) {
-    let fake = FakeOpenAi::start_with(fake).await.expect("fake engine");
-    let engine = Arc::new(OpenAiEngine::new(fake.url(), None).expect("engine"));
-    let worker = support::start_worker_with(
-        Identity::from_seed([seed; 32]),
-        engine,
-        support::memory_db(),
-        Arc::new(SystemClock),
-        configure,
-    )
-    .await;
-    (worker, fake)
 }
 
 /// The words of a whole answer's message.
@@ -85,7 +66,7 @@ fn stream_of(text: &str) -> (u64, Option<String>, bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_requester_cannot_overdraw_its_credit_with_concurrent_requests() {
     let fake = FakeConfig::default().with_reply(endless_reply());
-    let (w, fake) = worker_on(81, fake, |_| {}).await;
+    let (w, fake) = support::worker_on(81, fake, |_| {}).await;
     let me = Identity::from_seed([82; 32]);
     let router = support::start_router(
         me.clone(),
@@ -165,7 +146,7 @@ async fn unsigned_requests_stay_within_the_anonymous_quota_even_when_the_engine_
     let fake = FakeConfig::default()
         .with_reply(endless_reply())
         .ignoring_max_tokens();
-    let (w, _fake) = worker_on(83, fake, |c| {
+    let (w, _fake) = support::worker_on(83, fake, |c| {
         c.access.anonymous_tokens_per_hour = quota;
         // Every request races for the quota at once, not two at a time.
         c.access.anonymous_concurrency = CONCURRENT;
@@ -226,7 +207,7 @@ async fn queued_jobs_are_paid_for_when_they_run() {
     let fake = FakeConfig::default()
         .with_reply(endless_reply())
         .with_chunk_delay(std::time::Duration::from_millis(20));
-    let (w, _fake) = worker_on(85, fake, |c| c.concurrency = 1).await;
+    let (w, _fake) = support::worker_on(85, fake, |c| c.concurrency = 1).await;
     let requester = Identity::from_seed([86; 32]);
     let client = support::client();
 
@@ -288,7 +269,7 @@ async fn a_stream_past_its_allowance_is_cut_and_its_receipt_accepted() {
     let fake = FakeConfig::default()
         .with_reply(endless_reply())
         .ignoring_max_tokens();
-    let (w, fake) = worker_on(88, fake, |c| c.max_output_tokens = 50).await;
+    let (w, fake) = support::worker_on(88, fake, |c| c.max_output_tokens = 50).await;
     let me = Identity::from_seed([89; 32]);
     let router = support::start_router(
         me.clone(),

@@ -141,6 +141,30 @@ pub async fn start_worker_with(
     }
 }
 
+/// A worker (seed `seed`, system clock, in-memory ledger) on a fake OpenAI engine
+/// configured by `fake`, with `configure` applied; the engine lives as long as the
+/// returned handle.
+pub async fn worker_on(
+    seed: u8,
+    fake: lobstah::testkit::FakeConfig,
+    configure: impl FnOnce(&mut WorkerConfig),
+) -> (TestWorker, lobstah::testkit::FakeOpenAi) {
+    let fake = lobstah::testkit::FakeOpenAi::start_with(fake)
+        .await
+        .expect("fake engine");
+    let engine =
+        Arc::new(lobstah::core::engine::OpenAiEngine::new(fake.url(), None).expect("engine"));
+    let worker = start_worker_with(
+        Identity::from_seed([seed; 32]),
+        engine,
+        memory_db(),
+        Arc::new(lobstah::core::clock::SystemClock),
+        configure,
+    )
+    .await;
+    (worker, fake)
+}
+
 pub fn memory_db() -> Db {
     store::in_memory().expect("in-memory db")
 }
