@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::core::net::ConnectionStats;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
@@ -77,6 +79,8 @@ pub struct WorkerMetrics {
     pub receipts_confirmed: Counter,
     pub ledger_failures: Counter,
     pub jobs: Family<StatusLabel, Gauge>,
+    /// The worker's listener: connections open, bounds, refusals.
+    pub connections: ConnectionStats,
     pub registry: Arc<MetricsRegistry>,
 }
 
@@ -95,6 +99,8 @@ impl WorkerMetrics {
         let receipts_confirmed = Counter::default();
         let ledger_failures = Counter::default();
         let jobs = Family::<StatusLabel, Gauge>::default();
+        let connections = ConnectionStats::default();
+        connections.register(&mut r);
         r.register("requests", "Chat requests by outcome", requests.clone());
         r.register(
             "receipts_confirmed",
@@ -144,6 +150,7 @@ impl WorkerMetrics {
             receipts_confirmed,
             ledger_failures,
             jobs,
+            connections,
             registry: Arc::new(MetricsRegistry(r)),
         }
     }
@@ -178,12 +185,16 @@ pub struct RouterMetrics {
     pub receipts_recovered: Counter,
     pub receipts_rejected: Family<ReasonLabel, Counter>,
     pub jobs: Family<StatusLabel, Gauge>,
+    /// The router's listener: connections open, bounds, refusals.
+    pub connections: ConnectionStats,
     pub registry: Arc<MetricsRegistry>,
 }
 
 impl RouterMetrics {
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("lobstah_router");
+        let connections = ConnectionStats::default();
+        connections.register(&mut r);
         let requests = Family::<OutcomeLabel, Counter>::default();
         let latency = Family::<StreamLabel, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
@@ -256,6 +267,7 @@ impl RouterMetrics {
             receipts_recovered,
             receipts_rejected,
             jobs,
+            connections,
             registry: Arc::new(MetricsRegistry(r)),
         }
     }

@@ -22,16 +22,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::files::tokens_match;
 use crate::core::api_error::ApiError;
-use crate::core::net::{self, BrowserPolicy, ServerLimits};
+use crate::core::net::{self, AdmitOn, BrowserPolicy, ServerLimits, Standing};
 use crate::core::node::{EventItem, NodeClient, NodeCommand, NodeHandle};
 
 /// The SSE event name that tells a client to re-read the snapshot.
 pub const RESYNC_EVENT: &str = "resync";
 /// A comment this often keeps idle connections (and dead-peer detection) alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Clients at once: a console or two, `status`, `receipts --follow`, scripts. Loopback
-/// only, but any local user can connect, so it is bounded like the other servers.
-const MAX_CONNECTIONS: usize = 64;
+/// Connections at once. Those with the token are a console or two, `status`,
+/// `receipts --follow`, scripts; the bound is high because any local program can open
+/// connections without the token, and each costs little until it is cut (below).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A connection that has not sent a request with the token by then is closed; when all
+/// slots are taken, the oldest such connection gives its slot to a newcomer, so programs
+/// without the token cannot lock out those with it. Our clients send it at once.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest command is a peer with its URL and label; 64 KiB is far beyond it.
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -57,7 +62,8 @@ pub fn app(node: NodeHandle, token: &str) -> Router {
 }
 
 /// Serves until `stop`, with the limits every lobstah server has (head size and time,
-/// body size and time, a client that stops reading). Event streams end when the node's
+/// body size and time, a client that stops reading), admitting by token (see
+/// `TOKEN_TIMEOUT`). Event streams end when the node's
 /// bus closes at shutdown, so the graceful stop does not wait on subscribers forever.
 /// The token already keeps pages out (a page cannot read it); `browser` lets a page the
 /// operator allowed hold it, and refuses rebinding before the token is even compared.
@@ -70,6 +76,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = ServerLimits {
         max_connections: MAX_CONNECTIONS,
+        // Every client is local, from the same address: only the token tells them apart.
+        max_connections_per_address: MAX_CONNECTIONS,
+        head_timeout: TOKEN_TIMEOUT,
+        admit_on: AdmitOn::Vouched,
         ..ServerLimits::default()
     };
     net::serve(
@@ -78,6 +88,7 @@ pub async fn serve(
         limits,
         Some(BODY_LIMIT),
         browser,
+        net::ConnectionStats::default(),
         stop.cancelled_owned(),
     )
     .await
@@ -91,7 +102,12 @@ async fn authorize(State(s): State<ControlState>, request: Request, next: Next) 
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match given {
-        Some(token) if tokens_match(token, &s.token) => next.run(request).await,
+        Some(token) if tokens_match(token, &s.token) => {
+            if let Some(standing) = request.extensions().get::<Standing>() {
+                standing.prove();
+            }
+            next.run(request).await
+        }
         _ => {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -1,19 +1,17 @@
-//! A bound on open connections, as an axum `Listener` wrapper: `accept` first takes a
-//! permit, so beyond the bound new connections wait in the kernel's backlog (where they
-//! cost this process nothing) rather than being accepted. The accepted connection holds
-//! its permit until it closes, and fails a write that makes no progress for too long.
+//! An accepted connection as the servers drive it: it holds its admission slot until it
+//! closes, and fails a write that makes no progress for too long (a client that stopped
+//! reading must not hold a slot and a task for ever).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+
+use super::admission::{Slot, Standing};
 
 /// Turns Nagle's algorithm off on an accepted connection. A streamed answer goes out as
 /// many small writes; with Nagle on, each one after the first waits for the peer's
@@ -24,67 +22,32 @@ pub fn set_nodelay(stream: &mut tokio::net::TcpStream) {
     }
 }
 
-/// Accepts from `inner` only while fewer than `max` accepted connections are open.
-pub struct ConnectionLimit<L> {
-    inner: L,
-    permits: Arc<Semaphore>,
-    max: usize,
-    write_stall: Duration,
-}
-
-impl<L: Listener> ConnectionLimit<L> {
-    /// `max` is at least 1; `write_stall` bounds a write that makes no progress.
-    pub fn new(inner: L, max: usize, write_stall: Duration) -> Self {
-        let max = max.max(1);
-        ConnectionLimit {
-            inner,
-            permits: Arc::new(Semaphore::new(max)),
-            max,
-            write_stall,
-        }
-    }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.max - self.permits.available_permits()
-    }
-}
-
-impl<L: Listener> Listener for ConnectionLimit<L> {
-    type Io = Limited<L::Io>;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // The semaphore is never closed, so this only waits; were it closed, serving
-        // on without a permit beats refusing to serve at all.
-        let permit = self.permits.clone().acquire_owned().await.ok();
-        let (io, addr) = self.inner.accept().await;
-        (Limited::new(io, permit, self.write_stall), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// An accepted connection: holds its permit while open, and fails a write (or flush)
-/// the client has taken no byte of for the stall bound.
+/// An accepted connection: holds its slot while open, and fails a write (or flush) the
+/// client has taken no byte of for the stall bound.
 pub struct Limited<I> {
     io: I,
-    _permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
     write_stall: Duration,
     /// Running while writes are blocked on the client; cleared by any progress.
     stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl<I> Limited<I> {
-    fn new(io: I, permit: Option<OwnedSemaphorePermit>, write_stall: Duration) -> Self {
+    pub(super) fn new(io: I, slot: Option<Slot>, write_stall: Duration) -> Self {
         Limited {
             io,
-            _permit: permit,
+            slot,
             write_stall,
             stalled: None,
         }
+    }
+
+    /// The connection's standing with the admission rules (none outside a server).
+    pub fn standing(&self) -> Standing {
+        self.slot
+            .as_ref()
+            .map(|slot| slot.standing().clone())
+            .unwrap_or_default()
     }
 
     /// Passes a write's result on, timing how long writes stay blocked.
@@ -159,43 +122,6 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Limited<I> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A listener over an in-memory channel of connections, to count permits.
-    struct Fake(tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>);
-
-    impl Listener for Fake {
-        type Io = tokio::io::DuplexStream;
-        type Addr = ();
-        async fn accept(&mut self) -> (Self::Io, ()) {
-            match self.0.recv().await {
-                Some(io) => (io, ()),
-                None => std::future::pending().await,
-            }
-        }
-        fn local_addr(&self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn a_connection_holds_its_permit_until_it_closes() {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let mut limit = ConnectionLimit::new(Fake(rx), 1, Duration::from_secs(60));
-        for _ in 0..2 {
-            tx.send(tokio::io::duplex(64).0).await.unwrap();
-        }
-        let (first, ()) = limit.accept().await;
-        assert_eq!(limit.open(), 1);
-        let second = tokio::time::timeout(Duration::from_millis(50), limit.accept()).await;
-        assert!(
-            second.is_err(),
-            "a second connection is accepted beyond the bound"
-        );
-        drop(first);
-        assert_eq!(limit.open(), 0);
-        let (_second, ()) = limit.accept().await;
-        assert_eq!(limit.open(), 1);
-    }
 
     #[tokio::test]
     async fn a_write_the_client_does_not_take_fails_after_the_stall_bound() {

@@ -3,18 +3,17 @@
 //! by default) when it has no timer; nor can a request head be bounded through it. So a
 //! client could hold a connection open forever with half a request line, or make it
 //! buffer ~400 KB of headers. This driver does what `axum::serve` does, with those two
-//! knobs set, plus the connection bound, the browser check and the request guard.
+//! knobs set, plus the admission rules, the browser check and the request guard.
 
 use std::convert::Infallible;
-use std::fmt::Debug;
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::middleware;
 use axum::routing::future::RouteFuture;
-use axum::serve::{Listener, ListenerExt};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,10 +21,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::ServerLimits;
+use super::admission::{Admission, Standing};
 use super::browser::{Browser, BrowserPolicy, browser};
 use super::guard::{Guard, guard};
-use super::listener::{ConnectionLimit, set_nodelay};
+use super::stats::ConnectionStats;
+use super::{AdmitOn, ServerLimits};
 
 /// Serves `app` on an already-bound listener until `shutdown` completes, then stops
 /// accepting and lets open connections finish what they are doing. Requests carry the
@@ -37,35 +37,38 @@ use super::listener::{ConnectionLimit, set_nodelay};
 ///
 /// Every request is first checked against `browser` (Host, Origin, content type; see
 /// the `browser` module), which needs to know whether `listener` is on loopback.
+/// What the admission rules do is counted in `stats`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServerLimits,
     body_limit: Option<usize>,
     browser: BrowserPolicy,
+    stats: ConnectionStats,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let browser = Browser::new(browser, listener.local_addr()?);
-    let listener = ConnectionLimit::new(
-        listener.tap_io(set_nodelay),
+    stats.show_limits(&limits);
+    let listener = Admission::new(
+        listener,
         limits.max_connections,
+        limits.max_connections_per_address,
         limits.write_stall_timeout,
+        stats.clone(),
     );
-    run(listener, app, limits, body_limit, browser, shutdown).await;
+    run(listener, app, limits, body_limit, browser, stats, shutdown).await;
     Ok(())
 }
 
-async fn run<L>(
-    mut listener: L,
+async fn run(
+    mut listener: Admission,
     app: Router,
     limits: ServerLimits,
     body_limit: Option<usize>,
     browser_check: Browser,
+    stats: ConnectionStats,
     shutdown: impl Future<Output = ()> + Send,
-) where
-    L: Listener,
-    L::Addr: Clone + Debug + Send + Sync + 'static,
-{
+) {
     // The browser check is the outer layer: a forged request is refused before its
     // body is read, and before any handler could bill it.
     let app = app
@@ -95,23 +98,43 @@ async fn run<L>(
         // Reap finished connections so the set stays as large as what is open.
         while connections.try_join_next().is_some() {}
         tracing::trace!(?addr, "connection accepted");
+        let standing = io.standing();
         let service = PerConnection {
             app: app.clone(),
             addr,
+            standing: standing.clone(),
+            proven_by_head: limits.admit_on == AdmitOn::RequestHead,
         };
         let connection = builder.serve_connection(TokioIo::new(io), service);
         let stop = stop.clone();
+        let stats = stats.clone();
+        let head_timeout = limits.head_timeout;
         connections.spawn(async move {
             let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::trace!(error = %e, "connection ended with an error");
+            let mut head_deadline = std::pin::pin!(tokio::time::sleep(head_timeout));
+            let mut watching_head = true;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::trace!(error = %e, "connection ended with an error");
+                        }
+                        break;
                     }
-                }
-                _ = stop.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    _ = stop.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                        break;
+                    }
+                    // Dropping the connection closes it and frees its slot.
+                    _ = standing.evicted() => break,
+                    _ = &mut head_deadline, if watching_head => {
+                        watching_head = false;
+                        if !standing.is_proven() {
+                            stats.refuse("head_timeout");
+                            break;
+                        }
+                    }
                 }
             }
         });
@@ -123,24 +146,29 @@ async fn run<L>(
 }
 
 /// The app as hyper calls it for one connection, telling each request where it came
-/// from (for `ConnectInfo`, as the tracker's rate limit needs).
+/// from (for `ConnectInfo`, as the tracker's rate limit needs) and the connection's
+/// `Standing` (which the control API proves once the token checks out).
 #[derive(Clone)]
-struct PerConnection<A> {
+struct PerConnection {
     app: Router,
-    addr: A,
+    addr: SocketAddr,
+    standing: Standing,
+    /// A whole request head proves the connection (hyper calls us once it has one).
+    proven_by_head: bool,
 }
 
-impl<A: Clone + Send + Sync + 'static> hyper::service::Service<Request<Incoming>>
-    for PerConnection<A>
-{
+impl hyper::service::Service<Request<Incoming>> for PerConnection {
     type Response = axum::response::Response;
     type Error = Infallible;
     type Future = RouteFuture<Infallible>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(self.addr.clone()));
+        if self.proven_by_head {
+            self.standing.prove();
+        }
+        let extensions = request.extensions_mut();
+        extensions.insert(ConnectInfo(self.addr));
+        extensions.insert(self.standing.clone());
         // A router is always ready, so it is called without polling readiness.
         let mut app = self.app.clone();
         tower_service::Service::call(&mut app, request)

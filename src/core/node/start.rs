@@ -163,7 +163,7 @@ impl Node {
             Duration::from_secs(config.router.first_byte_timeout_secs.max(1));
         router_config.stream_idle_timeout =
             Duration::from_secs(config.router.stream_idle_timeout_secs.max(1));
-        router_config.limits.max_connections = config.router.max_connections;
+        router_config.limits = config.router.connections.apply(router_config.limits);
         router_config.url_policy = config.discovery.url_policy;
         router_config.browser = config.browser.clone();
         let router = RouterService::new(router_config, ledger.clone(), writer.clone(), book)?;
@@ -177,13 +177,14 @@ impl Node {
         worker_config.stream_idle_timeout =
             Duration::from_secs(config.worker.stream_idle_timeout_secs.max(1));
         worker_config.max_output_tokens = config.worker.max_output_tokens;
-        worker_config.limits.max_connections = config.worker.max_connections;
+        worker_config.limits = config.worker.connections.apply(worker_config.limits);
         worker_config.access = config.access.clone();
         worker_config.browser = config.browser.clone();
         let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
         crate::core::net::fd_limit::raise_for_servers(&[
-            config.router.max_connections,
-            config.worker.max_connections,
+            config.router.connections.max_connections,
+            config.worker.connections.max_connections,
+            control::server::MAX_CONNECTIONS,
         ]);
 
         let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;

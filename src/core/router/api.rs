@@ -61,6 +61,7 @@ impl RouterService {
             self.config.limits,
             Some(self.config.body_limit),
             self.config.browser.clone(),
+            self.metrics.connections.clone(),
             shutdown.cancelled_owned(),
         )
         .await;

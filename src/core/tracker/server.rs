@@ -90,7 +90,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(TrackerState::new(&config, clock));
     // The tracker reads its bodies itself, so refusals keep the existing network's
-    // shape; the connection bound and the header limits apply all the same, and the
+    // shape; the admission rules and the header limits apply all the same, and the
     // browser check's refusals carry a `reason` like the tracker's own.
     net::serve(
         listener,
@@ -98,6 +98,7 @@ pub async fn serve(
         ServerLimits::default(),
         None,
         browser,
+        net::ConnectionStats::default(),
         shutdown,
     )
     .await

@@ -221,6 +221,7 @@ impl Worker {
             self.limits,
             Some(self.body_limit),
             self.browser.clone(),
+            self.metrics.connections.clone(),
             shutdown.cancelled_owned(),
         )
         .await;
