@@ -2,6 +2,7 @@
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
 mod access_flags;
+mod connection_flags;
 mod console_cmds;
 mod discovery_cmds;
 mod follow_cmds;

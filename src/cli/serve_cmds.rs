@@ -63,9 +63,8 @@ pub struct WorkerArgs {
     /// Seconds the engine may go silent mid-answer before the stream is cut.
     #[arg(long, default_value_t = crate::core::worker::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs())]
     pub stream_idle_timeout: u64,
-    /// Connections served at once; more wait to be accepted.
-    #[arg(long, default_value_t = crate::core::net::DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
+    #[command(flatten)]
+    pub connections: super::connection_flags::ConnectionFlags,
     #[arg(long, default_value = "interactive")]
     pub tier: Tier,
     /// Synthetic engine only: tokens per second per request (0 = as fast as possible).
@@ -116,9 +115,8 @@ pub struct RouterArgs {
     /// Seconds a peer's stream may go silent mid-answer before it is cut.
     #[arg(long, default_value_t = crate::core::router::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs())]
     pub stream_idle_timeout: u64,
-    /// Connections served at once; more wait to be accepted.
-    #[arg(long, default_value_t = crate::core::net::DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: usize,
+    #[command(flatten)]
+    pub connections: super::connection_flags::ConnectionFlags,
     #[command(flatten)]
     pub browser: super::access_flags::BrowserFlags,
 }
@@ -230,8 +228,7 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     config.max_queued_jobs = args.max_jobs;
     config.max_output_tokens = args.max_output_tokens.max(1);
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
-    config.limits.max_connections = args.max_connections;
-    crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);
+    config.limits = args.connections.apply(config.limits);
     // Who is served, and which pages may call: from the flags, the environment and
     // config.toml, like the node.
     let mut overrides = crate::core::config::Overrides::default();
@@ -321,8 +318,7 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
     };
     config.first_byte_timeout = Duration::from_secs(args.first_byte_timeout.max(1));
     config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
-    config.limits.max_connections = args.max_connections;
-    crate::core::net::fd_limit::raise_for_servers(&[args.max_connections]);
+    config.limits = args.connections.apply(config.limits);
     config.browser = browser_policy(paths, &args.browser)?;
     let router = RouterService::new(config, ledger, writer, book)?;
     let listener = bind(&args.host, args.port, "router").await?;

@@ -49,7 +49,17 @@ pub const KEYS: &[Key] = &[
     key(
         "router.max_connections",
         "LOBSTAH_ROUTER_MAX_CONNECTIONS",
-        "connections the router serves at once; more wait to be accepted",
+        "connections the router serves at once; when full, one still silent gives way",
+    ),
+    key(
+        "router.max_connections_per_address",
+        "LOBSTAH_ROUTER_MAX_CONNECTIONS_PER_ADDRESS",
+        "connections one client address (IPv6: its /64) may hold open; beyond, 503",
+    ),
+    key(
+        "router.head_timeout_secs",
+        "LOBSTAH_ROUTER_HEAD_TIMEOUT_SECS",
+        "seconds a new connection has to send its first request head",
     ),
     key(
         "worker.host",
@@ -85,7 +95,17 @@ pub const KEYS: &[Key] = &[
     key(
         "worker.max_connections",
         "LOBSTAH_WORKER_MAX_CONNECTIONS",
-        "connections the worker serves at once; more wait to be accepted",
+        "connections the worker serves at once; when full, one still silent gives way",
+    ),
+    key(
+        "worker.max_connections_per_address",
+        "LOBSTAH_WORKER_MAX_CONNECTIONS_PER_ADDRESS",
+        "connections one client address (IPv6: its /64) may hold open; beyond, 503",
+    ),
+    key(
+        "worker.head_timeout_secs",
+        "LOBSTAH_WORKER_HEAD_TIMEOUT_SECS",
+        "seconds a new connection has to send its first request head",
     ),
     key(
         "worker.tier",

@@ -6,6 +6,7 @@
 //! the file, the environment and the flags into raw values; this file turns them into
 //! typed settings.
 
+mod connections;
 mod keys;
 mod layers;
 mod parse;
@@ -19,6 +20,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use connections::ConnectionKeys;
+pub use connections::ConnectionSettings;
 
 use crate::core::discovery::UrlPolicy;
 use crate::core::net::BrowserPolicy;
@@ -154,7 +158,7 @@ pub struct RouterSettings {
     pub exclude_for_secs: u64,
     pub first_byte_timeout_secs: u64,
     pub stream_idle_timeout_secs: u64,
-    pub max_connections: usize,
+    pub connections: ConnectionSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +170,7 @@ pub struct WorkerSettings {
     pub max_jobs: usize,
     pub stream_idle_timeout_secs: u64,
     pub max_output_tokens: u64,
-    pub max_connections: usize,
+    pub connections: ConnectionSettings,
     pub tier: Tier,
 }
 
@@ -266,10 +270,13 @@ impl Config {
                     crate::core::router::DEFAULT_STREAM_IDLE_TIMEOUT.as_secs(),
                     parse_positive,
                 )?,
-                max_connections: r.get(
-                    "router.max_connections",
-                    crate::core::net::DEFAULT_MAX_CONNECTIONS,
-                    parse_positive,
+                connections: connections::read(
+                    &mut r,
+                    ConnectionKeys {
+                        max_connections: "router.max_connections",
+                        per_address: "router.max_connections_per_address",
+                        head_timeout_secs: "router.head_timeout_secs",
+                    },
                 )?,
             },
             worker: WorkerSettings {
@@ -292,10 +299,13 @@ impl Config {
                     crate::core::worker::DEFAULT_MAX_OUTPUT_TOKENS,
                     parse_positive,
                 )?,
-                max_connections: r.get(
-                    "worker.max_connections",
-                    crate::core::net::DEFAULT_MAX_CONNECTIONS,
-                    parse_positive,
+                connections: connections::read(
+                    &mut r,
+                    ConnectionKeys {
+                        max_connections: "worker.max_connections",
+                        per_address: "worker.max_connections_per_address",
+                        head_timeout_secs: "worker.head_timeout_secs",
+                    },
                 )?,
                 tier: r.get("worker.tier", Tier::Interactive, parse_text)?,
             },
