@@ -90,6 +90,8 @@ pub struct Pair {
     pub chat_url: String,
     /// The router's address.
     pub router_addr: std::net::SocketAddr,
+    /// The worker's base URL.
+    pub worker_url: String,
 }
 
 impl Pair {
@@ -103,7 +105,11 @@ impl Pair {
         let worker_id = id_of(worker_home);
         let router_id = id_of(router_home);
         let worker_url = format!("http://127.0.0.1:{worker_port}");
-        let (ok, out) = bin::run(router_home, &["peers", "add", &worker_id, &worker_url, "w"]);
+        let worker_url_for_peer = worker_url.clone();
+        let (ok, out) = bin::run(
+            router_home,
+            &["peers", "add", &worker_id, &worker_url_for_peer, "w"],
+        );
         assert!(ok, "peers add: {out}");
         let worker_args = [
             "worker",
@@ -128,6 +134,7 @@ impl Pair {
             router_addr: format!("127.0.0.1:{router_port}")
                 .parse()
                 .expect("a socket address"),
+            worker_url,
         }
     }
 
