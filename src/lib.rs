@@ -10,4 +10,5 @@ pub mod core;
 pub mod fuzzing;
 #[doc(hidden)]
 pub mod testkit;
+#[cfg(feature = "tui")]
 pub mod tui;

@@ -3,6 +3,10 @@
 
 mod access_flags;
 mod connection_flags;
+#[cfg(feature = "tui")]
+mod console_cmds;
+#[cfg(not(feature = "tui"))]
+#[path = "no_console.rs"]
 mod console_cmds;
 mod discovery_cmds;
 mod follow_cmds;

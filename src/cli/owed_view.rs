@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::core::format::{age, printable, short_pubkey, thousands};
 use crate::core::node::{OwedRow, OwedView, Snapshot};
-use crate::tui::format::{age, printable, short_pubkey, thousands};
 
 /// Appends the sections to `out`; none at all when nothing is owed either way.
 pub fn render(out: &mut String, s: &Snapshot) {

@@ -8,6 +8,7 @@ pub mod control;
 pub mod demo;
 pub mod discovery;
 pub mod engine;
+pub mod format;
 pub mod jobs;
 pub mod keystore;
 pub mod ledger;

@@ -14,7 +14,7 @@ mod app;
 mod apply;
 #[doc(hidden)]
 pub mod fixture;
-pub(crate) mod format;
+pub(crate) use crate::core::format;
 pub mod keymap;
 mod logging;
 pub mod modal;

@@ -1,5 +1,5 @@
-//! Small pure formatters the panels share: short public keys, countdowns, clock times,
-//! thousands separators, truncation. Time always comes in as an argument, never from the
+//! Small pure formatters the console's panels and the CLI's reports share: short public
+//! keys, countdowns, clock times, thousands separators, truncation. Time always comes in as an argument, never from the
 //! system clock, so rendering is reproducible.
 
 use crate::core::protocol::PublicKey;
