@@ -21,6 +21,9 @@
 //! Receipts are signed and accepted (signature checked) up front, on every core, so the
 //! timings cover the ledger only.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/cpu_time.rs"]
 mod cpu_time;
 

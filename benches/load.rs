@@ -13,6 +13,9 @@
 //! (`direct` or `chain`, for profiling one side), `LOAD_STREAM` (`0` or `1`, one mode
 //! only), `LOAD_WORKER_SLOTS` (the worker's engine slots, default as shipped).
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

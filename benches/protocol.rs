@@ -6,6 +6,9 @@
 //!
 //! cargo bench --bench protocol
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/cpu_time.rs"]
 mod cpu_time;
 

@@ -2,6 +2,9 @@
 //! ratatui's `TestBackend`. The target is ≤ 5 ms a frame; the panels build rows only for
 //! what is on screen, so the cost should not grow with the number of peers.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

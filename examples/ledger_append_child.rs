@@ -10,6 +10,9 @@
 //! checks. After them the child goes on signing and appending until it is killed: it
 //! never exits on its own, so the test's kill always interrupts it.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::error::Error;
 use std::io::Write;
 use std::path::PathBuf;

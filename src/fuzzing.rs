@@ -10,6 +10,8 @@
 //! verifies the same after a round trip, a stream cut into arbitrary reads gives what the
 //! whole stream gives, and so on. A panic here is a finding. Not part of the API.
 
+#![allow(clippy::expect_used)] // a failed expectation is a finding
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

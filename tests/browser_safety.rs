@@ -4,6 +4,9 @@
 //! ledgered, announced or changed), an allowed origin gets its preflight and CORS
 //! answers, and a program with no Origin and a loopback Host is served as before.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

@@ -6,6 +6,9 @@
 //! is taken back by reconciliation. With real processes, resets land anywhere (before
 //! the answer, mid-stream, after the last byte) beside jobs cancelled and fetched late.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The real `lobstah` binary, driven with LOBSTAH_HOME set to a temporary directory:
 //! identity commands, and the ledger commands on receipts signed here.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,6 +3,9 @@
 //! default; errors naming file, line and key) and `service install|uninstall --dry-run`
 //! (a plist that parses, a unit that starts `--headless`).
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Output;
 
 use serde_json::{Value, json};

@@ -2,6 +2,9 @@
 //! LOBSTAH_HOME in a temporary directory: both files 0600, `--force` replaces both, an
 //! identity from before Nostr gets the key it lacks, an unsafe key file is refused.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::fs;

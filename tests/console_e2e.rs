@@ -2,6 +2,9 @@
 //! attaches to it, a peer is added with keystrokes, shows on screen, and is in
 //! `lobstah status --json`.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! and says `resync` when it cannot, refuses oversized commands and heads, and
 //! `ControlClient` is a `NodeClient` over it.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::net::SocketAddr;

@@ -7,6 +7,9 @@
 //! side only is taken by reconciliation), none is pending on the worker, and `ledger
 //! verify` passes on both homes.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

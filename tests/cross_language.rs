@@ -7,6 +7,9 @@
 //! `python3` from PATH, or the interpreter named by `LOBSTAH_PYTHON`. Missing either is a
 //! test failure, not a skip.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -3,6 +3,9 @@
 //! serves through them. A worker that shuts down withdraws at once, and the next sync
 //! takes it out of the router's candidates.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -7,6 +7,9 @@
 //!
 //! Mounting needs root, as CI has; elsewhere the test fails and says so.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

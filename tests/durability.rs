@@ -7,6 +7,9 @@
 //! The child is examples/ledger_append_child.rs, which `cargo test` and `cargo nextest
 //! run` build next to the test binaries.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

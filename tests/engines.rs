@@ -1,6 +1,9 @@
 //! The engine adapters against the testkit's fake engines over real HTTP on 127.0.0.1,
 //! and the synthetic engine. Every network step is bounded by a timeout.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "engines/errors.rs"]
 mod errors;
 #[path = "engines/ollama.rs"]

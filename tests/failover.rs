@@ -2,6 +2,9 @@
 //! (SIGKILL) during a run of requests, every request still succeeds, the dead worker is
 //! excluded with a reason, and once it is back it is used again after the cooldown.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::HashMap;

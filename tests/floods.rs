@@ -7,6 +7,9 @@
 //! The whole of 127.0.0.0/8 is loopback on Linux, so a second client address needs no
 //! set-up; nothing leaves the machine.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::net::SocketAddr;

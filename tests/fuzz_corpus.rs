@@ -3,6 +3,9 @@
 //! fuzzer kept, without libFuzzer or a nightly compiler. A missing or empty corpus
 //! directory fails, so the corpus cannot silently go away.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,9 @@
 //! traffic loses no receipt and exits 0; a second instance is refused by name;
 //! `lobstah status --json` and `lobstah receipts --follow` talk to the running node.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{BufRead, BufReader};

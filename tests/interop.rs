@@ -3,6 +3,9 @@
 //! DESIGN.md) serves the Rust router and its receipts are ledgered; receipts signed by the
 //! Rust worker verify in the independent Python verifier (tests/py/lobstah_ref.py).
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Write};

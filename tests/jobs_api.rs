@@ -1,6 +1,9 @@
 //! The job endpoints on real listeners: cancelling (queued yes, running no), retention
 //! and eviction, unknown ids (404) and bad bodies (400) on worker and router.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

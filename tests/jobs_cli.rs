@@ -2,6 +2,9 @@
 //! file (with metadata and an idempotency key), get --wait, get --json, list, cancel, and
 //! finding the router through the running node's node.json.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::path::Path;

@@ -2,6 +2,9 @@
 //! fetched: here ten minutes after the worker finished (a hand-moved clock), twice the
 //! window a chat receipt gets, and then again and again, concurrently too.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

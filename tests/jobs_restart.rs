@@ -7,6 +7,9 @@
 //! router's ledger once and in exactly one worker's ledger, and the ledgers agree (what
 //! the router spent is what the workers earned, nonce for nonce).
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,6 +2,9 @@
 //! `/capacity` carries job counts after the fields it always had, and tiers (jobs go to
 //! batch peers, chat to interactive ones, either falling back to any capable peer).
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

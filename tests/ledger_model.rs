@@ -6,6 +6,9 @@
 //! signed and accepted once per test binary; proptest chooses which of them arrive, in
 //! which batches and in which order.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;

@@ -3,6 +3,9 @@
 //! sources and clients that stop reading. Every limit is set to milliseconds through
 //! the config fields, every wait is bounded, and each test fails with its limit gone.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 #[path = "limits/http.rs"]

@@ -5,6 +5,9 @@
 //! shutdown. Real listeners on
 //! 127.0.0.1 port 0; every wait has a deadline.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 #[path = "node/advertise.rs"]

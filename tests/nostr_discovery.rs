@@ -2,6 +2,9 @@
 //! discover, replaceable updates, withdrawal, forged signatures of both kinds, a relay
 //! that is down, and the pure event check as a table.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! Asserts the content, that a tools request reaches the engine intact, and that router
 //! and worker ledgers hold the same receipts with matching balances.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeSet;

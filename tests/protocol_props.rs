@@ -2,6 +2,9 @@
 //! writing it as JSON text and parsing it back must verify, and changing anything the
 //! signature covers must not.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use lobstah::core::protocol::{
     Announcement, Identity, PublicKey, Receipt, SignedAnnouncement, SignedReceipt, Tier,
     canonical_json, canonical_object,

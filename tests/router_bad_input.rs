@@ -2,6 +2,9 @@
 //! nothing is ledgered: malformed JSON, missing model, unknown model, a body over the
 //! limit, no peers, and peers that answer garbage or 500.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

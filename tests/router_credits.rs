@@ -3,6 +3,9 @@
 //! declines (402) is not a failing worker; and after mixed traffic through a real worker
 //! the two ledgers agree receipt by receipt once the router's confirmations land.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,9 @@
 //! bad signature, requester not us, stale, future, replayed nonce (also after a router
 //! restart), signed by another worker, missing, malformed. Honest ones are ledgered once.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! Streams pass through the router chunk by chunk as they arrive (nothing waits for the
 //! end), and `GET /v1/models` is the union over healthy peers.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::{Arc, Mutex};

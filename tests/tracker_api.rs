@@ -2,6 +2,9 @@
 //! why, TTL expiry on its injected clock, withdrawals, every bound (body, entries, rate),
 //! the node's own tracker client against it, and `lobstah tracker start` as a process.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use lobstah::core::node::tracker::{TrackerError, announce, fetch_peers, unannounce};

@@ -2,6 +2,9 @@
 //! in place, duplicates dropped, refreshes asked for only when needed, newer events
 //! replayed over an older snapshot, and command outcomes shown on the status line.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use lobstah::core::node::{
     BalanceView, ClientError, CommandOutcome, CoreEvent, EventItem, NodeCommand, OwedView,
     PeerHealth, QueueStatus, ReceiptRole, ReceiptRow, SequencedEvent,

@@ -2,6 +2,9 @@
 //! plain text (no colour codes), and refuses to install over an existing subscriber.
 //! Its own test binary, because it installs the process-wide subscriber.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use lobstah::tui::log_to_file;
 
 #[test]

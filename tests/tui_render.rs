@@ -4,6 +4,9 @@
 //! and review the diff. Also: NO_COLOR output has no colour at all, and no terminal size
 //! (down to 1×1, with any overlay open) makes rendering panic.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

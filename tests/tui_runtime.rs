@@ -3,6 +3,9 @@
 //! screen, bursts of events do not turn into bursts of snapshot reads, and a broken event
 //! stream is re-subscribed.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

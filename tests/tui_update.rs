@@ -1,6 +1,9 @@
 //! Table tests of `update`: keys, the add-peer form's validation, confirmations, quitting,
 //! help and navigation. `update` does no IO, so each case is state in, commands out.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use lobstah::core::node::NodeCommand;
 use lobstah::tui::fixture::{FIXED_NOW_MS, pubkey, sample_snapshot};

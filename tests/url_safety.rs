@@ -3,6 +3,9 @@
 //! request, redirects are never followed, and a peer added by hand on loopback is
 //! dialled as the operator asked.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::net::IpAddr;

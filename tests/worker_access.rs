@@ -5,6 +5,9 @@
 //! unconfirmed-exposure cap, and a stranger at a friends-only worker. Each asserts the
 //! engine did no work and nothing was ledgered, or ledgered to nobody's cost.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use lobstah::core::clock::{Clock, SystemClock};

@@ -1,6 +1,9 @@
 //! The worker's HTTP surface on a real listener: a bounded queue that answers 503 with
 //! Retry-After when full, the requester header, engine failures, and the small endpoints.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

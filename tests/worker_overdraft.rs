@@ -5,6 +5,9 @@
 //! holds). The tokens served never exceed what the requester could pay for, and its
 //! available credit never ends below zero on either side.
 
+// A test states what it expects, and its helpers are `pub` for the files that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

@@ -33,7 +33,7 @@ fn require_terminal(what: &str) -> anyhow::Result<()> {
 
 /// Attaches to the node running on this home, or starts one in this process for as long
 /// as the console is open.
-pub fn console(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCode> {
+pub(super) fn console(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCode> {
     require_terminal("the console")?;
     let log = paths.data_dir().join("logs").join("console.log");
     crate::tui::log_to_file(&log, &log_filter())?;
@@ -56,7 +56,7 @@ pub fn console(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCode> {
 }
 
 /// A local demo grid with the console on it; everything is removed on exit.
-pub fn demo() -> anyhow::Result<ExitCode> {
+pub(super) fn demo() -> anyhow::Result<ExitCode> {
     require_terminal("the demo")?;
     let log = std::env::temp_dir().join("lobstah-demo.log");
     crate::tui::log_to_file(Path::new(&log), &log_filter())?;

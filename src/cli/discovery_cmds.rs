@@ -23,7 +23,7 @@ use crate::core::router::peers::{PeerBook, normalize_url};
 use crate::core::worker::Worker;
 
 /// `lobstah peers sync <tracker-url>`.
-pub fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let tracker = normalize_url(tracker).context("not a tracker URL")?;
     if !as_json
         && let Some(done) = via_node::peers_command(
@@ -53,7 +53,7 @@ pub fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result
 }
 
 /// `lobstah peers discover [--nostr-relay URL]…`.
-pub fn peers_discover(
+pub(super) fn peers_discover(
     paths: &Paths,
     relays: Vec<String>,
     as_json: bool,
@@ -125,7 +125,7 @@ fn print_report(report: &SyncReport, from: &str, as_json: bool) -> anyhow::Resul
 
 /// Announces a bare worker to `settings.trackers` now and every heartbeat until
 /// `stop`, then withdraws; the returned task ends once the withdrawal is sent.
-pub async fn advertise_worker(
+pub(super) async fn advertise_worker(
     paths: &Paths,
     identity: Identity,
     settings: AnnounceSettings,

@@ -57,7 +57,7 @@ impl Printer {
     }
 }
 
-pub async fn follow(paths: &Paths, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn follow(paths: &Paths, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = ControlClient::discover(paths.data_dir())?;
     let snapshot = client.snapshot().await?;
     let mut printer = Printer { json, last: 0 };

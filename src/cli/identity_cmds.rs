@@ -10,7 +10,7 @@ use crate::core::paths::Paths;
 
 /// Creates the identity and, beside it, the Nostr key; `force` replaces both. An
 /// identity made before lobstah spoke Nostr is kept and only gets the key it lacks.
-pub fn keygen(paths: &Paths, force: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn keygen(paths: &Paths, force: bool) -> anyhow::Result<ExitCode> {
     let path = paths.identity_file();
     let nostr_path = paths.nostr_key_file();
     let keep_nostr = !force && nostr_path.exists();
@@ -42,7 +42,7 @@ pub fn keygen(paths: &Paths, force: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints the lobstah public key, and with `nostr` the Nostr one (npub) on a second line.
-pub fn id(paths: &Paths, nostr: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn id(paths: &Paths, nostr: bool) -> anyhow::Result<ExitCode> {
     let identity = keystore::load_identity(&paths.identity_file())
         .context("cannot load this node's identity")?;
     let npub = if nostr {

@@ -82,7 +82,7 @@ pub struct SubmitArgs {
     pub target: Target,
 }
 
-pub fn run(
+pub(super) fn run(
     paths: &Paths,
     config: anyhow::Result<Config>,
     command: JobsCommand,

@@ -44,7 +44,7 @@ fn balance_json(b: &Balance) -> serde_json::Value {
     })
 }
 
-pub fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCode> {
     let ledger = read_ledger(paths)?;
     if all {
         let balances = match &ledger {
@@ -107,7 +107,7 @@ pub fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn receipts(paths: &Paths, limit: usize, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn receipts(paths: &Paths, limit: usize, as_json: bool) -> anyhow::Result<ExitCode> {
     let rows = match read_ledger(paths)? {
         Some(l) => l.newest(limit)?,
         None => Vec::new(),
@@ -156,7 +156,7 @@ pub fn receipts(paths: &Paths, limit: usize, as_json: bool) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn verify(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
     let report = match read_ledger(paths)? {
         Some(l) => ledger::verify_ledger(&l)?,
         None => ledger::VerifyReport::default(),
@@ -182,7 +182,7 @@ pub fn verify(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn import(paths: &Paths, file: &Path) -> anyhow::Result<ExitCode> {
+pub(super) fn import(paths: &Paths, file: &Path) -> anyhow::Result<ExitCode> {
     let reader = BufReader::new(
         File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
     );
@@ -205,7 +205,7 @@ pub fn import(paths: &Paths, file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn export(paths: &Paths) -> anyhow::Result<ExitCode> {
+pub(super) fn export(paths: &Paths) -> anyhow::Result<ExitCode> {
     if let Some(l) = read_ledger(paths)? {
         let stdout = std::io::stdout();
         ledger::export_jsonl(&l, stdout.lock())?;

@@ -10,10 +10,10 @@ use crate::core::paths::Paths;
 
 const NOT_BUILT: &str = "this lobstah was built without the terminal console (the `tui` feature); run the node with `lobstah --headless` and read it with `lobstah status`";
 
-pub fn console(_paths: &Paths, _flags: &NodeFlags) -> anyhow::Result<ExitCode> {
+pub(crate) fn console(_paths: &Paths, _flags: &NodeFlags) -> anyhow::Result<ExitCode> {
     bail!(NOT_BUILT)
 }
 
-pub fn demo() -> anyhow::Result<ExitCode> {
+pub(crate) fn demo() -> anyhow::Result<ExitCode> {
     bail!(NOT_BUILT)
 }

@@ -202,7 +202,7 @@ fn load_config(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<Config> {
     Config::load(paths, &flags.overrides()).context("invalid configuration")
 }
 
-pub fn headless(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCode> {
+pub(super) fn headless(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCode> {
     let config = load_config(paths, flags)?;
     super::init_logging(config.log_format);
     super::runtime()?.block_on(async move {
@@ -252,7 +252,7 @@ impl Signals {
     }
 }
 
-pub async fn status(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(super) async fn status(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
     let client = ControlClient::discover(paths.data_dir())?;
     let snapshot = client
         .snapshot()
@@ -269,7 +269,11 @@ pub async fn status(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn config_show(paths: &Paths, flags: &NodeFlags, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn config_show(
+    paths: &Paths,
+    flags: &NodeFlags,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(paths, flags)?;
     let file = config::config_file(paths);
     let exists = file.exists();

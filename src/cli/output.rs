@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::core::node::{ReceiptRole, ReceiptRow};
 
 /// The column heads of `receipt_line`.
-pub fn receipt_header() -> String {
+pub(super) fn receipt_header() -> String {
     format!(
         "{:>6}  {:<20}  {:<6}  {:<16}  {:<24}  {:>8}  {:>8}",
         "seq", "completed", "role", "peer", "model", "in", "out"
@@ -13,7 +13,7 @@ pub fn receipt_header() -> String {
 }
 
 /// One receipt as `receipts` and `receipts --follow` print it.
-pub fn receipt_line(r: &ReceiptRow) -> String {
+pub(super) fn receipt_line(r: &ReceiptRow) -> String {
     let role = match r.role {
         ReceiptRole::Earned => "earned",
         ReceiptRole::Spent => "spent",
@@ -36,12 +36,12 @@ pub fn receipt_line(r: &ReceiptRow) -> String {
 }
 
 /// `2026-11-21T22:37:41Z` for a Unix-ms timestamp.
-pub fn utc_time(ms: u64) -> String {
+pub(super) fn utc_time(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 /// `12,345` / `-1,200`.
-pub fn thousands(n: i64) -> String {
+pub(super) fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {

@@ -10,7 +10,7 @@ use crate::core::format::{age, printable, short_pubkey, thousands};
 use crate::core::node::{OwedRow, OwedView, Snapshot};
 
 /// Appends the sections to `out`; none at all when nothing is owed either way.
-pub fn render(out: &mut String, s: &Snapshot) {
+pub(super) fn render(out: &mut String, s: &Snapshot) {
     let owed = &s.owed;
     if !owed.rows.is_empty() {
         let _ = writeln!(out);

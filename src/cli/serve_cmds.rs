@@ -121,7 +121,7 @@ pub struct RouterArgs {
     pub browser: super::access_flags::BrowserFlags,
 }
 
-pub fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
+pub(super) fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(match args.engine {
         EngineKind::Ollama => {
             let url = args.engine_url.clone().unwrap_or_else(ollama_default_url);
@@ -147,7 +147,7 @@ pub fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
 }
 
 /// The identity, created on first start so `worker start` works on a fresh machine.
-pub fn identity_or_create(paths: &Paths) -> anyhow::Result<Identity> {
+pub(super) fn identity_or_create(paths: &Paths) -> anyhow::Result<Identity> {
     let path = paths.identity_file();
     match keystore::load_identity(&path) {
         Ok(id) => Ok(id),
@@ -162,7 +162,7 @@ pub fn identity_or_create(paths: &Paths) -> anyhow::Result<Identity> {
 
 /// Which web pages may call a server: `--allowed-origins` and `--allowed-hosts`, else
 /// the environment and config.toml.
-pub fn browser_policy(
+pub(super) fn browser_policy(
     paths: &Paths,
     flags: &super::access_flags::BrowserFlags,
 ) -> anyhow::Result<crate::core::net::BrowserPolicy> {
@@ -173,7 +173,7 @@ pub fn browser_policy(
         .browser)
 }
 
-pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+pub(super) async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .or_else(|_| format!("[{host}]:{port}").parse())
@@ -186,7 +186,7 @@ pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListen
         .with_context(|| format!("cannot listen on {addr} for the {what}"))
 }
 
-pub fn shutdown_on_signals() -> CancellationToken {
+pub(super) fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
@@ -215,7 +215,7 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let identity = identity_or_create(paths)?;
     let engine = build_engine(&args)?;
     let db = store::open(&paths.database())?;
@@ -304,7 +304,7 @@ pub async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<ExitCode> {
     let identity = identity_or_create(paths)?;
     let db = store::open(&paths.database())?;
     let ledger = Ledger::new(db.clone())?;
@@ -343,13 +343,13 @@ pub async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
+pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
     let db = store::open(&paths.database())
         .context("cannot open the peer book (is a router running on this home? stop it first)")?;
     Ok(PeerBook::new(db)?)
 }
 
-pub fn peers_add(
+pub(super) fn peers_add(
     paths: &Paths,
     pubkey: &str,
     url: &str,
@@ -377,7 +377,7 @@ pub fn peers_add(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn peers_remove(paths: &Paths, pubkey: &str) -> anyhow::Result<ExitCode> {
+pub(super) fn peers_remove(paths: &Paths, pubkey: &str) -> anyhow::Result<ExitCode> {
     let pubkey = PublicKey::parse(pubkey)?;
     let book = open_book(paths)?;
     if book.remove(&pubkey)? {
@@ -389,7 +389,7 @@ pub fn peers_remove(paths: &Paths, pubkey: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
     let peers = match store::open_read_only(&paths.database()) {
         Ok(db) => PeerBook::new(db)?.list()?,
         Err(store::StoreError::Missing(_)) => Vec::new(),

@@ -115,7 +115,7 @@ fn run_all(commands: &[Vec<String>], dry_run: bool, tolerate: bool) -> anyhow::R
     Ok(())
 }
 
-pub fn install(home: Option<&Path>, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn install(home: Option<&Path>, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let t = target(args)?;
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -187,7 +187,7 @@ pub fn install(home: Option<&Path>, args: &ServiceArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn uninstall(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn uninstall(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let t = target(args)?;
     let (stop, after) = match t.kind {
         ServiceKind::Launchd => (
@@ -226,7 +226,7 @@ pub fn uninstall(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn status(paths: &Paths, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn status(paths: &Paths, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let t = target(args)?;
     let installed = t.file.exists();
     println!(

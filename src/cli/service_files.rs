@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-pub const PLIST_TEMPLATE: &str = include_str!("../../assets/io.lobstah.node.plist");
-pub const UNIT_TEMPLATE: &str = include_str!("../../assets/lobstah.service");
-pub const LAUNCHD_LABEL: &str = "io.lobstah.node";
-pub const SYSTEMD_UNIT: &str = "lobstah.service";
+pub(super) const PLIST_TEMPLATE: &str = include_str!("../../assets/io.lobstah.node.plist");
+pub(super) const UNIT_TEMPLATE: &str = include_str!("../../assets/lobstah.service");
+pub(super) const LAUNCHD_LABEL: &str = "io.lobstah.node";
+pub(super) const SYSTEMD_UNIT: &str = "lobstah.service";
 
 /// What the service runs and where its output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSpec {
+pub(super) struct ServiceSpec {
     pub binary: PathBuf,
     /// Passed as `--home` when the operator uses a non-default data directory.
     pub home: Option<PathBuf>,
@@ -22,7 +22,7 @@ pub struct ServiceSpec {
 
 impl ServiceSpec {
     /// The command line: `lobstah [--home DIR] --headless`.
-    pub fn arguments(&self) -> Vec<String> {
+    pub(super) fn arguments(&self) -> Vec<String> {
         let mut args = vec![self.binary.display().to_string()];
         if let Some(home) = &self.home {
             args.push("--home".into());
@@ -41,7 +41,7 @@ fn xml_escape(text: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-pub fn render_plist(spec: &ServiceSpec) -> String {
+pub(super) fn render_plist(spec: &ServiceSpec) -> String {
     let args: Vec<String> = spec
         .arguments()
         .iter()
@@ -73,20 +73,20 @@ fn systemd_word(word: &str) -> String {
     format!("\"{}\"", escaped.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-pub fn render_unit(spec: &ServiceSpec) -> String {
+pub(super) fn render_unit(spec: &ServiceSpec) -> String {
     let exec: Vec<String> = spec.arguments().iter().map(|a| systemd_word(a)).collect();
     UNIT_TEMPLATE.replace("{{EXEC_START}}", &exec.join(" "))
 }
 
 /// `~/Library/LaunchAgents/io.lobstah.node.plist`
-pub fn plist_path(home_dir: &Path) -> PathBuf {
+pub(super) fn plist_path(home_dir: &Path) -> PathBuf {
     home_dir
         .join("Library/LaunchAgents")
         .join(format!("{LAUNCHD_LABEL}.plist"))
 }
 
 /// `<config dir>/systemd/user/lobstah.service`
-pub fn unit_path(config_dir: &Path) -> PathBuf {
+pub(super) fn unit_path(config_dir: &Path) -> PathBuf {
     config_dir.join("systemd/user").join(SYSTEMD_UNIT)
 }
 

@@ -45,7 +45,7 @@ fn seconds_left(until_ms: u64, now_ms: u64) -> String {
 }
 
 /// The report; `pid` comes from node.json when known.
-pub fn render(s: &Snapshot, pid: Option<u32>) -> String {
+pub(super) fn render(s: &Snapshot, pid: Option<u32>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

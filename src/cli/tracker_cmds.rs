@@ -56,7 +56,7 @@ impl TrackerArgs {
     }
 }
 
-pub async fn tracker_start(paths: &Paths, args: TrackerArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn tracker_start(paths: &Paths, args: TrackerArgs) -> anyhow::Result<ExitCode> {
     let config = args.config();
     let browser = browser_policy(paths, &args.browser)?;
     let listener = bind(&args.host, args.port, "tracker").await?;

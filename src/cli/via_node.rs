@@ -41,14 +41,17 @@ fn outcome_code(ok: bool, message: &str) -> ExitCode {
     }
 }
 
-pub fn peers_command(paths: &Paths, command: NodeCommand) -> Option<anyhow::Result<ExitCode>> {
+pub(super) fn peers_command(
+    paths: &Paths,
+    command: NodeCommand,
+) -> Option<anyhow::Result<ExitCode>> {
     with_node(paths, |node| async move {
         let outcome = node.command(command).await?;
         Ok(outcome_code(outcome.ok, &outcome.message))
     })
 }
 
-pub fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
+pub(super) fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
     with_node(paths, |node| async move {
         let peers = node.snapshot().await?.peers;
         if as_json {
@@ -80,7 +83,7 @@ pub fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCod
     })
 }
 
-pub fn balance(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
+pub(super) fn balance(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
     with_node(paths, |node| async move {
         let s = node.snapshot().await?;
         let b = s.balance;
@@ -108,7 +111,11 @@ pub fn balance(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>>
 }
 
 /// The newest receipts the node's snapshot holds (up to 200).
-pub fn receipts(paths: &Paths, limit: usize, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
+pub(super) fn receipts(
+    paths: &Paths,
+    limit: usize,
+    as_json: bool,
+) -> Option<anyhow::Result<ExitCode>> {
     with_node(paths, |node| async move {
         let rows: Vec<_> = node
             .snapshot()

@@ -250,6 +250,6 @@ pub const KEYS: &[Key] = &[
 ];
 
 /// The key named `name`, if it exists.
-pub fn find(name: &str) -> Option<&'static Key> {
+pub(super) fn find(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)
 }

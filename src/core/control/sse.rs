@@ -8,7 +8,7 @@ use super::server::RESYNC_EVENT;
 
 /// Turns bytes as they arrive into event items.
 #[derive(Debug)]
-pub struct SseReader {
+pub(super) struct SseReader {
     lines: LineSplitter,
     decoder: SseDecoder,
     broken: bool,
@@ -27,7 +27,7 @@ impl Default for SseReader {
 impl SseReader {
     /// Items completed by `bytes`. A stream that breaks the framing yields nothing more
     /// (`is_broken`); the caller reconnects.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<EventItem> {
+    pub(super) fn push(&mut self, bytes: &[u8]) -> Vec<EventItem> {
         let mut out = Vec::new();
         if self.broken {
             return out;
@@ -53,7 +53,7 @@ impl SseReader {
         out
     }
 
-    pub fn is_broken(&self) -> bool {
+    pub(super) fn is_broken(&self) -> bool {
         self.broken
     }
 }

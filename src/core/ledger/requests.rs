@@ -13,9 +13,10 @@ use crate::core::protocol::{PublicKey, RequestProof, SignedReceipt};
 use crate::core::store::StoreError;
 
 /// request nonce → seq of the receipt that answers it.
-pub const ANSWERED: TableDefinition<&str, u64> = TableDefinition::new("receipt_answers");
+pub(super) const ANSWERED: TableDefinition<&str, u64> = TableDefinition::new("receipt_answers");
 /// receipt nonce → JSON of the request proof, for receipts not yet confirmed.
-pub const PROOFS: TableDefinition<&str, &[u8]> = TableDefinition::new("receipt_request_proofs");
+pub(super) const PROOFS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("receipt_request_proofs");
 
 /// The receipt already answering `proof`'s request, if one is ledgered.
 pub(super) fn answered_by(

@@ -18,7 +18,7 @@ enum Request {
 }
 
 /// Called after each commit with the receipts it appended.
-pub type OnAppended = Box<dyn Fn(&[StoredReceipt]) + Send + 'static>;
+pub(super) type OnAppended = Box<dyn Fn(&[StoredReceipt]) + Send + 'static>;
 
 /// A cloneable handle to the writer thread. The thread ends when every handle is dropped,
 /// after committing what was queued.

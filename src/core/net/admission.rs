@@ -103,7 +103,7 @@ fn lock(table: &SharedTable) -> MutexGuard<'_, Table> {
 
 /// An open connection's place: its permit, and its line in the table, given back when
 /// the connection closes.
-pub struct Slot {
+pub(super) struct Slot {
     id: u64,
     address: AddressKey,
     standing: Standing,
@@ -113,7 +113,7 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn standing(&self) -> &Standing {
+    pub(super) fn standing(&self) -> &Standing {
         &self.standing
     }
 }

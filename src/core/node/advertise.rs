@@ -73,7 +73,7 @@ impl Core {
         !self.config.trackers.is_empty() || self.config.advertise.publish_via_nostr
     }
 
-    pub async fn set_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
+    pub(super) async fn set_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
         let mut advertiser = self.advertiser.lock().await;
         if on == self.advertising_on() {
             return ok(format!(
@@ -188,7 +188,7 @@ impl Core {
     }
 
     /// At shutdown: stop the heartbeat and withdraw, if advertising.
-    pub async fn withdraw_for_shutdown(&self) {
+    pub(super) async fn withdraw_for_shutdown(&self) {
         let mut advertiser = self.advertiser.lock().await;
         let announcer = advertiser.stop().await;
         if !self.advertising_on() {

@@ -62,7 +62,7 @@ pub(super) fn reach(url: &str) -> Reach {
 }
 
 impl Core {
-    pub async fn command(self: &Arc<Self>, command: NodeCommand) -> CommandOutcome {
+    pub(super) async fn command(self: &Arc<Self>, command: NodeCommand) -> CommandOutcome {
         match command {
             NodeCommand::AddPeer { pubkey, url, label } => {
                 self.add_peer(&pubkey, &url, label.as_deref())

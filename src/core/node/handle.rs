@@ -81,17 +81,17 @@ pub(super) struct Core {
 }
 
 impl Core {
-    pub fn me(&self) -> PublicKey {
+    pub(super) fn me(&self) -> PublicKey {
         self.identity.public()
     }
 
-    pub fn publish(&self, event: CoreEvent) -> u64 {
+    pub(super) fn publish(&self, event: CoreEvent) -> u64 {
         self.bus.publish(self.clock.now_ms(), event)
     }
 
     /// Changes the state and publishes what changed under one lock, so a snapshot never
     /// shows a change without the event's sequence number covering it.
-    pub fn update<R>(&self, f: impl FnOnce(&mut State) -> (R, Vec<CoreEvent>)) -> R {
+    pub(super) fn update<R>(&self, f: impl FnOnce(&mut State) -> (R, Vec<CoreEvent>)) -> R {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (out, events) = f(&mut state);
         for event in events {
@@ -100,7 +100,7 @@ impl Core {
         out
     }
 
-    pub fn labels(&self) -> Labels {
+    pub(super) fn labels(&self) -> Labels {
         self.router
             .peer_list()
             .into_iter()
@@ -109,7 +109,7 @@ impl Core {
     }
 
     /// The ledger committed receipts (called on its writer thread).
-    pub fn on_appended(&self, appended: &[StoredReceipt]) {
+    pub(super) fn on_appended(&self, appended: &[StoredReceipt]) {
         let me = self.me();
         let balance = match self.ledger.balance(&me) {
             Ok(b) => b,

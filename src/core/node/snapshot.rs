@@ -9,7 +9,7 @@ use super::monitor::queue_now;
 use super::types::{ExclusionRow, PeerHealth, PeerRow, RejectionRow, Snapshot};
 
 impl Core {
-    pub fn snapshot(&self) -> Snapshot {
+    pub(super) fn snapshot(&self) -> Snapshot {
         let (seq, state) = {
             let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             (self.bus.last_seq(), state.clone())

@@ -15,10 +15,10 @@ use super::types::{
 };
 
 /// Peer labels by pubkey, to name the other side of a receipt.
-pub type Labels = HashMap<PublicKey, Option<String>>;
+pub(super) type Labels = HashMap<PublicKey, Option<String>>;
 
 #[derive(Debug, Clone, Default)]
-pub struct State {
+pub(super) struct State {
     /// Newest first, at most `SNAPSHOT_RECEIPTS`.
     pub receipts: VecDeque<ReceiptRow>,
     pub balance: BalanceView,
@@ -32,7 +32,7 @@ pub struct State {
 
 /// Our role in a receipt and the other side, or `None` if we are neither side (an
 /// imported receipt of another node).
-pub fn role(me: &PublicKey, r: &Receipt) -> Option<(ReceiptRole, PublicKey)> {
+pub(super) fn role(me: &PublicKey, r: &Receipt) -> Option<(ReceiptRole, PublicKey)> {
     match (r.worker_pubkey == *me, r.requester_pubkey == *me) {
         (true, true) => Some((ReceiptRole::SelfServed, *me)),
         (true, false) => Some((ReceiptRole::Earned, r.requester_pubkey)),
@@ -51,7 +51,7 @@ fn delta(role: ReceiptRole, tokens: u64) -> i64 {
     }
 }
 
-pub fn balance_view(b: &Balance) -> BalanceView {
+pub(super) fn balance_view(b: &Balance) -> BalanceView {
     BalanceView {
         earned: b.earned,
         spent: b.spent,
@@ -84,7 +84,11 @@ fn tokens(row: &ReceiptRow) -> u64 {
 
 impl State {
     /// The state a node starts from: its newest receipts and balance from the ledger.
-    pub fn load(ledger: &Ledger, me: &PublicKey, labels: &Labels) -> Result<Self, StoreError> {
+    pub(super) fn load(
+        ledger: &Ledger,
+        me: &PublicKey,
+        labels: &Labels,
+    ) -> Result<Self, StoreError> {
         let balance = balance_view(&ledger.balance(me)?);
         let newest = ledger.newest(SNAPSHOT_RECEIPTS.max(NET_HISTORY_POINTS))?;
         let rows: Vec<ReceiptRow> = newest.iter().filter_map(|s| row(me, s, labels)).collect();
@@ -105,7 +109,7 @@ impl State {
 
     /// Takes receipts just committed to the ledger (oldest first), `after` being our
     /// balance once they are in; returns one event per receipt with the balance after it.
-    pub fn apply_receipts(
+    pub(super) fn apply_receipts(
         &mut self,
         me: &PublicKey,
         appended: &[StoredReceipt],

@@ -56,7 +56,7 @@ fn is_decline(status: StatusCode) -> bool {
     )
 }
 
-pub async fn chat_completions(
+pub(super) async fn chat_completions(
     State(r): State<Arc<RouterService>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {

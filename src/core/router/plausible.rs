@@ -30,7 +30,7 @@ pub struct Delivered {
 }
 
 /// Why a receipt's counts cannot be right, or `Ok`.
-pub fn check(receipt: &Receipt, seen: &Delivered) -> Result<(), String> {
+pub(crate) fn check(receipt: &Receipt, seen: &Delivered) -> Result<(), String> {
     let output_limit = seen.content_bytes.saturating_add(OUTPUT_SLACK);
     if receipt.output_tokens > output_limit {
         return Err(format!(
@@ -128,7 +128,7 @@ fn message_bytes(m: &Message<'_>) -> u64 {
 }
 
 /// Bytes of generated text in one JSON answer or stream chunk (0 if it is neither).
-pub fn content_bytes(json: &[u8]) -> u64 {
+pub(crate) fn content_bytes(json: &[u8]) -> u64 {
     let Ok(answer) = serde_json::from_slice::<Answer<'_>>(json) else {
         return 0;
     };
@@ -142,7 +142,7 @@ pub fn content_bytes(json: &[u8]) -> u64 {
 
 /// Counts the text in an SSE stream as it is forwarded, across chunk boundaries.
 #[derive(Debug, Default)]
-pub struct StreamMeter {
+pub(crate) struct StreamMeter {
     line: Vec<u8>,
     bytes: u64,
 }
@@ -151,7 +151,7 @@ pub struct StreamMeter {
 const MAX_LINE: usize = 1 << 20;
 
 impl StreamMeter {
-    pub fn push(&mut self, mut chunk: &[u8]) {
+    pub(crate) fn push(&mut self, mut chunk: &[u8]) {
         while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
             if self.line.is_empty() {
                 self.count(&chunk[..end]);
@@ -179,7 +179,7 @@ impl StreamMeter {
     }
 
     /// Text bytes seen in complete lines so far.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 }

@@ -18,7 +18,7 @@ use axum::http::HeaderValue;
 
 /// What the router knows of one peer's capacity, owned, for building `PeerView`s.
 #[derive(Debug, Clone)]
-pub struct PeerSnapshot {
+pub(super) struct PeerSnapshot {
     pub pubkey: PublicKey,
     pub models: Vec<String>,
     pub queue_depth: u32,
@@ -27,7 +27,7 @@ pub struct PeerSnapshot {
 }
 
 impl PeerSnapshot {
-    pub fn view(&self) -> PeerView<'_> {
+    pub(super) fn view(&self) -> PeerView<'_> {
         PeerView {
             pubkey: self.pubkey,
             models: &self.models,

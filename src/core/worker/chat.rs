@@ -28,7 +28,7 @@ pub const REQUESTER_HEADER: &str = "x-lobstah-requester";
 /// The SSE comment prefix that carries a streamed receipt.
 pub const RECEIPT_COMMENT: &str = ":lobstah-receipt:";
 
-pub async fn chat_completions(
+pub(super) async fn chat_completions(
     State(w): State<Arc<Worker>>,
     uri: Uri,
     headers: HeaderMap,

@@ -36,7 +36,7 @@ struct NonceOutcome<'a> {
     outcome: ConfirmOutcome,
 }
 
-pub async fn confirm_receipts(
+pub(super) async fn confirm_receipts(
     State(w): State<Arc<Worker>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -91,7 +91,7 @@ pub async fn confirm_receipts(
     })))
 }
 
-pub async fn unsettled_receipts(
+pub(super) async fn unsettled_receipts(
     State(w): State<Arc<Worker>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -132,7 +132,7 @@ const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60
 
 /// Expires, at start and then every [`EXPIRE_EVERY`] until `stop`, the receipts no
 /// requester confirmed in time, so they leave the exposure cap.
-pub fn spawn_expiry(
+pub(super) fn spawn_expiry(
     w: Arc<Worker>,
     stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {

@@ -14,20 +14,20 @@ use crate::core::engine::{EngineError, StreamEvent, Usage};
 /// token (servers that pack several tokens in a chunk are cut later, never sooner,
 /// and billed no more than the allowance anyway).
 #[derive(Debug)]
-pub struct OutputMeter {
+pub(super) struct OutputMeter {
     grant: Grant,
     tokens: u64,
 }
 
 impl OutputMeter {
-    pub fn new(grant: Grant) -> Self {
+    pub(super) fn new(grant: Grant) -> Self {
         OutputMeter { grant, tokens: 0 }
     }
 
     /// Counts one event of the engine's stream; true when it carries output past the
     /// allowance, so the stream must end before it. Chunks without output (the role,
     /// the finish reason, usage) always pass.
-    pub fn overflows(&mut self, event: &Result<StreamEvent, EngineError>) -> bool {
+    pub(super) fn overflows(&mut self, event: &Result<StreamEvent, EngineError>) -> bool {
         let output = match event {
             Ok(StreamEvent::Chunk(chunk)) => carries_output(chunk),
             // A chunk we cannot read is counted: the engine must not get round the
@@ -45,7 +45,7 @@ impl OutputMeter {
 
     /// What a cut stream is billed: the whole allowance was produced (at least a token
     /// a chunk), and the prompt as the worker estimated it (the engine never said).
-    pub fn cut_usage(&self) -> Usage {
+    pub(super) fn cut_usage(&self) -> Usage {
         Usage {
             input_tokens: self.grant.prompt,
             output_tokens: self.grant.output,
@@ -55,7 +55,7 @@ impl OutputMeter {
 }
 
 /// The chunk that ends an answer cut at its allowance, as an SSE frame.
-pub fn length_chunk(model: &str) -> Bytes {
+pub(super) fn length_chunk(model: &str) -> Bytes {
     let chunk = json!({"id": "chatcmpl-lobstah-allowance", "object": "chat.completion.chunk",
         "created": 0, "model": model,
         "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "length"}]});

@@ -16,10 +16,10 @@ use std::collections::HashSet;
 
 /// Nonces remembered at most (both generations); past this, signed requests are refused
 /// rather than letting a flood grow memory without end (about 40 MB at the bound).
-pub const MAX_REMEMBERED: usize = 1_000_000;
+pub(super) const MAX_REMEMBERED: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ReplayError {
+pub(super) enum ReplayError {
     #[error("this request's nonce was used before: a replayed request")]
     Replayed,
     #[error("too many signed requests in the last minutes to remember their nonces")]
@@ -33,7 +33,7 @@ pub enum ReplayError {
 }
 
 #[derive(Debug)]
-pub struct ReplayCache {
+pub(super) struct ReplayCache {
     /// How long one generation spans: twice the skew window.
     span_ms: u64,
     capacity: usize,
@@ -47,7 +47,7 @@ pub struct ReplayCache {
 
 impl ReplayCache {
     /// `remembers_from_ms` is when the worker started (0: nonces from any time).
-    pub fn new(skew_ms: u64, capacity: usize, remembers_from_ms: u64) -> Self {
+    pub(super) fn new(skew_ms: u64, capacity: usize, remembers_from_ms: u64) -> Self {
         ReplayCache {
             span_ms: skew_ms.saturating_mul(2).max(1),
             capacity,
@@ -60,7 +60,7 @@ impl ReplayCache {
 
     /// Remembers the nonce of a request signed at `signed_ms`, or says it was seen, may
     /// have been seen before this cache began, or that there is no room.
-    pub fn check_and_insert(
+    pub(super) fn check_and_insert(
         &mut self,
         nonce: &str,
         signed_ms: u64,

@@ -48,7 +48,7 @@ impl Grant {
 /// Why a request cannot be granted: `free` tokens (credit or quota left, less what
 /// requests in flight hold) cannot pay for `needed`, its prompt and one token of answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shortfall {
+pub(super) struct Shortfall {
     pub free: i64,
     pub needed: u64,
 }
@@ -64,7 +64,7 @@ pub fn wanted_output(requested: Option<u64>, cap: u64) -> u64 {
 /// answer cut at its allowance ends as one cut at `max_tokens` does
 /// (`finish_reason: "length"`). Refused when not even the prompt and one output token
 /// fit: after every granted request completes, `free` is never below zero.
-pub fn grant(free: i64, prompt: u64, wanted: u64) -> Result<Grant, Shortfall> {
+pub(super) fn grant(free: i64, prompt: u64, wanted: u64) -> Result<Grant, Shortfall> {
     let needed = prompt.saturating_add(wanted.min(1));
     let free_tokens = u64::try_from(free).unwrap_or(0);
     if free < 0 || free_tokens < needed {
@@ -78,7 +78,7 @@ pub fn grant(free: i64, prompt: u64, wanted: u64) -> Result<Grant, Shortfall> {
 
 /// One requester's requests in flight and the tokens they hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flight {
+pub(super) struct Flight {
     pub requests: usize,
     pub reserved: u64,
 }
@@ -86,7 +86,7 @@ pub struct Flight {
 /// Requests in flight per key; an entry disappears when its last request ends, so
 /// refused or finished requesters leave nothing behind.
 #[derive(Debug)]
-pub struct Flights<K> {
+pub(super) struct Flights<K> {
     by_key: HashMap<K, Flight>,
 }
 
@@ -99,20 +99,20 @@ impl<K> Default for Flights<K> {
 }
 
 impl<K: Hash + Eq> Flights<K> {
-    pub fn of(&self, key: &K) -> Flight {
+    pub(super) fn of(&self, key: &K) -> Flight {
         self.by_key.get(key).copied().unwrap_or_default()
     }
 
     /// Holds `tokens` for `key`; `counted` says whether the request also takes one of
     /// the requester's concurrency places (a job's run does not: it has an engine slot).
-    pub fn take(&mut self, key: K, counted: bool, tokens: u64) {
+    pub(super) fn take(&mut self, key: K, counted: bool, tokens: u64) {
         let flight = self.by_key.entry(key).or_default();
         flight.requests += usize::from(counted);
         flight.reserved = flight.reserved.saturating_add(tokens);
     }
 
     /// Gives back what `take` held.
-    pub fn release(&mut self, key: &K, counted: bool, tokens: u64) {
+    pub(super) fn release(&mut self, key: &K, counted: bool, tokens: u64) {
         if let Some(flight) = self.by_key.get_mut(key) {
             flight.requests = flight.requests.saturating_sub(usize::from(counted));
             flight.reserved = flight.reserved.saturating_sub(tokens);

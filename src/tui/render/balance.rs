@@ -15,7 +15,7 @@ use crate::tui::format::{credits, signed, thousands};
 use crate::tui::text::{self, cell};
 use crate::tui::theme::Theme;
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let balance = app.snapshot.balance;
     let block = panel(text::TITLE_BALANCE.to_string(), false, theme);

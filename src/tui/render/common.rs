@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, BorderType, Borders};
 use crate::tui::theme::Theme;
 
 /// A bordered panel with its title; the focused panel's border stands out.
-pub fn panel<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
+pub(super) fn panel<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
     let border_type = if focused {
         BorderType::Thick
     } else {
@@ -32,7 +32,7 @@ pub fn panel<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
 
 /// The rows `[offset, offset + visible)` to draw so that `selected` is on screen, and the
 /// selected row's index within that window.
-pub fn window(selected: usize, len: usize, visible: usize) -> (usize, usize) {
+pub(super) fn window(selected: usize, len: usize, visible: usize) -> (usize, usize) {
     if visible == 0 || len == 0 {
         return (0, 0);
     }
@@ -44,7 +44,7 @@ pub fn window(selected: usize, len: usize, visible: usize) -> (usize, usize) {
 /// A column a table may show: its minimum width, whether it takes spare width, and how
 /// important it is (lower numbers are kept longest).
 #[derive(Debug, Clone, Copy)]
-pub struct ColumnSpec<C> {
+pub(super) struct ColumnSpec<C> {
     pub column: C,
     pub title: &'static str,
     pub min: u16,
@@ -55,7 +55,10 @@ pub struct ColumnSpec<C> {
 
 /// Picks the columns that fit `width` (with one space between columns) by priority, keeps
 /// them in display order, and gives spare width to the growing ones.
-pub fn fit_columns<C: Copy>(specs: &[ColumnSpec<C>], width: u16) -> Vec<(C, &'static str, u16)> {
+pub(super) fn fit_columns<C: Copy>(
+    specs: &[ColumnSpec<C>],
+    width: u16,
+) -> Vec<(C, &'static str, u16)> {
     let mut by_priority: Vec<usize> = (0..specs.len()).collect();
     by_priority.sort_by_key(|&i| specs[i].priority);
     let mut chosen = vec![false; specs.len()];
@@ -100,7 +103,7 @@ pub fn fit_columns<C: Copy>(specs: &[ColumnSpec<C>], width: u16) -> Vec<(C, &'st
     out
 }
 
-pub fn constraints<C>(columns: &[(C, &'static str, u16)]) -> Vec<Constraint> {
+pub(super) fn constraints<C>(columns: &[(C, &'static str, u16)]) -> Vec<Constraint> {
     columns
         .iter()
         .map(|(_, _, w)| Constraint::Length(*w))

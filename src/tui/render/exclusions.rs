@@ -43,7 +43,7 @@ const COLUMNS: [ColumnSpec<Col>; 3] = [
     },
 ];
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
     let theme = &app.theme;
     let exclusions = &app.snapshot.exclusions;
     let focused = app.focus == Panel::Exclusions && app.modal.is_none();

@@ -10,7 +10,7 @@ use crate::tui::app::{App, Tone};
 use crate::tui::format::printable;
 use crate::tui::keymap::footer_hints;
 
-pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut spans = Vec::new();
     let mut used = 0usize;
@@ -32,7 +32,7 @@ pub fn render_hints(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-pub fn render_status(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render_status(frame: &mut Frame, area: Rect, app: &App) {
     let Some(status) = &app.status else {
         return;
     };

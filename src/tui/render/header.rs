@@ -12,7 +12,7 @@ use crate::tui::format::{printable, short_pubkey};
 use crate::tui::text;
 use crate::tui::theme::Theme;
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut lines = vec![identity_line(app, theme)];
     if area.height >= 2 {

@@ -24,7 +24,7 @@ const CONTEXTS: [Context; 5] = [
 /// Width of the keys column, wide enough for "Shift-Tab".
 const KEYS_WIDTH: usize = 11;
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
     for context in CONTEXTS {

@@ -13,7 +13,7 @@ const OWED_FROM_WIDTH: u16 = 100;
 
 /// The panels to draw; `None` means the terminal has no room for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Areas {
+pub(crate) struct Areas {
     pub header: Rect,
     pub peers: Rect,
     pub queue: Option<Rect>,
@@ -27,12 +27,12 @@ pub struct Areas {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     TooSmall(Rect),
     Dashboard(Areas),
 }
 
-pub fn plan(area: Rect) -> Plan {
+pub(crate) fn plan(area: Rect) -> Plan {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return Plan::TooSmall(area);
     }
@@ -151,7 +151,7 @@ impl Rows {
 }
 
 /// A `width`×`height` rectangle centred in `area`, shrunk to fit.
-pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
     Rect {

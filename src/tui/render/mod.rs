@@ -8,7 +8,7 @@ mod exclusions;
 mod footer;
 mod header;
 mod help;
-pub mod layout;
+pub(super) mod layout;
 mod modals;
 mod owed;
 mod peers;

@@ -21,7 +21,7 @@ const FORM_WIDTH: u16 = 76;
 const FORM_HEIGHT: u16 = 2 + 3 * 4;
 const CONFIRM_WIDTH: u16 = 64;
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     match &app.modal {
         Some(Modal::AddPeer(form)) => render_form(frame, area, form, &app.theme),
         Some(Modal::Confirm(confirm)) => render_confirm(frame, area, confirm, &app.theme),

@@ -50,7 +50,7 @@ const fn spec(
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
     let theme = &app.theme;
     let owed = &app.snapshot.owed;
     let title = format!("{} ({})", text::TITLE_OWED, owed.rows.len());

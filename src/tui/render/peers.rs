@@ -69,7 +69,7 @@ const fn spec(
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
     let theme = &app.theme;
     let peers = &app.snapshot.peers;
     let focused = app.focus == Panel::Peers && app.modal.is_none();

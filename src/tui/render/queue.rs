@@ -16,7 +16,7 @@ use crate::tui::text::{self, cell};
 /// More slots than this are summarised instead of drawn one by one.
 const MAX_SLOTS_DRAWN: u32 = 32;
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let queue = app.snapshot.queue;
     let block = panel(text::TITLE_QUEUE.to_string(), false, theme);

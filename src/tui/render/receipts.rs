@@ -51,7 +51,7 @@ const fn spec(
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let receipts = &app.snapshot.receipts;
     let focused = app.focus == Panel::Receipts && app.modal.is_none();

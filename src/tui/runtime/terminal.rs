@@ -18,12 +18,12 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 
 /// Holds the terminal in TUI mode; dropping it restores the terminal.
-pub struct TerminalGuard {
+pub(super) struct TerminalGuard {
     _private: (),
 }
 
 impl TerminalGuard {
-    pub fn enter() -> io::Result<Self> {
+    pub(super) fn enter() -> io::Result<Self> {
         install_panic_hook();
         // Marked first: if a later step fails, restoring undoes the steps that succeeded.
         ACTIVE.store(true, Ordering::SeqCst);

@@ -8,10 +8,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// At most ten reads a second.
-pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+pub(super) const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
-pub struct RefreshThrottle {
+pub(super) struct RefreshThrottle {
     min_interval: Duration,
     last_started: Option<Instant>,
     in_flight: bool,
@@ -19,7 +19,7 @@ pub struct RefreshThrottle {
 }
 
 impl RefreshThrottle {
-    pub fn new(min_interval: Duration) -> Self {
+    pub(super) fn new(min_interval: Duration) -> Self {
         RefreshThrottle {
             min_interval,
             last_started: None,
@@ -29,12 +29,12 @@ impl RefreshThrottle {
     }
 
     /// Somebody wants a fresh snapshot.
-    pub fn request(&mut self) {
+    pub(super) fn request(&mut self) {
         self.wanted = true;
     }
 
     /// When the next read may start, if one is owed and none is running.
-    pub fn due(&self, now: Instant) -> Option<Instant> {
+    pub(super) fn due(&self, now: Instant) -> Option<Instant> {
         if !self.wanted || self.in_flight {
             return None;
         }
@@ -44,18 +44,18 @@ impl RefreshThrottle {
         Some(allowed)
     }
 
-    pub fn start(&mut self, now: Instant) {
+    pub(super) fn start(&mut self, now: Instant) {
         self.wanted = false;
         self.in_flight = true;
         self.last_started = Some(now);
     }
 
-    pub fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         self.in_flight = false;
     }
 
     /// True while a read runs or is owed.
-    pub fn busy(&self) -> bool {
+    pub(super) fn busy(&self) -> bool {
         self.in_flight || self.wanted
     }
 }

@@ -14,7 +14,7 @@ use super::{NostrError, PublishReport, RelayFailure, npub, parse_relays};
 use crate::core::protocol::{SignedAnnouncement, SignedReceipt};
 
 /// How long `connect` waits for the relays to open before giving up on the slow ones.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one relay may take to answer `OK` to an event.
 const SEND_TIMEOUT: Duration = Duration::from_secs(8);
 

@@ -27,7 +27,7 @@ const SWEEP_EVERY_ROUNDS: u64 = 60;
 const RESUMES_PER_ROUND: usize = 16;
 const LOOSE_PER_ROUND: usize = 32;
 
-pub fn spawn_collector(
+pub(crate) fn spawn_collector(
     r: Arc<RouterService>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -57,7 +57,7 @@ pub fn spawn_collector(
 }
 
 /// One round: place what has no home, ask about what is placed, settle loose attempts.
-pub async fn collect_once(r: &Arc<RouterService>) -> Result<(), RouterJobError> {
+pub(super) async fn collect_once(r: &Arc<RouterService>) -> Result<(), RouterJobError> {
     let store = r.jobs.store.clone();
     let rows = blocking(move || store.open_rows()).await?;
     let mut by_peer: BTreeMap<PublicKey, Vec<RouterJob>> = BTreeMap::new();

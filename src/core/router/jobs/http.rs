@@ -68,7 +68,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-pub async fn submit_job(
+pub(crate) async fn submit_job(
     State(r): State<Arc<RouterService>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -147,7 +147,10 @@ async fn submit(
     }
 }
 
-pub async fn get_job(State(r): State<Arc<RouterService>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn get_job(
+    State(r): State<Arc<RouterService>>,
+    Path(id): Path<String>,
+) -> Response {
     let result = async {
         let row = load(&r, id).await?;
         let unreachable = row.placed().is_some_and(|a| r.known_unreachable(&a.peer));
@@ -172,7 +175,10 @@ pub async fn get_job(State(r): State<Arc<RouterService>>, Path(id): Path<String>
     counted(&r, result)
 }
 
-pub async fn cancel_job(State(r): State<Arc<RouterService>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn cancel_job(
+    State(r): State<Arc<RouterService>>,
+    Path(id): Path<String>,
+) -> Response {
     let result = cancel(&r, id).await;
     counted(&r, result)
 }
@@ -279,12 +285,12 @@ fn unreachable(reason: &str) -> ApiError {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     limit: Option<usize>,
     status: Option<String>,
 }
 
-pub async fn list_jobs(
+pub(crate) async fn list_jobs(
     State(r): State<Arc<RouterService>>,
     Query(query): Query<ListQuery>,
 ) -> Response {

@@ -18,7 +18,7 @@ const PLACE_GIVE_UP_MS: u64 = 60 * 60 * 1000;
 /// job) before it is offered elsewhere. A peer that restarts is back well within it; one
 /// that is gone longer costs the job this much delay, and if it did take the job and
 /// comes back, that copy is collected and paid for too (it ran twice).
-pub const UNKNOWN_GRACE_MS: u64 = 30_000;
+pub(super) const UNKNOWN_GRACE_MS: u64 = 30_000;
 
 /// Looks into one loose attempt: a job with no home adopts the copy; otherwise the copy
 /// is withdrawn, or — when it ran anyway — collected once it is done.

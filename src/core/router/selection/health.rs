@@ -38,12 +38,12 @@ pub(super) struct PeerHealth {
 }
 
 impl PeerHealth {
-    pub fn active_exclusion(&self, now_ms: u64) -> Option<&Exclusion> {
+    pub(super) fn active_exclusion(&self, now_ms: u64) -> Option<&Exclusion> {
         self.exclusion.as_ref().filter(|e| e.is_active(now_ms))
     }
 
     /// Folds a new latency sample in; `weight_pct` is the share of the newest sample.
-    pub fn observe_latency(&mut self, sample_ms: u64, weight_pct: u8) {
+    pub(super) fn observe_latency(&mut self, sample_ms: u64, weight_pct: u8) {
         let weight = u128::from(weight_pct.min(100));
         self.ewma_latency_ms = Some(match self.ewma_latency_ms {
             None => sample_ms,

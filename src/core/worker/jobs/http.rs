@@ -81,7 +81,7 @@ fn done<T>(w: &Worker, result: Result<T, ApiError>) -> Result<T, ApiError> {
     result
 }
 
-pub async fn submit_job(
+pub(crate) async fn submit_job(
     State(w): State<Arc<Worker>>,
     uri: Uri,
     headers: HeaderMap,
@@ -162,7 +162,7 @@ async fn find(w: &Worker, id: &str, caller: Caller) -> Result<JobRecord, ApiErro
     }
 }
 
-pub async fn get_job(
+pub(crate) async fn get_job(
     State(w): State<Arc<Worker>>,
     Path(id): Path<String>,
     uri: Uri,
@@ -176,7 +176,7 @@ pub async fn get_job(
     done(&w, record).map(|r| answer(StatusCode::OK, &r))
 }
 
-pub async fn cancel_job(
+pub(crate) async fn cancel_job(
     State(w): State<Arc<Worker>>,
     Path(id): Path<String>,
     uri: Uri,

@@ -30,7 +30,7 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Runs queued jobs until `stop`; then abandons the runs in progress (their jobs stay
 /// `running` in the store and are queued again when the worker next opens it).
-pub fn spawn_dispatcher(
+pub(crate) fn spawn_dispatcher(
     worker: Arc<Worker>,
     jobs: Arc<Jobs>,
     stop: CancellationToken,
@@ -260,7 +260,7 @@ fn sign(w: &Worker, job: &JobRecord, usage: Usage, started_at: u64) -> Result<Ve
 }
 
 /// Forgets expired jobs every `SWEEP_EVERY` until `stop`.
-pub fn spawn_sweeper(
+pub(crate) fn spawn_sweeper(
     worker: Arc<Worker>,
     jobs: Arc<Jobs>,
     stop: CancellationToken,
