@@ -1,6 +1,8 @@
 //! `lobstah balance`, `receipts` and `ledger verify|import|export`.
 //!
-//! Read-only commands open the database read-only so they work beside a running node.
+//! Offline: they open the database (read-only where they only read). Beside a running
+//! node, which holds it, `via_node` asks the node instead and prints with the same
+//! functions here, so the answer looks the same either way.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -12,7 +14,7 @@ use serde_json::json;
 
 use super::output::{thousands, utc_time};
 use crate::core::keystore;
-use crate::core::ledger::{self, ALLOWANCE_TOKENS, Balance, Ledger};
+use crate::core::ledger::{self, ALLOWANCE_TOKENS, Balance, Ledger, VerifyReport};
 use crate::core::paths::Paths;
 use crate::core::store::{self, StoreError};
 
@@ -51,26 +53,7 @@ pub(super) fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result
             Some(l) => l.balances()?,
             None => Vec::new(),
         };
-        if as_json {
-            let rows: Vec<_> = balances.iter().map(balance_json).collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-        } else {
-            println!(
-                "{:<70} {:>12} {:>12} {:>12} {:>12} {:>12}",
-                "pubkey", "earned", "pending", "spent", "net", "available"
-            );
-            for b in &balances {
-                println!(
-                    "{:<70} {:>12} {:>12} {:>12} {:>12} {:>12}",
-                    b.pubkey.to_string(),
-                    thousands(b.earned as i64),
-                    thousands(b.pending_earned as i64),
-                    thousands(b.spent as i64),
-                    thousands(b.net()),
-                    thousands(b.available())
-                );
-            }
-        }
+        print_balances(&balances, as_json)?;
         return Ok(ExitCode::SUCCESS);
     }
     let me = keystore::load_identity(&paths.identity_file())
@@ -79,8 +62,14 @@ pub(super) fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result
         Some(l) => l.balance(&me.public())?,
         None => Balance::empty(me.public()),
     };
+    print_balance(&b, as_json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `balance`: this node's own.
+pub(super) fn print_balance(b: &Balance, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&balance_json(&b))?);
+        println!("{}", serde_json::to_string_pretty(&balance_json(b))?);
     } else {
         println!("identity   {}", b.pubkey);
         if b.pending_earned > 0 {
@@ -104,7 +93,32 @@ pub(super) fn balance(paths: &Paths, as_json: bool, all: bool) -> anyhow::Result
             thousands(ALLOWANCE_TOKENS)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// `balance --all`: every identity in the ledger.
+pub(super) fn print_balances(balances: &[Balance], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        let rows: Vec<_> = balances.iter().map(balance_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<70} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "pubkey", "earned", "pending", "spent", "net", "available"
+    );
+    for b in balances {
+        println!(
+            "{:<70} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            b.pubkey.to_string(),
+            thousands(b.earned as i64),
+            thousands(b.pending_earned as i64),
+            thousands(b.spent as i64),
+            thousands(b.net()),
+            thousands(b.available())
+        );
+    }
+    Ok(())
 }
 
 pub(super) fn receipts(paths: &Paths, limit: usize, as_json: bool) -> anyhow::Result<ExitCode> {
@@ -161,8 +175,12 @@ pub(super) fn verify(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
         Some(l) => ledger::verify_ledger(&l)?,
         None => ledger::VerifyReport::default(),
     };
+    print_verify(&report, as_json)
+}
+
+pub(super) fn print_verify(report: &VerifyReport, as_json: bool) -> anyhow::Result<ExitCode> {
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
         println!(
             "checked {} receipts and {} identities",

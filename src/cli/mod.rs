@@ -300,9 +300,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Keygen { force } => identity_cmds::keygen(&paths, force),
         Command::Id { nostr } => identity_cmds::id(&paths, nostr),
-        Command::Balance { json, all: false } => via_node::balance(&paths, json)
-            .unwrap_or_else(|| ledger_cmds::balance(&paths, json, false)),
-        Command::Balance { json, all } => ledger_cmds::balance(&paths, json, all),
+        Command::Balance { json, all } => via_node::balances(&paths, json, all)
+            .unwrap_or_else(|| ledger_cmds::balance(&paths, json, all)),
         Command::Receipts {
             limit,
             json,
@@ -325,9 +324,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             jobs_cmds::run(&paths, config, command)
         }
         Command::Ledger { command } => match command {
-            LedgerCommand::Verify { json } => ledger_cmds::verify(&paths, json),
+            LedgerCommand::Verify { json } => {
+                via_node::verify(&paths, json).unwrap_or_else(|| ledger_cmds::verify(&paths, json))
+            }
             LedgerCommand::Import { file } => ledger_cmds::import(&paths, &file),
-            LedgerCommand::Export => ledger_cmds::export(&paths),
+            LedgerCommand::Export => {
+                via_node::export(&paths).unwrap_or_else(|| ledger_cmds::export(&paths))
+            }
         },
     }
 }

@@ -1,17 +1,18 @@
 //! Peer and ledger commands beside a running node. The node owns the database while it
 //! runs, so when `node.json` names a node that answers, `peers add|remove|list`,
-//! `balance` and `receipts` go through its control API instead of the file.
+//! `balance [--all]`, `receipts` and `ledger verify|export` go through its control API
+//! instead of the file. Every kind of node has one: `--headless`, `tui`, `router start`
+//! and `worker start`.
 
 use std::future::Future;
 use std::process::ExitCode;
 
-use serde_json::json;
-
-use super::output::{receipt_header, receipt_line, thousands};
+use super::output::{receipt_header, receipt_line};
 use crate::core::control::ControlClient;
-use crate::core::ledger::ALLOWANCE_TOKENS;
+use crate::core::ledger::Balance;
 use crate::core::node::{ClientError, NodeClient, NodeCommand};
 use crate::core::paths::Paths;
+use crate::core::protocol::PublicKey;
 
 /// `Some` when a node runs on this home and answered (or refused); `None` to use the
 /// database directly (no node, or a stale node.json).
@@ -83,33 +84,6 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<
     })
 }
 
-pub(super) fn balance(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
-    with_node(paths, |node| async move {
-        let s = node.snapshot().await?;
-        let b = s.balance;
-        if as_json {
-            let out = json!({"pubkey": s.identity, "earned": b.earned, "spent": b.spent,
-                "net": b.net, "available": b.available, "receipts": b.receipts});
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-            return Ok(ExitCode::SUCCESS);
-        }
-        println!("identity   {}", s.identity);
-        println!("earned     {}", thousands(b.earned as i64));
-        println!("spent      {}", thousands(b.spent as i64));
-        println!(
-            "net        {}{}",
-            if b.net > 0 { "+" } else { "" },
-            thousands(b.net)
-        );
-        println!(
-            "available  {}  ({} allowance + net)",
-            thousands(b.available),
-            thousands(ALLOWANCE_TOKENS)
-        );
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
 /// The newest receipts the node's snapshot holds (up to 200).
 pub(super) fn receipts(
     paths: &Paths,
@@ -139,6 +113,60 @@ pub(super) fn receipts(
         for r in rows {
             println!("{}", receipt_line(&r));
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `balance` (the node's own) or `balance --all`, printed as offline.
+pub(super) fn balances(
+    paths: &Paths,
+    as_json: bool,
+    all: bool,
+) -> Option<anyhow::Result<ExitCode>> {
+    with_node(paths, |node| async move {
+        let balances = node.balances().await?;
+        let printed = if all {
+            super::ledger_cmds::print_balances(&balances, as_json)
+        } else {
+            let me = node.snapshot().await?.identity;
+            let mine = balances
+                .iter()
+                .find(|b| b.pubkey.to_string() == me)
+                .copied()
+                .or_else(|| PublicKey::parse(&me).ok().map(Balance::empty));
+            match mine {
+                Some(b) => super::ledger_cmds::print_balance(&b, as_json),
+                None => Err(anyhow::anyhow!("the node named a malformed identity: {me}")),
+            }
+        };
+        Ok(printed.map_or_else(
+            |e| {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        ))
+    })
+}
+
+/// `ledger verify`, run by the node over its own database and printed as offline.
+pub(super) fn verify(paths: &Paths, as_json: bool) -> Option<anyhow::Result<ExitCode>> {
+    with_node(paths, |node| async move {
+        let report = node.verify_ledger().await?;
+        Ok(
+            super::ledger_cmds::print_verify(&report, as_json).unwrap_or_else(|e| {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }),
+        )
+    })
+}
+
+/// `ledger export`: the node's receipts, streamed to stdout as JSON lines.
+pub(super) fn export(paths: &Paths) -> Option<anyhow::Result<ExitCode>> {
+    with_node(paths, |node| async move {
+        let stdout = std::io::stdout();
+        node.export_ledger(&mut stdout.lock()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

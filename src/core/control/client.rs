@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::files::{self, NodeInfo};
+use super::ledger;
 use super::sse::SseReader;
+use crate::core::ledger::{Balance, VerifyReport};
 use crate::core::node::{
     ClientError, CommandOutcome, EventStream, NodeClient, NodeCommand, Snapshot,
 };
@@ -180,6 +182,46 @@ impl ControlClient {
                 }
             });
         Ok(stream.boxed())
+    }
+
+    /// Every identity's balance, as `Ledger::balances` gives it.
+    pub async fn balances(&self) -> Result<Vec<Balance>, ClientError> {
+        let response = self.ledger_get(ledger::BALANCES_PATH).await?;
+        self.json(response).await
+    }
+
+    /// The node's own `ledger verify` (it reads the whole log: no timeout).
+    pub async fn verify_ledger(&self) -> Result<VerifyReport, ClientError> {
+        let response = self.ledger_get(ledger::VERIFY_PATH).await?;
+        self.json(response).await
+    }
+
+    /// Writes every receipt, one JSON line each, to `out` as the node streams them; the
+    /// count of lines. A transfer that ends early is an error, never a short export.
+    pub async fn export_ledger(&self, out: &mut impl std::io::Write) -> Result<u64, ClientError> {
+        let response = self.ledger_get(ledger::EXPORT_PATH).await?;
+        let response = self.check(response).await?;
+        let mut body = response.bytes_stream();
+        let mut lines = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| ClientError::Protocol(format!("the export stopped part-way: {e}")))?;
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            out.write_all(&chunk)
+                .map_err(|e| ClientError::Protocol(format!("cannot write the export: {e}")))?;
+        }
+        out.flush()
+            .map_err(|e| ClientError::Protocol(format!("cannot write the export: {e}")))?;
+        Ok(lines)
+    }
+
+    async fn ledger_get(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))
     }
 }
 

@@ -4,12 +4,14 @@
 //! directory; `node.json` beside it says where the node listens.
 //!
 //! `server` is the axum side, `client` the `NodeClient` over HTTP, `files` the token and
-//! `node.json`, `sse` the event-stream reader, `attach` the console's "use the running
+//! `node.json`, `ledger` the ledger's reads beside a running node, `sse` the event-stream
+//! reader, `attach` the console's "use the running
 //! node or start one".
 
 mod attach;
 pub mod client;
 pub mod files;
+mod ledger;
 pub mod server;
 mod sse;
 

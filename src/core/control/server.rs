@@ -1,7 +1,7 @@
 //! The control API's HTTP side: `GET /v1/snapshot`, `GET /v1/events` (SSE; ids are
 //! event sequence numbers, resumable with `Last-Event-ID` or `?after=`, and a `resync`
-//! event when the client must re-read the snapshot), `POST /v1/commands`. Every request
-//! needs `Authorization: Bearer <token>`.
+//! event when the client must re-read the snapshot), `POST /v1/commands`, and the
+//! ledger's reads (see `ledger`). Every request needs `Authorization: Bearer <token>`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::files::tokens_match;
+use super::ledger;
 use crate::core::api_error::ApiError;
 use crate::core::net::{self, AdmitOn, BrowserPolicy, ServerLimits, Standing};
 use crate::core::node::{EventItem, NodeClient, NodeCommand, NodeHandle};
@@ -56,6 +57,18 @@ pub fn app(node: NodeHandle, token: &str) -> Router {
         .route("/v1/snapshot", get(snapshot))
         .route("/v1/events", get(events))
         .route("/v1/commands", post(command))
+        .route(
+            ledger::BALANCES_PATH,
+            get(|State(s): State<ControlState>| ledger::balances(s.node.ledger().clone())),
+        )
+        .route(
+            ledger::VERIFY_PATH,
+            get(|State(s): State<ControlState>| ledger::verify(s.node.ledger().clone())),
+        )
+        .route(
+            ledger::EXPORT_PATH,
+            get(|State(s): State<ControlState>| ledger::export(s.node.ledger().clone())),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)

@@ -14,7 +14,7 @@ mod writer;
 use std::collections::HashMap;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::protocol::{PublicKey, SignedConfirmation, SignedReceipt};
 use crate::core::store::{Db, StoreError};
@@ -48,7 +48,7 @@ pub const LEDGER_META: TableDefinition<&str, u64> = TableDefinition::new("ledger
 /// One identity's standing in this ledger. `earned` and `spent` count every receipt;
 /// the `pending_*` and `anonymous_spent` parts of them are not settled yet (see
 /// [`Standing`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Balance {
     pub pubkey: PublicKey,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use redb::ReadableTable;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     BALANCES, LEDGER_META, Ledger, NONCES, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES,
@@ -13,7 +13,7 @@ use super::{
 use crate::core::protocol::SignedReceipt;
 use crate::core::store::StoreError;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub receipts_checked: u64,
     pub pubkeys_checked: u64,
