@@ -1,11 +1,10 @@
 //! The connection flags `lobstah worker start` and `lobstah router start` share: the
 //! bounds that keep one client (or a flood from one address) from holding the server.
 
-use std::time::Duration;
-
 use clap::Args;
 
-use crate::core::net::{self, ServerLimits};
+use crate::core::config::ConnectionSettings;
+use crate::core::net;
 
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionFlags {
@@ -22,14 +21,13 @@ pub struct ConnectionFlags {
 }
 
 impl ConnectionFlags {
-    /// `limits` with the flags in place; raises the open-file limit to fit them.
-    pub fn apply(&self, limits: ServerLimits) -> ServerLimits {
-        net::fd_limit::raise_for_servers(&[self.max_connections]);
-        ServerLimits {
+    /// The flags as the server's connection settings (the node raises the open-file
+    /// limit to fit them when it starts).
+    pub fn settings(&self) -> ConnectionSettings {
+        ConnectionSettings {
             max_connections: self.max_connections.max(1),
             max_connections_per_address: self.max_connections_per_address.max(1),
-            head_timeout: Duration::from_secs(self.head_timeout.max(1)),
-            ..limits
+            head_timeout_secs: self.head_timeout.max(1),
         }
     }
 }

@@ -1,26 +1,19 @@
 //! Discovery at the command line: `lobstah peers sync <tracker>` and `lobstah peers
 //! discover` (through the running node when there is one, else straight into the peer
-//! book) and the advertising a bare `lobstah worker start --announce-to` does.
+//! book). (`worker start --announce-to` advertises through the node, like the console.)
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use super::via_node;
 use crate::core::clock::system_clock;
 use crate::core::config::{Config, Overrides};
-use crate::core::discovery::announcer::{AnnounceSettings, Announcer};
-use crate::core::discovery::nostr::NostrPublisher;
 use crate::core::discovery::{MergeContext, SyncReport, SystemLookup, sync_nostr, sync_trackers};
-use crate::core::keystore;
 use crate::core::node::NodeCommand;
 use crate::core::paths::Paths;
 use crate::core::protocol::Identity;
 use crate::core::router::peers::{PeerBook, normalize_url};
-use crate::core::worker::Worker;
 
 /// `lobstah peers sync <tracker-url>`.
 pub(super) fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result<ExitCode> {
@@ -121,53 +114,4 @@ fn print_report(report: &SyncReport, from: &str, as_json: bool) -> anyhow::Resul
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Announces a bare worker to `settings.trackers` now and every heartbeat until
-/// `stop`, then withdraws; the returned task ends once the withdrawal is sent.
-pub(super) async fn advertise_worker(
-    paths: &Paths,
-    identity: Identity,
-    settings: AnnounceSettings,
-    nostr_relays: Option<Vec<String>>,
-    worker: Arc<Worker>,
-    stop: CancellationToken,
-) -> anyhow::Result<JoinHandle<()>> {
-    for tracker in &settings.trackers {
-        normalize_url(tracker).with_context(|| format!("--announce-to {tracker:?}"))?;
-    }
-    let http = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .build()
-        .context("cannot build the HTTP client")?;
-    let mut announcer = Announcer::new(http, identity, system_clock(), settings);
-    if let Some(relays) = nostr_relays {
-        let keys = keystore::load_or_create_nostr_keys(&paths.nostr_key_file())
-            .context("cannot load the Nostr key")?;
-        let publisher = NostrPublisher::connect(keys, &relays)
-            .await
-            .context("cannot reach the Nostr relays")?;
-        tracing::info!(npub = %publisher.npub(), "publishing on Nostr");
-        announcer = announcer.with_nostr(publisher);
-    }
-    let first = announcer.announce(worker.models().await).await;
-    if first.ok {
-        tracing::info!(detail = %first.detail, url = %announcer.settings().url, "advertising");
-    } else {
-        tracing::warn!(detail = %first.detail, "first announcement failed; retrying every heartbeat");
-    }
-    Ok(tokio::spawn(async move {
-        let models = || {
-            let worker = worker.clone();
-            async move { worker.models().await }
-        };
-        announcer
-            .heartbeat(stop, models, |round| {
-                tracing::debug!(ok = round.ok, detail = %round.detail, "heartbeat");
-            })
-            .await;
-        let withdrawn = announcer.withdraw().await;
-        tracing::info!(detail = %withdrawn.detail, "advertisement withdrawn");
-        announcer.close().await;
-    }))
 }

@@ -122,8 +122,8 @@ fn router_url(
     if let Some(url) = flag {
         return Ok(url.trim_end_matches('/').to_string());
     }
-    if let Some(info) = files::read_node_info(paths.data_dir()) {
-        return Ok(info.router_url);
+    if let Some(url) = files::read_node_info(paths.data_dir()).and_then(|info| info.router_url) {
+        return Ok(url);
     }
     let config = config?;
     let host = if config.router.host.is_unspecified() {

@@ -1,31 +1,26 @@
 //! `lobstah worker start`, `lobstah router start` and `lobstah peers …`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::discovery_cmds::advertise_worker;
 use crate::core::clock::system_clock;
-use crate::core::discovery::announcer::AnnounceSettings;
+use crate::core::config::{Config, Overrides};
 use crate::core::discovery::nostr::DEFAULT_RELAYS;
 use crate::core::engine::{
     Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url,
 };
 use crate::core::keystore;
-use crate::core::ledger::{Ledger, LedgerWriter};
+use crate::core::node::{Node, NodeDeps, NodeHandle, Roles};
 use crate::core::paths::Paths;
 use crate::core::protocol::{Identity, PublicKey, Tier};
 use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource, normalize_url};
-use crate::core::router::selection::SelectionConfig;
-use crate::core::router::{RouterConfig, RouterService};
 use crate::core::store;
-use crate::core::worker::{Worker, WorkerConfig};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum EngineKind {
@@ -95,6 +90,10 @@ pub struct WorkerArgs {
     pub access: super::access_flags::AccessFlags,
     #[command(flatten)]
     pub browser: super::access_flags::BrowserFlags,
+    /// Control API port on 127.0.0.1 (0, the default, picks a free one; `node.json` in
+    /// the home says which, so `lobstah status`, `balance` and the rest find it).
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub control_port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +118,10 @@ pub struct RouterArgs {
     pub connections: super::connection_flags::ConnectionFlags,
     #[command(flatten)]
     pub browser: super::access_flags::BrowserFlags,
+    /// Control API port on 127.0.0.1 (0, the default, picks a free one; `node.json` in
+    /// the home says which, so `lobstah status`, `balance` and the rest find it).
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub control_port: u16,
 }
 
 pub(super) fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
@@ -215,132 +218,130 @@ pub(super) fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let identity = identity_or_create(paths)?;
-    let engine = build_engine(&args)?;
-    let db = store::open(&paths.database())?;
-    let ledger = Ledger::new(db)?;
-    let (writer, writer_thread) = LedgerWriter::spawn(ledger.clone(), None);
-    let mut config = WorkerConfig::new(identity.clone(), engine.clone(), system_clock());
-    config.tier = args.tier;
-    config.concurrency = args.concurrency;
-    config.max_waiting = args.max_queue;
-    config.max_queued_jobs = args.max_jobs;
-    config.max_output_tokens = args.max_output_tokens.max(1);
-    config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
-    config.limits = args.connections.apply(config.limits);
-    // Who is served, and which pages may call: from the flags, the environment and
-    // config.toml, like the node.
-    let mut overrides = crate::core::config::Overrides::default();
-    args.access.apply(&mut overrides);
-    args.browser.apply(&mut overrides);
-    let settings =
-        crate::core::config::Config::load(paths, &overrides).context("invalid configuration")?;
-    config.access = settings.access;
-    config.browser = settings.browser;
-    let worker = Worker::with_jobs(config, &ledger, writer).context("cannot open the job queue")?;
-    drop(ledger);
-    let listener = bind(&args.host, args.port, "worker").await?;
-    let addr = listener.local_addr()?;
-    let models = worker.models().await;
-    if models.is_empty() {
-        // Serving goes on (the engine may still be loading) and the list is asked for
-        // again on every capacity probe; the operator should know why peers see nothing.
-        tracing::warn!(
-            engine = engine.kind(),
-            "the engine lists no models (is it running at the URL given?); serving anyway, and peers see no model until it answers"
-        );
+/// `worker start` and `router start` are the node with one role: the same wiring, the
+/// control API (on a free loopback port unless `--control-port` says) and `node.json`,
+/// so every command works beside them. Settings come from config.toml and the
+/// environment, with the flags on top (their defaults included, as always).
+fn role_config(
+    paths: &Paths,
+    access: Option<&super::access_flags::AccessFlags>,
+    browser: &super::access_flags::BrowserFlags,
+    advertise: bool,
+) -> anyhow::Result<Config> {
+    let mut overrides = Overrides::default();
+    if let Some(access) = access {
+        access.apply(&mut overrides);
     }
-    tracing::info!(pubkey = %identity.public(), %addr, engine = engine.kind(), ?models, "worker serving");
-    println!(
-        "worker {} listening on http://{addr} ({} engine)",
-        identity.public(),
-        engine.kind()
-    );
-    let shutdown = shutdown_on_signals();
-    let advertising = if args.announce_to.is_empty() && !args.publish_via_nostr {
-        None
-    } else {
-        let url = match args.announce_url {
-            Some(url) => normalize_url(&url).context("--announce-url")?,
-            None => {
-                if addr.ip().is_loopback() || addr.ip().is_unspecified() {
-                    tracing::warn!(%addr, "announcing an address peers elsewhere cannot reach; set --announce-url");
-                }
-                format!("http://{addr}")
-            }
-        };
-        let settings = AnnounceSettings {
-            trackers: args.announce_to,
-            url,
-            label: args.announce_label,
-            tier: args.tier,
-            ttl_secs: args.announce_ttl,
-        };
-        let nostr = args.publish_via_nostr.then(|| {
-            if args.nostr_relays.is_empty() {
-                DEFAULT_RELAYS.iter().map(|r| r.to_string()).collect()
-            } else {
-                args.nostr_relays.clone()
-            }
-        });
-        Some(
-            advertise_worker(
-                paths,
-                identity.clone(),
-                settings,
-                nostr,
-                worker.clone(),
-                shutdown.clone(),
-            )
-            .await?,
-        )
-    };
-    worker.serve(listener, shutdown).await?;
-    if let Some(task) = advertising {
-        let _ = task.await;
+    browser.apply(&mut overrides);
+    if advertise {
+        overrides.set("advertise.enabled", "--announce-to", "true");
     }
-    let _ = writer_thread.join();
+    Config::load(paths, &overrides).context("invalid configuration")
+}
+
+fn parse_host(host: &str) -> anyhow::Result<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .with_context(|| format!("--host {host:?} is not an IP address"))
+}
+
+/// Serves until SIGINT or SIGTERM, then stops gracefully and lets go of the database.
+async fn until_signal(node: NodeHandle) -> anyhow::Result<ExitCode> {
+    shutdown_on_signals().cancelled().await;
+    node.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<ExitCode> {
-    let identity = identity_or_create(paths)?;
-    let db = store::open(&paths.database())?;
-    let ledger = Ledger::new(db.clone())?;
-    let book = PeerBook::new(db)?;
-    let (writer, writer_thread) = LedgerWriter::spawn(ledger.clone(), None);
-    let mut config = RouterConfig::new(identity.clone(), system_clock());
-    config.selection = SelectionConfig {
-        failures_to_exclude: args.exclude_after.max(1),
-        exclusion_ms: args.exclude_for.saturating_mul(1000),
-        ..SelectionConfig::default()
+pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let engine = build_engine(&args)?;
+    let advertise = !args.announce_to.is_empty() || args.publish_via_nostr;
+    let mut config = role_config(paths, Some(&args.access), &args.browser, advertise)?;
+    config.worker.host = parse_host(&args.host)?;
+    config.worker.port = args.port;
+    config.worker.tier = args.tier;
+    config.worker.concurrency = args.concurrency;
+    config.worker.max_queue = args.max_queue;
+    config.worker.max_jobs = args.max_jobs;
+    config.worker.max_output_tokens = args.max_output_tokens.max(1);
+    config.worker.stream_idle_timeout_secs = args.stream_idle_timeout.max(1);
+    config.worker.connections = args.connections.settings();
+    config.control_port = args.control_port;
+    config.engine.url = match args.engine {
+        EngineKind::Ollama => Some(args.engine_url.clone().unwrap_or_else(ollama_default_url)),
+        EngineKind::Openai => args.engine_url.clone(),
+        EngineKind::Synthetic => None,
     };
-    config.first_byte_timeout = Duration::from_secs(args.first_byte_timeout.max(1));
-    config.stream_idle_timeout = Duration::from_secs(args.stream_idle_timeout.max(1));
-    config.limits = args.connections.apply(config.limits);
-    config.browser = browser_policy(paths, &args.browser)?;
-    let router = RouterService::new(config, ledger, writer, book)?;
-    let listener = bind(&args.host, args.port, "router").await?;
-    let addr = listener.local_addr()?;
-    let peers = router.peer_list().len();
-    if peers == 0 {
+    // What is announced, and where: the flags only, as ever (config.toml's trackers are
+    // the router's to sync from).
+    config.trackers = args
+        .announce_to
+        .iter()
+        .map(|t| normalize_url(t).with_context(|| format!("--announce-to {t:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    config.advertise.url = match &args.announce_url {
+        Some(url) => Some(normalize_url(url).context("--announce-url")?),
+        None => None,
+    };
+    config.advertise.label = args.announce_label;
+    config.advertise.ttl_secs = args.announce_ttl;
+    config.advertise.publish_via_nostr = args.publish_via_nostr;
+    if args.publish_via_nostr {
+        config.discovery.nostr_relays = if args.nostr_relays.is_empty() {
+            DEFAULT_RELAYS.iter().map(|r| r.to_string()).collect()
+        } else {
+            args.nostr_relays
+        };
+    }
+    let kind = engine.kind();
+    let deps = NodeDeps {
+        engine: Some(engine),
+        roles: Roles::WORKER,
+        ..NodeDeps::default()
+    };
+    let node = Node::start_with(config, paths.clone(), deps).await?;
+    if let Some(worker) = node.worker()
+        && worker.models().await.is_empty()
+    {
+        // Serving goes on (the engine may still be loading) and the list is asked for
+        // again on every capacity probe; the operator should know why peers see nothing.
         tracing::warn!(
-            "no peers yet: add one with `lobstah peers add <pubkey> <url>` (with the router stopped)"
+            engine = kind,
+            "the engine lists no models (is it running at the URL given?); serving anyway, and peers see no model until it answers"
         );
     }
-    tracing::info!(pubkey = %identity.public(), %addr, peers, "router serving");
     println!(
-        "router {} listening on http://{addr} (OpenAI base URL: http://{addr}/v1)",
-        identity.public()
+        "worker {} listening on {} ({kind} engine)",
+        node.pubkey(),
+        node.worker_url()
     );
-    router
-        .clone()
-        .serve(listener, shutdown_on_signals())
-        .await?;
-    drop(router);
-    let _ = writer_thread.join();
-    Ok(ExitCode::SUCCESS)
+    until_signal(node).await
+}
+
+pub(super) async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<ExitCode> {
+    let mut config = role_config(paths, None, &args.browser, false)?;
+    config.router.host = parse_host(&args.host)?;
+    config.router.port = args.port;
+    config.router.exclude_after = args.exclude_after.max(1);
+    config.router.exclude_for_secs = args.exclude_for;
+    config.router.first_byte_timeout_secs = args.first_byte_timeout.max(1);
+    config.router.stream_idle_timeout_secs = args.stream_idle_timeout.max(1);
+    config.router.connections = args.connections.settings();
+    config.control_port = args.control_port;
+    let deps = NodeDeps {
+        roles: Roles::ROUTER,
+        ..NodeDeps::default()
+    };
+    let node = Node::start_with(config, paths.clone(), deps).await?;
+    if node.router().peer_list().is_empty() {
+        tracing::warn!("no peers yet: add one with `lobstah peers add <pubkey> <url>`");
+    }
+    let url = node.router_url();
+    println!(
+        "router {} listening on {url} (OpenAI base URL: {url}/v1)",
+        node.pubkey()
+    );
+    until_signal(node).await
 }
 
 pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {

@@ -61,15 +61,22 @@ pub(super) fn render(s: &Snapshot, pid: Option<u32>) -> String {
         );
     }
     let dash = || "-".to_string();
-    let router = s.router_url.clone().unwrap_or_else(dash);
-    let _ = writeln!(
-        out,
-        "  router       {router}  (OpenAI base URL {router}/v1)"
-    );
+    let not_run = "-  (not run by this node)";
+    match &s.router_url {
+        Some(router) => {
+            let _ = writeln!(
+                out,
+                "  router       {router}  (OpenAI base URL {router}/v1)"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  router       {not_run}");
+        }
+    }
     let _ = writeln!(
         out,
         "  worker       {}",
-        s.worker_url.clone().unwrap_or_else(dash)
+        s.worker_url.as_deref().unwrap_or(not_run)
     );
     let _ = writeln!(
         out,
@@ -77,7 +84,9 @@ pub(super) fn render(s: &Snapshot, pid: Option<u32>) -> String {
         s.control_url.clone().unwrap_or_else(dash)
     );
     let e = &s.engine;
-    let engine_state = if e.ok {
+    let engine_state = if s.worker_url.is_none() {
+        "(this node runs no worker)".to_string()
+    } else if e.ok {
         format!(
             "ok, models: {}",
             if e.models.is_empty() {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub const NODE_FILE: &str = "node.json";
 pub const TOKEN_FILE: &str = "control.token";
+/// Runtime toggles the operator flipped (advertising), kept across restarts.
+pub const TOGGLES_FILE: &str = "toggles.json";
 
 /// What `node.json` says about the running node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,8 +19,12 @@ pub struct NodeInfo {
     pub pid: u32,
     pub pubkey: String,
     pub control_url: String,
-    pub router_url: String,
-    pub worker_url: String,
+    /// Absent when the node runs no router (`lobstah worker start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_url: Option<String>,
+    /// Absent when the node runs no worker (`lobstah router start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_url: Option<String>,
     pub started_at_ms: u64,
     pub data_dir: PathBuf,
 }
@@ -46,7 +52,7 @@ pub fn tokens_match(given: &str, expected: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -123,8 +129,8 @@ mod tests {
             pid: 42,
             pubkey: "lob1x".into(),
             control_url: "http://127.0.0.1:1".into(),
-            router_url: "http://127.0.0.1:2".into(),
-            worker_url: "http://127.0.0.1:3".into(),
+            router_url: Some("http://127.0.0.1:2".into()),
+            worker_url: Some("http://127.0.0.1:3".into()),
             started_at_ms: 7,
             data_dir: dir.path().to_path_buf(),
         };

@@ -2,7 +2,8 @@
 //! to each configured tracker (and, with `advertise.publish_via_nostr`, to the Nostr
 //! relays) every TTL/2, and the last result is kept; turning it off (or shutting down)
 //! withdraws it with a signed unannounce and a NIP-09 deletion. With nowhere configured
-//! to publish, nothing is ever published, and the operator is told so.
+//! to publish, nothing is ever published, and the operator is told so. The operator's
+//! switch is kept for the next start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::commands::{Reach, fail, ok, reach};
 use super::handle::Core;
+use super::toggles::{self, Toggles};
 use super::types::{CommandOutcome, CoreEvent, HeartbeatResult};
 use crate::core::discovery::announcer::{AnnounceSettings, Announcer, RoundResult};
 use crate::core::discovery::nostr::NostrPublisher;
@@ -66,7 +68,24 @@ impl Core {
             .advertise
             .url
             .clone()
-            .unwrap_or_else(|| self.urls.worker.clone())
+            .or_else(|| self.urls.worker.clone())
+            .unwrap_or_default()
+    }
+
+    /// `SetAdvertising` from a front end: switches, and keeps the switch for the next
+    /// start (see `toggles`).
+    pub(super) async fn switch_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
+        let outcome = self.set_advertising(on).await;
+        // Kept even when the first announcement failed: advertising stays on and retries.
+        if self.advertising_on() == on {
+            let saved = Toggles {
+                advertising: Some(on),
+            };
+            if let Err(e) = toggles::save(&self.data_dir, &saved) {
+                tracing::warn!(error = %e, "cannot save the advertising switch; a restart will not keep it");
+            }
+        }
+        outcome
     }
 
     fn publishes_anywhere(&self) -> bool {
@@ -74,6 +93,9 @@ impl Core {
     }
 
     pub(super) async fn set_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
+        if on && self.worker.is_none() {
+            return fail("this node runs no worker, so there is nothing to advertise");
+        }
         let mut advertiser = self.advertiser.lock().await;
         if on == self.advertising_on() {
             return ok(format!(
@@ -204,7 +226,11 @@ impl Core {
 
 /// One announcement of what the engine offers now.
 async fn round(announcer: &Announcer, core: &Core) -> HeartbeatResult {
-    heartbeat_result(announcer.announce(core.worker.models().await).await)
+    let models = match &core.worker {
+        Some(worker) => worker.models().await,
+        None => Vec::new(),
+    };
+    heartbeat_result(announcer.announce(models).await)
 }
 
 fn heartbeat_result(round: RoundResult) -> HeartbeatResult {

@@ -68,7 +68,7 @@ impl Core {
                 self.add_peer(&pubkey, &url, label.as_deref())
             }
             NodeCommand::RemovePeer { pubkey } => self.remove_peer(&pubkey),
-            NodeCommand::SetAdvertising { on } => self.set_advertising(on).await,
+            NodeCommand::SetAdvertising { on } => self.switch_advertising(on).await,
             NodeCommand::SyncPeers => self.sync_peers().await,
             NodeCommand::DiscoverNostr { relays } => self.discover_nostr(&relays).await,
             NodeCommand::SyncTracker { url } => {

@@ -37,8 +37,8 @@ pub(super) struct Served {
 
 /// Background work stopped at shutdown, in this order.
 pub(super) struct Tasks {
-    pub router: Served,
-    pub worker: Served,
+    pub router: Option<Served>,
+    pub worker: Option<Served>,
     pub monitor: CancellationToken,
     pub control: Option<Served>,
 }
@@ -46,8 +46,8 @@ pub(super) struct Tasks {
 /// Where the node can be reached.
 #[derive(Debug, Clone)]
 pub(super) struct Urls {
-    pub router: String,
-    pub worker: String,
+    pub router: Option<String>,
+    pub worker: Option<String>,
     pub control: Option<String>,
 }
 
@@ -57,7 +57,8 @@ pub(super) struct Core {
     pub config: Config,
     pub data_dir: PathBuf,
     pub router: Arc<RouterService>,
-    pub worker: Arc<Worker>,
+    /// `None` when the node runs no worker (`lobstah router start`).
+    pub worker: Option<Arc<Worker>>,
     pub ledger: Ledger,
     pub writer: LedgerWriter,
     pub engine_kind: &'static str,
@@ -143,8 +144,12 @@ impl Core {
         );
         let mut control = None;
         if let Some(tasks) = tasks {
-            stop(tasks.router, deadline, "router").await;
-            stop(tasks.worker, deadline, "worker").await;
+            if let Some(router) = tasks.router {
+                stop(router, deadline, "router").await;
+            }
+            if let Some(worker) = tasks.worker {
+                stop(worker, deadline, "worker").await;
+            }
             tasks.monitor.cancel();
             control = tasks.control;
         }
@@ -201,13 +206,15 @@ impl NodeHandle {
         self.core.me()
     }
 
-    /// `http://127.0.0.1:PORT`; the OpenAI base URL is this + `/v1`.
+    /// `http://127.0.0.1:PORT`; the OpenAI base URL is this + `/v1`. Empty when the
+    /// node runs no router.
     pub fn router_url(&self) -> String {
-        self.core.urls.router.clone()
+        self.core.urls.router.clone().unwrap_or_default()
     }
 
+    /// Empty when the node runs no worker.
     pub fn worker_url(&self) -> String {
-        self.core.urls.worker.clone()
+        self.core.urls.worker.clone().unwrap_or_default()
     }
 
     pub fn control_url(&self) -> Option<String> {
@@ -230,8 +237,9 @@ impl NodeHandle {
         &self.core.router
     }
 
-    pub fn worker(&self) -> &Arc<Worker> {
-        &self.core.worker
+    /// `None` when the node runs no worker.
+    pub fn worker(&self) -> Option<&Arc<Worker>> {
+        self.core.worker.as_ref()
     }
 
     /// The snapshot, without going through the async trait.

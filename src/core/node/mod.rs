@@ -21,7 +21,9 @@ mod owed;
 mod snapshot;
 mod start;
 mod state;
+mod toggles;
 pub mod types;
+mod wiring;
 
 /// The tracker client, where the node's callers have always found it.
 pub use crate::core::discovery::tracker_client as tracker;
@@ -31,3 +33,4 @@ pub use engine::{EngineSetup, build_engine};
 pub use handle::NodeHandle;
 pub use start::{Node, NodeDeps, NodeError};
 pub use types::*;
+pub use wiring::Roles;

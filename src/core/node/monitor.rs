@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handle::Core;
 use super::types::{CoreEvent, EngineStatus, QueueStatus};
+use crate::core::router::RouterService;
+use crate::core::worker::Worker;
 
 /// Queue changes are coalesced to one event per period.
 const QUEUE_PERIOD: Duration = Duration::from_millis(500);
@@ -43,7 +45,10 @@ pub(super) fn spawn(core: Weak<Core>, stop: CancellationToken) {
     let settled = core.clone();
     let settled_stop = stop.clone();
     tokio::spawn(async move {
-        let Some(mut confirmations) = settled.upgrade().map(|c| c.worker.confirmations()) else {
+        let Some(mut confirmations) = settled
+            .upgrade()
+            .and_then(|c| c.worker.as_ref().map(|w| w.confirmations()))
+        else {
             return;
         };
         loop {
@@ -72,14 +77,23 @@ pub(super) fn spawn(core: Weak<Core>, stop: CancellationToken) {
 }
 
 pub(super) fn queue_now(core: &Core) -> QueueStatus {
-    let admission = core.worker.admission();
-    QueueStatus {
-        running: admission.running() as u32,
-        waiting: admission.waiting() as u32,
-        concurrency: admission.concurrency() as u32,
-        jobs: core.worker.job_counts(),
-        client_jobs: core.router.jobs().counts(),
+    queue_status(core.worker.as_deref(), &core.router)
+}
+
+/// The worker's queue (empty without one) and the router's client jobs.
+pub(super) fn queue_status(worker: Option<&Worker>, router: &RouterService) -> QueueStatus {
+    let mut queue = QueueStatus {
+        client_jobs: router.jobs().counts(),
+        ..QueueStatus::default()
+    };
+    if let Some(worker) = worker {
+        let admission = worker.admission();
+        queue.running = admission.running() as u32;
+        queue.waiting = admission.waiting() as u32;
+        queue.concurrency = admission.concurrency() as u32;
+        queue.jobs = worker.job_counts();
     }
+    queue
 }
 
 fn check_queue(core: &Core) {
@@ -123,7 +137,9 @@ fn check_balance(core: &Core) {
 }
 
 pub(super) async fn check_engine(core: &Core) {
-    let (models, error) = core.worker.engine_status().await;
+    // Without a worker there is no engine: the status set at start stays.
+    let Some(worker) = &core.worker else { return };
+    let (models, error) = worker.engine_status().await;
     let engine = EngineStatus {
         kind: core.engine_kind.to_string(),
         url: core.engine_url.clone(),

@@ -18,8 +18,9 @@ use super::bus::{EventBus, RING_CAPACITY};
 use super::handle::{Core, NodeHandle, Served, Tasks, Urls};
 use super::observer::Observer;
 use super::state::{Labels, State};
-use super::types::{AdvertisingStatus, EngineStatus, QueueStatus};
-use super::{build_engine, discover, monitor, owed};
+use super::types::{AdvertisingStatus, EngineStatus};
+use super::wiring::{self, Roles};
+use super::{build_engine, discover, monitor, owed, toggles};
 use crate::core::clock::{SharedClock, system_clock};
 use crate::core::config::Config;
 use crate::core::control::{self, ControlError, NodeInfo, files};
@@ -29,10 +30,12 @@ use crate::core::ledger::{Ledger, LedgerWriter};
 use crate::core::paths::Paths;
 use crate::core::protocol::Identity;
 use crate::core::router::peers::PeerBook;
-use crate::core::router::selection::SelectionConfig;
-use crate::core::router::{RouterConfig, RouterError, RouterService};
+use crate::core::router::{RouterError, RouterService};
 use crate::core::store::{self, StoreError};
-use crate::core::worker::{Worker, WorkerConfig};
+use crate::core::worker::Worker;
+
+/// The engine kind a node without a worker shows.
+const NO_ENGINE: &str = "none";
 
 /// What a node is started with besides its configuration; tests inject a clock and an
 /// engine here.
@@ -45,6 +48,8 @@ pub struct NodeDeps {
     pub engine_api_key: Option<String>,
     /// Marks the snapshot as `lobstah demo`'s grid.
     pub demo: bool,
+    /// The servers to run; the ledger, peer book and control API are always there.
+    pub roles: Roles,
 }
 
 impl Default for NodeDeps {
@@ -54,6 +59,7 @@ impl Default for NodeDeps {
             engine: None,
             engine_api_key: None,
             demo: false,
+            roles: Roles::BOTH,
         }
     }
 }
@@ -129,13 +135,16 @@ impl Node {
             Err(e) => return Err(e.into()),
         };
         let identity = load_or_create_identity(&paths)?;
-        let (engine, engine_url) = match deps.engine.clone() {
-            Some(engine) => (engine, config.engine.url.clone()),
-            None => {
-                let setup = build_engine(&config.engine, deps.engine_api_key.clone())
-                    .map_err(NodeError::Engine)?;
-                (setup.engine, setup.url)
-            }
+        let roles = deps.roles;
+        // A router alone has no engine to build (or to fail to build).
+        let engine = if !roles.worker {
+            None
+        } else if let Some(engine) = deps.engine.clone() {
+            Some((engine, config.engine.url.clone()))
+        } else {
+            let setup = build_engine(&config.engine, deps.engine_api_key.clone())
+                .map_err(NodeError::Engine)?;
+            Some((setup.engine, setup.url))
         };
         let ledger = Ledger::new(db.clone())?;
         let book = PeerBook::new(db)?;
@@ -153,47 +162,47 @@ impl Node {
             })),
         );
 
-        let mut router_config = RouterConfig::new(identity.clone(), deps.clock.clone());
-        router_config.selection = SelectionConfig {
-            failures_to_exclude: config.router.exclude_after.max(1),
-            exclusion_ms: config.router.exclude_for_secs.saturating_mul(1000),
-            ..SelectionConfig::default()
-        };
-        router_config.first_byte_timeout =
-            Duration::from_secs(config.router.first_byte_timeout_secs.max(1));
-        router_config.stream_idle_timeout =
-            Duration::from_secs(config.router.stream_idle_timeout_secs.max(1));
-        router_config.limits = config.router.connections.apply(router_config.limits);
-        router_config.url_policy = config.discovery.url_policy;
-        router_config.browser = config.browser.clone();
+        // The router exists whatever the roles: it owns the peer book and the client
+        // job store that commands and the snapshot read; only its listener is a role.
+        let router_config = wiring::router_config(&config, identity.clone(), deps.clock.clone());
         let router = RouterService::new(router_config, ledger.clone(), writer.clone(), book)?;
-
-        let mut worker_config =
-            WorkerConfig::new(identity.clone(), engine.clone(), deps.clock.clone());
-        worker_config.tier = config.worker.tier;
-        worker_config.concurrency = config.worker.concurrency;
-        worker_config.max_waiting = config.worker.max_queue;
-        worker_config.max_queued_jobs = config.worker.max_jobs;
-        worker_config.stream_idle_timeout =
-            Duration::from_secs(config.worker.stream_idle_timeout_secs.max(1));
-        worker_config.max_output_tokens = config.worker.max_output_tokens;
-        worker_config.limits = config.worker.connections.apply(worker_config.limits);
-        worker_config.access = config.access.clone();
-        worker_config.browser = config.browser.clone();
-        let worker = Worker::with_jobs(worker_config, &ledger, writer.clone())?;
+        let worker = match &engine {
+            Some((engine, _)) => {
+                let worker_config = wiring::worker_config(
+                    &config,
+                    identity.clone(),
+                    engine.clone(),
+                    deps.clock.clone(),
+                );
+                Some(Worker::with_jobs(worker_config, &ledger, writer.clone())?)
+            }
+            None => None,
+        };
         crate::core::net::fd_limit::raise_for_servers(&[
             config.router.connections.max_connections,
             config.worker.connections.max_connections,
             control::server::MAX_CONNECTIONS,
         ]);
 
-        let worker_listener = bind(config.worker.host, config.worker.port, "worker").await?;
-        let router_listener = bind(config.router.host, config.router.port, "router").await?;
+        let worker_listener = match roles.worker {
+            true => Some(bind(config.worker.host, config.worker.port, "worker").await?),
+            false => None,
+        };
+        let router_listener = match roles.router {
+            true => Some(bind(config.router.host, config.router.port, "router").await?),
+            false => None,
+        };
         let control_listener =
             control::bind(SocketAddr::from(([127, 0, 0, 1], config.control_port))).await?;
         let urls = Urls {
-            router: url_of(&router_listener, "router")?,
-            worker: url_of(&worker_listener, "worker")?,
+            router: router_listener
+                .as_ref()
+                .map(|l| url_of(l, "router"))
+                .transpose()?,
+            worker: worker_listener
+                .as_ref()
+                .map(|l| url_of(l, "worker"))
+                .transpose()?,
             control: Some(url_of(&control_listener, "control API")?),
         };
 
@@ -205,21 +214,21 @@ impl Node {
             .collect();
         let mut state = State::load(&ledger, &me, &labels)?;
         state.owed = owed::load(&ledger, &router, &labels, &config.access)?;
-        state.engine = EngineStatus {
-            kind: engine.kind().to_string(),
-            url: engine_url.clone(),
-            ok: false,
-            models: Vec::new(),
-            error: Some("not asked yet".into()),
+        state.engine = match &engine {
+            Some((engine, url)) => EngineStatus {
+                kind: engine.kind().to_string(),
+                url: url.clone(),
+                ok: false,
+                models: Vec::new(),
+                error: Some("not asked yet".into()),
+            },
+            None => EngineStatus {
+                kind: NO_ENGINE.into(),
+                error: Some("this node runs no worker".into()),
+                ..EngineStatus::default()
+            },
         };
-        let admission = worker.admission();
-        state.queue = QueueStatus {
-            running: admission.running() as u32,
-            waiting: admission.waiting() as u32,
-            concurrency: admission.concurrency() as u32,
-            jobs: worker.job_counts(),
-            client_jobs: router.jobs().counts(),
-        };
+        state.queue = monitor::queue_status(worker.as_deref(), &router);
         state.advertising = AdvertisingStatus {
             on: false,
             // Everywhere an announcement would go, so the console's confirmation can say.
@@ -251,8 +260,8 @@ impl Node {
             worker: worker.clone(),
             ledger,
             writer,
-            engine_kind: engine.kind(),
-            engine_url,
+            engine_kind: engine.as_ref().map_or(NO_ENGINE, |(e, _)| e.kind()),
+            engine_url: engine.as_ref().and_then(|(_, url)| url.clone()),
             urls: urls.clone(),
             bus: EventBus::new(RING_CAPACITY),
             state: Mutex::new(state),
@@ -278,20 +287,34 @@ impl Node {
             })
         };
         router.jobs().set_receipt_hook(hook.clone());
-        if let Some(jobs) = worker.jobs() {
+        if let Some(jobs) = worker.as_ref().and_then(|w| w.jobs()) {
             jobs.set_receipt_hook(hook);
         }
         let handle = NodeHandle { core: core.clone() };
 
-        let worker_stop = CancellationToken::new();
-        let router_stop = CancellationToken::new();
         let monitor_stop = CancellationToken::new();
         let control_stop = CancellationToken::new();
-        let worker_task = tokio::spawn(worker.clone().serve(worker_listener, worker_stop.clone()));
-        let router_task = tokio::spawn(router.clone().serve(router_listener, router_stop.clone()));
+        let worker_task = worker
+            .clone()
+            .zip(worker_listener)
+            .map(|(worker, listener)| {
+                let stop = CancellationToken::new();
+                Served {
+                    token: stop.clone(),
+                    task: tokio::spawn(worker.serve(listener, stop)),
+                }
+            });
+        let router_task = router_listener.map(|listener| {
+            let stop = CancellationToken::new();
+            Served {
+                token: stop.clone(),
+                task: tokio::spawn(router.clone().serve(listener, stop)),
+            }
+        });
         monitor::spawn(Arc::downgrade(&core), monitor_stop.clone());
         owed::spawn(Arc::downgrade(&core), monitor_stop.clone());
-        if config.discovery.sync_every_secs > 0
+        if roles.router
+            && config.discovery.sync_every_secs > 0
             && (!config.trackers.is_empty() || config.discovery.discover_via_nostr)
         {
             discover::spawn_periodic_sync(
@@ -318,14 +341,8 @@ impl Node {
             })
         };
         *core.tasks.lock().unwrap_or_else(|p| p.into_inner()) = Some(Tasks {
-            router: Served {
-                token: router_stop,
-                task: router_task,
-            },
-            worker: Served {
-                token: worker_stop,
-                task: worker_task,
-            },
+            router: router_task,
+            worker: worker_task,
             monitor: monitor_stop,
             control: Some(Served {
                 token: control_stop,
@@ -363,14 +380,14 @@ impl Node {
         monitor::check_engine(&core).await;
         tracing::info!(
             pubkey = %me,
-            router = %urls.router,
-            worker = %urls.worker,
+            router = urls.router.as_deref().unwrap_or("-"),
+            worker = urls.worker.as_deref().unwrap_or("-"),
             control = urls.control.as_deref().unwrap_or("-"),
-            engine = engine.kind(),
+            engine = core.engine_kind,
             peers = router.peer_list().len(),
             "node running"
         );
-        if config.advertise.enabled {
+        if roles.worker && toggles::advertise_at_start(&config, &toggles::load(&data_dir)) {
             let outcome = core.set_advertising(true).await;
             tracing::info!(ok = outcome.ok, "{}", outcome.message);
         }
