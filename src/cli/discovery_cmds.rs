@@ -85,7 +85,7 @@ impl Offline {
     fn open(paths: &Paths) -> anyhow::Result<Self> {
         Ok(Offline {
             config: Config::load(paths, &Overrides::default()).context("invalid configuration")?,
-            book: super::serve_cmds::open_book(paths)?,
+            book: super::peers_cmds::open_book(paths)?,
             identity: super::serve_cmds::identity_or_create(paths)?,
         })
     }

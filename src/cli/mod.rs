@@ -16,6 +16,7 @@ mod ledger_cmds;
 mod node_cmds;
 mod output;
 mod owed_view;
+mod peers_cmds;
 mod serve_cmds;
 mod service_cmds;
 mod service_files;
@@ -280,17 +281,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     label: label.clone(),
                 };
                 via_node::peers_command(&paths, via)
-                    .unwrap_or_else(|| serve_cmds::peers_add(&paths, &pubkey, &url, label))
+                    .unwrap_or_else(|| peers_cmds::peers_add(&paths, &pubkey, &url, label))
             }
             PeersCommand::Remove { pubkey } => {
                 let via = NodeCommand::RemovePeer {
                     pubkey: pubkey.clone(),
                 };
                 via_node::peers_command(&paths, via)
-                    .unwrap_or_else(|| serve_cmds::peers_remove(&paths, &pubkey))
+                    .unwrap_or_else(|| peers_cmds::peers_remove(&paths, &pubkey))
             }
             PeersCommand::List { json } => via_node::peers_list(&paths, json)
-                .unwrap_or_else(|| serve_cmds::peers_list(&paths, json)),
+                .unwrap_or_else(|| peers_cmds::peers_list(&paths, json)),
             PeersCommand::Sync { tracker, json } => {
                 discovery_cmds::peers_sync(&paths, &tracker, json)
             }

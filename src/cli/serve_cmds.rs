@@ -1,4 +1,4 @@
-//! `lobstah worker start`, `lobstah router start` and `lobstah peers …`.
+//! `lobstah worker start` and `lobstah router start`: the node with one role.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::clock::system_clock;
 use crate::core::config::{Config, Overrides};
 use crate::core::discovery::nostr::DEFAULT_RELAYS;
 use crate::core::engine::{
@@ -18,9 +17,8 @@ use crate::core::engine::{
 use crate::core::keystore;
 use crate::core::node::{Node, NodeDeps, NodeHandle, Roles};
 use crate::core::paths::Paths;
-use crate::core::protocol::{Identity, PublicKey, Tier};
-use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource, normalize_url};
-use crate::core::store;
+use crate::core::protocol::{Identity, Tier};
+use crate::core::router::peers::normalize_url;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum EngineKind {
@@ -342,91 +340,4 @@ pub(super) async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Res
         node.pubkey()
     );
     until_signal(node).await
-}
-
-pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
-    let db = store::open(&paths.database())
-        .context("cannot open the peer book (is a router running on this home? stop it first)")?;
-    Ok(PeerBook::new(db)?)
-}
-
-pub(super) fn peers_add(
-    paths: &Paths,
-    pubkey: &str,
-    url: &str,
-    label: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    let pubkey = PublicKey::parse(pubkey)?;
-    let book = open_book(paths)?;
-    let now = system_clock().now_ms();
-    let outcome = book.add(pubkey, url, label.as_deref(), PeerSource::Manual, now)?;
-    let verb = match outcome {
-        AddOutcome::Added => "added",
-        AddOutcome::Updated => "updated",
-        AddOutcome::Unchanged => "unchanged",
-    };
-    if let Ok(parsed) = reqwest::Url::parse(url)
-        && let Some(host) = parsed.host_str()
-        && (host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback()))
-    {
-        eprintln!("note: {url} is on this machine (loopback)");
-    }
-    println!("{verb} peer {pubkey} at {url}");
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn peers_remove(paths: &Paths, pubkey: &str) -> anyhow::Result<ExitCode> {
-    let pubkey = PublicKey::parse(pubkey)?;
-    let book = open_book(paths)?;
-    if book.remove(&pubkey)? {
-        println!("removed peer {pubkey}");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("no peer {pubkey} in the peer book");
-        Ok(ExitCode::FAILURE)
-    }
-}
-
-pub(super) fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
-    let peers = match store::open_read_only(&paths.database()) {
-        Ok(db) => PeerBook::new(db)?.list()?,
-        Err(store::StoreError::Missing(_)) => Vec::new(),
-        Err(e) => return Err(e).context("cannot read the peer book"),
-    };
-    if as_json {
-        // The same shape as beside a running node, so scripts need not care which.
-        let rows: Vec<serde_json::Value> = peers
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "pubkey": p.pubkey.to_string(),
-                    "label": p.label,
-                    "url": p.url,
-                    "source": p.source.to_string(),
-                    "addedAtMs": p.added_at_ms,
-                    "updatedAtMs": p.updated_at_ms,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if peers.is_empty() {
-        println!("no peers yet: lobstah peers add <pubkey> <url> [label]");
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("{:<16} {:<14} {:<32} source", "label", "pubkey", "url");
-    for p in peers {
-        println!(
-            "{:<16} {:<14} {:<32} {}",
-            p.label.as_deref().unwrap_or("-"),
-            p.pubkey.short(),
-            p.url,
-            p.source
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

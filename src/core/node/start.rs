@@ -17,10 +17,8 @@ use super::advertise::Advertiser;
 use super::bus::{EventBus, RING_CAPACITY};
 use super::handle::{Core, NodeHandle, Served, Tasks, Urls};
 use super::observer::Observer;
-use super::state::{Labels, State};
-use super::types::{AdvertisingStatus, EngineStatus};
 use super::wiring::{self, Roles};
-use super::{build_engine, discover, monitor, owed, toggles};
+use super::{build_engine, discover, monitor, owed, state, toggles};
 use crate::core::clock::{SharedClock, system_clock};
 use crate::core::config::Config;
 use crate::core::control::{self, ControlError, NodeInfo, files};
@@ -35,7 +33,7 @@ use crate::core::store::{self, StoreError};
 use crate::core::worker::Worker;
 
 /// The engine kind a node without a worker shows.
-const NO_ENGINE: &str = "none";
+pub(super) const NO_ENGINE: &str = "none";
 
 /// What a node is started with besides its configuration; tests inject a clock and an
 /// engine here.
@@ -207,45 +205,7 @@ impl Node {
         };
 
         let me = identity.public();
-        let labels: Labels = router
-            .peer_list()
-            .into_iter()
-            .map(|p| (p.pubkey, p.label))
-            .collect();
-        let mut state = State::load(&ledger, &me, &labels)?;
-        state.owed = owed::load(&ledger, &router, &labels, &config.access)?;
-        state.engine = match &engine {
-            Some((engine, url)) => EngineStatus {
-                kind: engine.kind().to_string(),
-                url: url.clone(),
-                ok: false,
-                models: Vec::new(),
-                error: Some("not asked yet".into()),
-            },
-            None => EngineStatus {
-                kind: NO_ENGINE.into(),
-                error: Some("this node runs no worker".into()),
-                ..EngineStatus::default()
-            },
-        };
-        state.queue = monitor::queue_status(worker.as_deref(), &router);
-        state.advertising = AdvertisingStatus {
-            on: false,
-            // Everywhere an announcement would go, so the console's confirmation can say.
-            targets: config
-                .trackers
-                .iter()
-                .chain(
-                    config
-                        .discovery
-                        .nostr_relays
-                        .iter()
-                        .filter(|_| config.advertise.publish_via_nostr),
-                )
-                .cloned()
-                .collect(),
-            last_heartbeat: None,
-        };
+        let state = state::initial(&config, &me, &ledger, &router, worker.as_deref(), &engine)?;
 
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))

@@ -4,10 +4,15 @@
 //! snapshot's `seq` says exactly which receipts it holds.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
+use crate::core::config::Config;
+use crate::core::engine::Engine;
 use crate::core::ledger::{Balance, Ledger, StoredReceipt};
 use crate::core::protocol::{PublicKey, Receipt};
+use crate::core::router::RouterService;
 use crate::core::store::StoreError;
+use crate::core::worker::Worker;
 
 use super::types::{
     AdvertisingStatus, BalanceView, CoreEvent, EngineStatus, NET_HISTORY_POINTS, OwedView,
@@ -172,6 +177,52 @@ impl State {
         self.balance = balance_view(after);
         events
     }
+}
+
+/// What the snapshot shows before any event: the ledger's receipts and balance, the
+/// owed table, the engine not yet asked, the queue, and advertising off (with where it
+/// would go, so the console's confirmation can say).
+pub(super) fn initial(
+    config: &Config,
+    me: &PublicKey,
+    ledger: &Ledger,
+    router: &RouterService,
+    worker: Option<&Worker>,
+    engine: &Option<(Arc<dyn Engine>, Option<String>)>,
+) -> Result<State, StoreError> {
+    let labels: Labels = router
+        .peer_list()
+        .into_iter()
+        .map(|p| (p.pubkey, p.label))
+        .collect();
+    let mut state = State::load(ledger, me, &labels)?;
+    state.owed = super::owed::load(ledger, router, &labels, &config.access)?;
+    state.engine = match engine {
+        Some((engine, url)) => EngineStatus {
+            kind: engine.kind().to_string(),
+            url: url.clone(),
+            ok: false,
+            models: Vec::new(),
+            error: Some("not asked yet".into()),
+        },
+        None => EngineStatus {
+            kind: super::start::NO_ENGINE.into(),
+            error: Some("this node runs no worker".into()),
+            ..EngineStatus::default()
+        },
+    };
+    state.queue = super::monitor::queue_status(worker, router);
+    let nostr = config
+        .discovery
+        .nostr_relays
+        .iter()
+        .filter(|_| config.advertise.publish_via_nostr);
+    state.advertising = AdvertisingStatus {
+        on: false,
+        targets: config.trackers.iter().chain(nostr).cloned().collect(),
+        last_heartbeat: None,
+    };
+    Ok(state)
 }
 
 #[cfg(test)]
