@@ -19,7 +19,7 @@ use crate::core::router::peers::{PeerBook, normalize_url};
 pub(super) fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let tracker = normalize_url(tracker).context("not a tracker URL")?;
     if !as_json
-        && let Some(done) = via_node::peers_command(
+        && let Some(done) = via_node::node_command(
             paths,
             NodeCommand::SyncTracker {
                 url: tracker.clone(),
@@ -52,7 +52,7 @@ pub(super) fn peers_discover(
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     if !as_json
-        && let Some(done) = via_node::peers_command(
+        && let Some(done) = via_node::node_command(
             paths,
             NodeCommand::DiscoverNostr {
                 relays: relays.clone(),

@@ -56,6 +56,12 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the operator console on the running node (or start one here).
@@ -98,6 +104,13 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Switch advertising on the running node (announcements to the configured trackers
+    /// and Nostr relays); the switch is kept for the next start. With no node running,
+    /// it says how the next start will be.
+    Advertise {
+        #[arg(value_enum)]
+        switch: Switch,
     },
     /// Show the effective configuration and where each value came from.
     Config {
@@ -280,14 +293,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     url: url.clone(),
                     label: label.clone(),
                 };
-                via_node::peers_command(&paths, via)
+                via_node::node_command(&paths, via)
                     .unwrap_or_else(|| peers_cmds::peers_add(&paths, &pubkey, &url, label))
             }
             PeersCommand::Remove { pubkey } => {
                 let via = NodeCommand::RemovePeer {
                     pubkey: pubkey.clone(),
                 };
-                via_node::peers_command(&paths, via)
+                via_node::node_command(&paths, via)
                     .unwrap_or_else(|| peers_cmds::peers_remove(&paths, &pubkey))
             }
             PeersCommand::List { json } => via_node::peers_list(&paths, json)
@@ -311,6 +324,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Receipts { limit, json, .. } => via_node::receipts(&paths, limit, json)
             .unwrap_or_else(|| ledger_cmds::receipts(&paths, limit, json)),
         Command::Status { json } => runtime()?.block_on(node_cmds::status(&paths, json)),
+        Command::Advertise { switch } => {
+            let on = switch == Switch::On;
+            via_node::node_command(&paths, NodeCommand::SetAdvertising { on })
+                .unwrap_or_else(|| node_cmds::advertise_next_start(&paths, on))
+        }
         Command::Config {
             command: ConfigCommand::Show { json },
         } => node_cmds::config_show(&paths, &cli.node, json),

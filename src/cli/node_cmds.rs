@@ -309,3 +309,14 @@ pub(super) fn config_show(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `lobstah advertise on|off` with no node running: keeps the switch for the next start.
+pub(super) fn advertise_next_start(paths: &Paths, on: bool) -> anyhow::Result<ExitCode> {
+    crate::core::node::save_advertising(paths.data_dir(), on)
+        .context("cannot save the advertising switch")?;
+    println!(
+        "no node is running on this home; advertising will be {} when it starts",
+        if on { "on" } else { "off" }
+    );
+    Ok(ExitCode::SUCCESS)
+}

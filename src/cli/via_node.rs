@@ -42,7 +42,7 @@ fn outcome_code(ok: bool, message: &str) -> ExitCode {
     }
 }
 
-pub(super) fn peers_command(
+pub(super) fn node_command(
     paths: &Paths,
     command: NodeCommand,
 ) -> Option<anyhow::Result<ExitCode>> {

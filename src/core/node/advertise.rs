@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::commands::{Reach, fail, ok, reach};
 use super::handle::Core;
-use super::toggles::{self, Toggles};
+use super::toggles;
 use super::types::{CommandOutcome, CoreEvent, HeartbeatResult};
 use crate::core::discovery::announcer::{AnnounceSettings, Announcer, RoundResult};
 use crate::core::discovery::nostr::NostrPublisher;
@@ -78,10 +78,7 @@ impl Core {
         let outcome = self.set_advertising(on).await;
         // Kept even when the first announcement failed: advertising stays on and retries.
         if self.advertising_on() == on {
-            let saved = Toggles {
-                advertising: Some(on),
-            };
-            if let Err(e) = toggles::save(&self.data_dir, &saved) {
+            if let Err(e) = toggles::save_advertising(&self.data_dir, on) {
                 tracing::warn!(error = %e, "cannot save the advertising switch; a restart will not keep it");
             }
         }

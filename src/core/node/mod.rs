@@ -32,5 +32,6 @@ pub use client::{ClientError, EventItem, EventStream, NodeClient};
 pub use engine::{EngineSetup, build_engine};
 pub use handle::NodeHandle;
 pub use start::{Node, NodeDeps, NodeError};
+pub use toggles::save_advertising;
 pub use types::*;
 pub use wiring::Roles;

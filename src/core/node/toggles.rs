@@ -35,6 +35,14 @@ pub(super) fn load(data_dir: &Path) -> Toggles {
     })
 }
 
+/// Keeps the advertising switch for the next start (what `SetAdvertising` does on a
+/// running node, and `lobstah advertise` on a stopped one).
+pub fn save_advertising(data_dir: &Path, on: bool) -> std::io::Result<()> {
+    let mut toggles = load(data_dir);
+    toggles.advertising = Some(on);
+    save(data_dir, &toggles)
+}
+
 pub(super) fn save(data_dir: &Path, toggles: &Toggles) -> std::io::Result<()> {
     let mut body = serde_json::to_vec_pretty(toggles).map_err(std::io::Error::other)?;
     body.push(b'\n');
