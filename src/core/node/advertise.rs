@@ -77,10 +77,10 @@ impl Core {
     pub(super) async fn switch_advertising(self: &Arc<Self>, on: bool) -> CommandOutcome {
         let outcome = self.set_advertising(on).await;
         // Kept even when the first announcement failed: advertising stays on and retries.
-        if self.advertising_on() == on {
-            if let Err(e) = toggles::save_advertising(&self.data_dir, on) {
-                tracing::warn!(error = %e, "cannot save the advertising switch; a restart will not keep it");
-            }
+        if self.advertising_on() == on
+            && let Err(e) = toggles::save_advertising(&self.data_dir, on)
+        {
+            tracing::warn!(error = %e, "cannot save the advertising switch; a restart will not keep it");
         }
         outcome
     }
