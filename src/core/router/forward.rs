@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::capacity::describe_reqwest_error;
+use super::failover::{self, Step};
 use super::plausible::{self, Delivered, StreamMeter};
 use super::receipt_filter::ReceiptFilter;
 use super::service::RouterService;
@@ -107,66 +108,43 @@ async fn route(
     if candidates.is_empty() {
         return Err(no_capable_peer(r, &request.model, now));
     }
-    let mut attempts = Vec::new();
-    let mut declined: Option<StatusCode> = None;
-    let mut declines = 0;
-    for (i, peer) in candidates.iter().enumerate() {
-        if i > 0 {
-            r.metrics.failovers.inc();
-        }
-        let Some(record) = r.peer_record(peer) else {
-            continue;
-        };
-        let url = record.url.clone();
-        let client = match r.client_for(&record) {
-            Ok(client) => client,
-            Err(reason) => {
-                r.record_failure(*peer, reason.clone());
-                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
-                continue;
-            }
-        };
-        match attempt(r, &client, *peer, &url, body.clone(), request.stream).await {
-            Attempt::Done(response) => return Ok(response),
-            Attempt::Failed(reason) => {
-                r.record_failure(*peer, reason.clone());
-                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
-            }
-            Attempt::Busy(reason) => {
-                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
-            }
-            Attempt::Declined(status, reason) => {
-                declined.get_or_insert(status);
-                declines += 1;
-                attempts.push(json!({"peer": peer.to_string(), "url": url, "error": reason}));
+    let stream = request.stream;
+    let served = failover::each_candidate(r, candidates, |peer, record, client| {
+        let body = body.clone();
+        async move {
+            match attempt(r, &client, peer, &record.url, body, stream).await {
+                Attempt::Done(response) => Step::Done(response),
+                Attempt::Failed(reason) => Step::Failed(reason),
+                Attempt::Busy(reason) => Step::Skipped(reason),
+                Attempt::Declined(status, reason) => Step::Declined(status, reason),
             }
         }
-    }
-    if let Some(status) = declined
-        && declines == attempts.len()
-    {
-        // Nobody failed, everybody said no: the client gets the first verdict's status
-        // (402 when out of credit there, 429 when over its limits), not a gateway error.
-        return Err(ApiError::new(
+    })
+    .await;
+    let exhausted = match served {
+        Ok(response) => return Ok(response),
+        Err(exhausted) => exhausted,
+    };
+    if let Some((status, declines)) = exhausted.all_declined() {
+        // Nobody failed, everybody said no: the client gets the first verdict's status.
+        return Err(exhausted.into_error(
             status,
             "peers_declined",
             format!(
                 "every capable peer ({declines}) declined to serve model {:?}",
                 request.model
             ),
-        )
-        .with_extra("attempts", Value::Array(attempts)));
+        ));
     }
-    Err(ApiError::new(
+    let tried = exhausted.tried();
+    Err(exhausted.into_error(
         StatusCode::BAD_GATEWAY,
         "all_peers_failed",
         format!(
-            "all {} capable peers failed for model {:?}",
-            attempts.len(),
+            "all {tried} capable peers failed for model {:?}",
             request.model
         ),
-    )
-    .with_extra("attempts", Value::Array(attempts)))
+    ))
 }
 
 fn no_capable_peer(r: &RouterService, model: &str, now: u64) -> ApiError {

@@ -3,13 +3,15 @@
 //!
 //! `selection` decides which peers a request is offered to and tracks their health (a pure
 //! state machine fed with events and the time); `peers` is the durable peer book;
-//! `capacity` caches what each peer can do; `service` holds the shared state; `forward`
-//! and `api` are the HTTP shell; `receipt_filter` takes receipts out of streams; `jobs`
+//! `capacity` caches what each peer can do; `service` holds the shared state; `failover`
+//! is the one loop that offers a request to candidates in turn; `forward` and `api` are
+//! the HTTP shell; `receipt_filter` takes receipts out of streams; `jobs`
 //! holds clients' async jobs.
 
 mod api;
 pub mod capacity;
 mod confirm;
+mod failover;
 mod forward;
 pub mod jobs;
 mod peer_stats;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
-use serde_json::{Value, json};
 
 use super::row::{Attempt, AttemptOutcome, RouterJob};
 use super::{RouterJobError, blocking};
@@ -18,6 +17,7 @@ use crate::core::api_error::ApiError;
 use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobView};
 use crate::core::protocol::PublicKey;
 use crate::core::router::capacity::describe_reqwest_error;
+use crate::core::router::failover::{self, Step};
 use crate::core::router::service::RouterService;
 
 /// Longest wait for a peer to accept a job: taking one is a single commit, so a peer
@@ -74,118 +74,125 @@ pub(super) async fn place(
             format!("no healthy peer serves model {model:?} ({peers} peers known)"),
         ));
     }
-    let store = r.jobs.store.clone();
-    let mut tried = Vec::new();
-    for (i, peer) in candidates.into_iter().enumerate() {
-        if i > 0 {
-            r.metrics.failovers.inc();
+    let placed = failover::each_candidate(r, candidates, |peer, record, client| {
+        let body = body.clone();
+        async move {
+            match offer_to(r, id, peer, &record.url, &client, body).await {
+                Ok(step) => step,
+                Err(e) => Step::Done(Err(e.into())),
+            }
         }
-        let Some(record) = r.peer_record(&peer) else {
-            continue;
-        };
-        let client = match r.client_for(&record) {
-            Ok(client) => client,
-            Err(reason) => {
-                r.record_failure(peer, reason.clone());
-                tried.push(json!({"peer": peer.to_string(), "url": record.url, "error": reason}));
-                continue;
-            }
-        };
-        let proposed = uuid::Uuid::new_v4().to_string();
-        let attempt = Attempt {
-            peer,
-            worker_job_id: proposed.clone(),
-            at_ms: r.now_ms(),
-            outcome: AttemptOutcome::Pending,
-            detail: None,
-        };
-        let (index, _) = {
-            let (store, id) = (store.clone(), id.to_string());
-            blocking(move || {
-                store.update(&id, move |_, row| {
-                    row.attempts.push(attempt);
-                    Ok(row.attempts.len() - 1)
-                })
-            })
-            .await?
-        };
-        let started = Instant::now();
-        let _in_flight = r.track(peer);
-        let offer = offer(r, &client, &peer, &record.url, &proposed, body.clone()).await;
-        let (outcome, detail) = match &offer {
-            Offer::Taken(_) => (AttemptOutcome::Accepted, None),
-            Offer::Refused { reason, .. } => (AttemptOutcome::Refused, Some(reason.clone())),
-            Offer::Unknown(reason) => (AttemptOutcome::Unknown, Some(reason.clone())),
-            Offer::Verdict(e) => (AttemptOutcome::Refused, Some(e.message.clone())),
-        };
-        let taken = match &offer {
-            Offer::Taken(view) => Some((**view).clone()),
-            _ => None,
-        };
-        let (_, row) = {
-            let (store, id) = (store.clone(), id.to_string());
-            blocking(move || {
-                store.update(&id, move |_, row| {
-                    let Some(a) = row.attempts.get_mut(index) else {
-                        return Err(RouterJobError::Corrupt("an attempt vanished".into()));
-                    };
-                    a.outcome = outcome;
-                    a.detail = detail;
-                    if let Some(view) = taken {
-                        a.worker_job_id = view.id;
-                        if row.placement.is_some() {
-                            // Cannot happen while submissions are serialized per job;
-                            // if it did, this copy is withdrawn like any loose one.
-                            a.outcome = AttemptOutcome::Unknown;
-                            a.detail = Some("taken, but the job already had a home".into());
-                            return Ok(());
-                        }
-                        row.placement = Some(index);
-                        // A finished answer (a retried offer of a job that ran meanwhile)
-                        // is settled by the next poll, which credits it.
-                        row.status = match view.status {
-                            JobStatus::Queued => JobStatus::Queued,
-                            _ => JobStatus::Running,
-                        };
-                        row.started_at = view.started_at;
-                    }
-                    Ok(())
-                })
-            })
-            .await?
-        };
-        match offer {
-            Offer::Taken(_) => {
-                r.record_success(peer, started.elapsed());
-                r.metrics.outcome("job_placed");
-                return Ok(row);
-            }
-            Offer::Verdict(e) => return Err(e),
-            Offer::Refused { reason, penalize } => {
-                if penalize {
-                    r.record_failure(peer, reason.clone());
-                }
-                tried.push(json!({"peer": peer.to_string(), "url": record.url, "error": reason}));
-            }
-            Offer::Unknown(reason) => {
-                r.record_failure(peer, reason.clone());
-                // The peer may hold the job: offering it elsewhere now could run it
-                // twice. The router keeps it (the client gets its id) and the collector
-                // asks this peer again; see `UNKNOWN_GRACE_MS`.
-                tracing::warn!(job = %id, peer = %peer.short(), %reason, "no answer to a job offer; asking that peer again before offering it elsewhere");
-                return Ok(row);
-            }
+    })
+    .await;
+    match placed {
+        Ok(placed) => placed,
+        Err(exhausted) => {
+            let tried = exhausted.tried();
+            Err(exhausted.into_error(
+                StatusCode::BAD_GATEWAY,
+                "all_peers_failed",
+                format!("all {tried} capable peers failed to take the job for model {model:?}"),
+            ))
         }
     }
-    Err(ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        "all_peers_failed",
-        format!(
-            "all {} capable peers failed to take the job for model {model:?}",
-            tried.len()
-        ),
-    )
-    .with_extra("attempts", Value::Array(tried)))
+}
+
+/// Offers job `id` to one peer, writing the attempt down before it is sent and its
+/// outcome after. `Done` when the job has a home (or may have one: see `Unknown`) or the
+/// peer judged the request; otherwise the next candidate is tried.
+async fn offer_to(
+    r: &Arc<RouterService>,
+    id: &str,
+    peer: PublicKey,
+    url: &str,
+    client: &reqwest::Client,
+    body: Bytes,
+) -> Result<Step<Result<RouterJob, ApiError>>, RouterJobError> {
+    let store = r.jobs.store.clone();
+    let proposed = uuid::Uuid::new_v4().to_string();
+    let attempt = Attempt {
+        peer,
+        worker_job_id: proposed.clone(),
+        at_ms: r.now_ms(),
+        outcome: AttemptOutcome::Pending,
+        detail: None,
+    };
+    let (index, _) = {
+        let (store, id) = (store.clone(), id.to_string());
+        blocking(move || {
+            store.update(&id, move |_, row| {
+                row.attempts.push(attempt);
+                Ok(row.attempts.len() - 1)
+            })
+        })
+        .await?
+    };
+    let started = Instant::now();
+    let _in_flight = r.track(peer);
+    let offer = offer(r, client, &peer, url, &proposed, body).await;
+    let (outcome, detail) = match &offer {
+        Offer::Taken(_) => (AttemptOutcome::Accepted, None),
+        Offer::Refused { reason, .. } => (AttemptOutcome::Refused, Some(reason.clone())),
+        Offer::Unknown(reason) => (AttemptOutcome::Unknown, Some(reason.clone())),
+        Offer::Verdict(e) => (AttemptOutcome::Refused, Some(e.message.clone())),
+    };
+    let taken = match &offer {
+        Offer::Taken(view) => Some((**view).clone()),
+        _ => None,
+    };
+    let (_, row) = {
+        let id = id.to_string();
+        blocking(move || {
+            store.update(&id, move |_, row| {
+                let Some(a) = row.attempts.get_mut(index) else {
+                    return Err(RouterJobError::Corrupt("an attempt vanished".into()));
+                };
+                a.outcome = outcome;
+                a.detail = detail;
+                if let Some(view) = taken {
+                    a.worker_job_id = view.id;
+                    if row.placement.is_some() {
+                        // Cannot happen while submissions are serialized per job;
+                        // if it did, this copy is withdrawn like any loose one.
+                        a.outcome = AttemptOutcome::Unknown;
+                        a.detail = Some("taken, but the job already had a home".into());
+                        return Ok(());
+                    }
+                    row.placement = Some(index);
+                    // A finished answer (a retried offer of a job that ran meanwhile)
+                    // is settled by the next poll, which credits it.
+                    row.status = match view.status {
+                        JobStatus::Queued => JobStatus::Queued,
+                        _ => JobStatus::Running,
+                    };
+                    row.started_at = view.started_at;
+                }
+                Ok(())
+            })
+        })
+        .await?
+    };
+    Ok(match offer {
+        Offer::Taken(_) => {
+            r.record_success(peer, started.elapsed());
+            r.metrics.outcome("job_placed");
+            Step::Done(Ok(row))
+        }
+        Offer::Verdict(e) => Step::Done(Err(e)),
+        Offer::Refused {
+            reason,
+            penalize: true,
+        } => Step::Failed(reason),
+        Offer::Refused { reason, .. } => Step::Skipped(reason),
+        Offer::Unknown(reason) => {
+            r.record_failure(peer, reason.clone());
+            // The peer may hold the job: offering it elsewhere now could run it
+            // twice. The router keeps it (the client gets its id) and the collector
+            // asks this peer again; see `UNKNOWN_GRACE_MS`.
+            tracing::warn!(job = %id, peer = %peer.short(), %reason, "no answer to a job offer; asking that peer again before offering it elsewhere");
+            Step::Done(Ok(row))
+        }
+    })
 }
 
 async fn offer(
