@@ -13,7 +13,7 @@ use super::runtime;
 use crate::core::config::Config;
 use crate::core::control::{Attached, attach_or_start};
 use crate::core::demo::Demo;
-use crate::core::node::NodeDeps;
+use crate::core::node::Roles;
 use crate::core::paths::Paths;
 
 fn log_filter() -> String {
@@ -40,9 +40,13 @@ pub(super) fn console(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitCo
     let config =
         Config::load(paths, &flags.overrides()).context("cannot read the configuration")?;
     runtime()?.block_on(async {
-        let attached = attach_or_start(config, paths.clone(), NodeDeps::default())
-            .await
-            .context("cannot attach to or start the node")?;
+        let attached = attach_or_start(
+            config,
+            paths.clone(),
+            super::node_cmds::node_deps(Roles::BOTH),
+        )
+        .await
+        .context("cannot attach to or start the node")?;
         match &attached {
             Attached::Remote(_) => tracing::info!("console attached to the running node"),
             Attached::Local(_) => tracing::info!("no node running: started one for the console"),

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::status_view;
 use crate::core::config::{self, Config, KEYS, Overrides};
 use crate::core::control::ControlClient;
-use crate::core::node::{Node, NodeClient, NodeDeps};
+use crate::core::node::{Node, NodeClient, NodeDeps, Roles};
 use crate::core::paths::Paths;
 
 /// Node settings on the command line; they beat the environment and config.toml.
@@ -198,6 +198,16 @@ impl NodeFlags {
     }
 }
 
+/// How every command that runs a node starts it: with `roles`, and the engine's API key
+/// from `LOBSTAH_ENGINE_API_KEY` (sent to an OpenAI-compatible engine as its bearer).
+pub(super) fn node_deps(roles: Roles) -> NodeDeps {
+    NodeDeps {
+        engine_api_key: std::env::var("LOBSTAH_ENGINE_API_KEY").ok(),
+        roles,
+        ..NodeDeps::default()
+    }
+}
+
 fn load_config(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<Config> {
     Config::load(paths, &flags.overrides()).context("invalid configuration")
 }
@@ -208,11 +218,7 @@ pub(super) fn headless(paths: &Paths, flags: &NodeFlags) -> anyhow::Result<ExitC
     super::runtime()?.block_on(async move {
         // Handlers first: a signal during start-up still means a graceful stop.
         let mut signals = Signals::new()?;
-        let deps = NodeDeps {
-            engine_api_key: std::env::var("LOBSTAH_ENGINE_API_KEY").ok(),
-            ..NodeDeps::default()
-        };
-        let node = Node::start_with(config, paths.clone(), deps)
+        let node = Node::start_with(config, paths.clone(), node_deps(Roles::BOTH))
             .await
             .context("cannot start the node")?;
         signals.next().await;

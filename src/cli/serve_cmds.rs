@@ -2,25 +2,21 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::config::{Config, Overrides};
+use crate::core::config::{self, Config, Overrides};
 use crate::core::discovery::nostr::DEFAULT_RELAYS;
-use crate::core::engine::{
-    Engine, OllamaEngine, OpenAiEngine, SyntheticConfig, SyntheticEngine, ollama_default_url,
-};
 use crate::core::keystore;
-use crate::core::node::{Node, NodeDeps, NodeHandle, Roles};
+use crate::core::node::{Node, NodeHandle, Roles};
 use crate::core::paths::Paths;
 use crate::core::protocol::{Identity, Tier};
 use crate::core::router::peers::normalize_url;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineKind {
     Ollama,
     Openai,
@@ -120,31 +116,6 @@ pub struct RouterArgs {
     /// the home says which, so `lobstah status`, `balance` and the rest find it).
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub control_port: u16,
-}
-
-pub(super) fn build_engine(args: &WorkerArgs) -> anyhow::Result<Arc<dyn Engine>> {
-    Ok(match args.engine {
-        EngineKind::Ollama => {
-            let url = args.engine_url.clone().unwrap_or_else(ollama_default_url);
-            Arc::new(OllamaEngine::new(&url).context("cannot set up the Ollama engine")?)
-        }
-        EngineKind::Openai => {
-            let Some(url) = args.engine_url.clone() else {
-                bail!(
-                    "--engine openai needs --engine-url (e.g. http://127.0.0.1:8080 for llama.cpp's server)"
-                );
-            };
-            let key = std::env::var("LOBSTAH_ENGINE_API_KEY").ok();
-            Arc::new(
-                OpenAiEngine::new(&url, key)
-                    .context("cannot set up the OpenAI-compatible engine")?,
-            )
-        }
-        EngineKind::Synthetic => Arc::new(SyntheticEngine::new(SyntheticConfig {
-            models: args.synthetic_models.clone(),
-            tokens_per_second: args.synthetic_rate,
-        })),
-    })
 }
 
 /// The identity, created on first start so `worker start` works on a fresh machine.
@@ -252,7 +223,6 @@ async fn until_signal(node: NodeHandle) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let engine = build_engine(&args)?;
     let advertise = !args.announce_to.is_empty() || args.publish_via_nostr;
     let mut config = role_config(paths, Some(&args.access), &args.browser, advertise)?;
     config.worker.host = parse_host(&args.host)?;
@@ -265,11 +235,19 @@ pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Res
     config.worker.stream_idle_timeout_secs = args.stream_idle_timeout.max(1);
     config.worker.connections = args.connections.settings();
     config.control_port = args.control_port;
-    config.engine.url = match args.engine {
-        EngineKind::Ollama => Some(args.engine_url.clone().unwrap_or_else(ollama_default_url)),
-        EngineKind::Openai => args.engine_url.clone(),
-        EngineKind::Synthetic => None,
+    config.engine.kind = match args.engine {
+        EngineKind::Ollama => config::EngineKind::Ollama,
+        EngineKind::Openai => config::EngineKind::Openai,
+        EngineKind::Synthetic => config::EngineKind::Synthetic,
     };
+    if args.engine == EngineKind::Openai && args.engine_url.is_none() {
+        bail!(
+            "--engine openai needs --engine-url (e.g. http://127.0.0.1:8080 for llama.cpp's server)"
+        );
+    }
+    config.engine.url = args.engine_url;
+    config.engine.synthetic_rate = args.synthetic_rate;
+    config.engine.synthetic_models = args.synthetic_models;
     // What is announced, and where: the flags only, as ever (config.toml's trackers are
     // the router's to sync from).
     config.trackers = args
@@ -291,13 +269,13 @@ pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Res
             args.nostr_relays
         };
     }
-    let kind = engine.kind();
-    let deps = NodeDeps {
-        engine: Some(engine),
-        roles: Roles::WORKER,
-        ..NodeDeps::default()
-    };
-    let node = Node::start_with(config, paths.clone(), deps).await?;
+    let node = Node::start_with(
+        config,
+        paths.clone(),
+        super::node_cmds::node_deps(Roles::WORKER),
+    )
+    .await?;
+    let kind = node.snapshot_now().engine.kind;
     if let Some(worker) = node.worker()
         && worker.models().await.is_empty()
     {
@@ -326,11 +304,12 @@ pub(super) async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Res
     config.router.stream_idle_timeout_secs = args.stream_idle_timeout.max(1);
     config.router.connections = args.connections.settings();
     config.control_port = args.control_port;
-    let deps = NodeDeps {
-        roles: Roles::ROUTER,
-        ..NodeDeps::default()
-    };
-    let node = Node::start_with(config, paths.clone(), deps).await?;
+    let node = Node::start_with(
+        config,
+        paths.clone(),
+        super::node_cmds::node_deps(Roles::ROUTER),
+    )
+    .await?;
     if node.router().peer_list().is_empty() {
         tracing::warn!("no peers yet: add one with `lobstah peers add <pubkey> <url>`");
     }

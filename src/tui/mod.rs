@@ -12,6 +12,7 @@
 
 mod app;
 mod apply;
+#[cfg(feature = "test-utils")]
 #[doc(hidden)]
 pub mod fixture;
 pub(crate) use crate::core::format;

@@ -21,9 +21,13 @@ pub use request::{ChatRequest, RequestError};
 pub use synthetic::{SYNTHETIC_MODEL, SyntheticConfig, SyntheticEngine};
 
 // The stream translators and the Ollama request translation, for `crate::fuzzing`.
+#[cfg(feature = "test-utils")]
 pub(crate) use http::LineTranslator;
+#[cfg(feature = "test-utils")]
 pub(crate) use ollama::{ChunkTranslator as OllamaChunkTranslator, to_ollama};
+#[cfg(feature = "test-utils")]
 pub(crate) use openai::{EstimateWarning, SseTranslator};
+#[cfg(feature = "test-utils")]
 pub(crate) use shape::Meta;
 
 /// Token counts for one request. `estimated` is set when the engine reported none and

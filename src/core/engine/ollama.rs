@@ -13,6 +13,7 @@ use super::estimate::{WarnOnce, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
 use super::shape::Meta;
 use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError, Usage};
+#[cfg(feature = "test-utils")]
 pub(crate) use request::to_ollama;
 pub(crate) use response::ChunkTranslator;
 
