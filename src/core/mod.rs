@@ -1,5 +1,6 @@
-//! The headless core: protocol, storage, ledger and (later) the services built on them.
-//! Nothing in here draws to a terminal.
+//! The headless core: protocol, storage, ledger and the services built on them (router,
+//! worker, node, control API, discovery, tracker). Nothing in here draws to a terminal:
+//! CI builds it without the `tui` feature, so it cannot.
 
 pub mod api_error;
 pub mod clock;

@@ -1,4 +1,5 @@
-//! The node's one redb database file, shared by the ledger and the peer book.
+//! The node's one redb database file, shared by the ledger, the peer book, the job
+//! stores and the confirmation outbox.
 
 mod writable;
 
