@@ -5,7 +5,8 @@
 //! state machine fed with events and the time); `peers` is the durable peer book;
 //! `capacity` caches what each peer can do; `service` holds the shared state; `failover`
 //! is the one loop that offers a request to candidates in turn; `forward` and `api` are
-//! the HTTP shell; `receipt_filter` takes receipts out of streams; `jobs`
+//! the HTTP shell; `receipt_filter` takes receipts out of streams; `intake` checks
+//! and ledgers them; `jobs`
 //! holds clients' async jobs.
 
 mod api;
@@ -13,6 +14,7 @@ pub mod capacity;
 mod confirm;
 mod failover;
 mod forward;
+mod intake;
 pub mod jobs;
 mod peer_stats;
 pub mod peers;
@@ -26,9 +28,8 @@ mod urls;
 
 pub use confirm::{ConfirmRound, Owing};
 pub use forward::SERVED_BY_HEADER;
+pub use intake::ReceiptRejection;
 pub use peer_stats::PeerCounters;
 pub use plausible::{Delivered, INPUT_SLACK, OUTPUT_SLACK};
 pub use service::DEFAULT_STREAM_IDLE_TIMEOUT;
-pub use service::{
-    InFlight, ReceiptRejection, RouterConfig, RouterError, RouterObserver, RouterService,
-};
+pub use service::{InFlight, RouterConfig, RouterError, RouterObserver, RouterService};

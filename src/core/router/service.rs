@@ -1,14 +1,14 @@
 //! The router's shared state: our identity, the peer book, each peer's cached capacity,
 //! the selection state machine, and the ledger receipts land in.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::capacity::{self, CapacityState, CapacityTable};
+use super::intake::{ReceiptIntake, ReceiptRejection, Verdict};
 use super::jobs::{RouterJobError, RouterJobs};
 use super::peers::{PeerBook, PeerRecord, PeerSource};
 use super::plausible::Delivered;
@@ -40,10 +40,10 @@ impl PeerSnapshot {
 use crate::core::api_error::ApiError;
 use crate::core::clock::SharedClock;
 use crate::core::discovery::{Lookup, SystemLookup, UrlPolicy, guarded_client};
-use crate::core::ledger::{AcceptRules, AppendOutcome, Ledger, LedgerWriter, Party, accept};
+use crate::core::ledger::{Ledger, LedgerWriter};
 use crate::core::metrics::RouterMetrics;
 use crate::core::net::{BrowserPolicy, ServerLimits};
-use crate::core::protocol::{Identity, PublicKey, RequestProof, SignedReceipt, Tier};
+use crate::core::protocol::{Identity, PublicKey, RequestProof, Tier};
 
 /// Told what the router decides (exclusions, refused receipts) as it happens, so a node
 /// can publish it as events. Called with no router lock held; must not block.
@@ -55,9 +55,6 @@ pub trait RouterObserver: Send + Sync + 'static {
 /// Default for `RouterConfig::stream_idle_timeout`: a minute without a token is not
 /// a slow model any more, and the worker's own bound (45 s) comes first.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How many refused receipts the router remembers for display.
-const RECENT_REJECTIONS: usize = 64;
 
 #[derive(Clone)]
 pub struct RouterConfig {
@@ -107,16 +104,6 @@ impl RouterConfig {
     }
 }
 
-/// A receipt the router refused, kept for the operator to see.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReceiptRejection {
-    pub at_ms: u64,
-    pub peer: PublicKey,
-    pub reason: String,
-    pub detail: String,
-}
-
 pub struct RouterService {
     pub(super) config: RouterConfig,
     /// For peers the operator added by hand: dialled as given.
@@ -139,7 +126,7 @@ pub struct RouterService {
     pub(super) chat_urls: ChatUrls,
     /// Our public key as the `x-lobstah-requester` header value, formatted once.
     pub(super) requester_header: HeaderValue,
-    rejections: Mutex<VecDeque<ReceiptRejection>>,
+    pub(super) intake: ReceiptIntake,
     pub(super) peer_counters: Mutex<HashMap<PublicKey, super::peer_stats::PeerCounters>>,
     refresh: tokio::sync::Mutex<()>,
     observer: OnceLock<Arc<dyn RouterObserver>>,
@@ -208,6 +195,7 @@ impl RouterService {
         let jobs = Arc::new(RouterJobs::open(ledger.db().clone())?);
         Self::open_confirm_tables(ledger.db())?;
         let config_max_connections = config.limits.max_connections;
+        let intake = ReceiptIntake::new(config.identity.public(), writer.clone());
         Ok(Arc::new(RouterService {
             selector: Mutex::new(Selector::new(config.selection.clone())),
             config,
@@ -223,7 +211,7 @@ impl RouterService {
             in_flight: Mutex::new(HashMap::new()),
             chat_urls: ChatUrls::new(),
             requester_header,
-            rejections: Mutex::new(VecDeque::new()),
+            intake,
             peer_counters: Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(()),
             observer: OnceLock::new(),
@@ -584,10 +572,11 @@ impl RouterService {
         }
     }
 
-    /// Verifies the receipt a peer sent with its answer and ledgers it, returning once it
-    /// is durable; a refused one is logged, counted and remembered, never ledgered. The
-    /// caller hands the end of the answer to its client only after this returns `Ok`: an
-    /// `Err` means the receipt could not be written, and the answer is withheld.
+    /// Verifies the receipt a peer sent with its answer and ledgers it (see `intake`),
+    /// returning once it is durable; a refused one is logged, counted and remembered,
+    /// never ledgered. The caller hands the end of the answer to its client only after
+    /// this returns `Ok`: an `Err` means the receipt could not be written, and the
+    /// answer is withheld.
     pub(super) async fn take_receipt(
         self: &Arc<Self>,
         peer: PublicKey,
@@ -595,69 +584,25 @@ impl RouterService {
         delivered: Delivered,
         request: Option<RequestProof>,
     ) -> Result<(), ApiError> {
-        let Some(payload) = payload else {
-            self.reject(peer, "missing", "the peer sent no receipt".into());
-            return Ok(());
-        };
-        let signed = match SignedReceipt::from_base64(payload) {
-            Ok(s) => s,
-            Err(e) => {
-                self.reject(peer, "malformed", e.to_string());
-                return Ok(());
+        let verdict = self
+            .intake
+            .take(peer, payload, delivered, request, self.now_ms())
+            .await;
+        match verdict {
+            Ok(Verdict::Accepted) => {
+                self.metrics.receipts_accepted.inc();
+                self.count(peer, |c| c.receipts += 1);
+                Ok(())
             }
-        };
-        if signed.receipt().worker_pubkey != peer {
-            self.reject(
-                peer,
-                "wrong-worker",
-                format!(
-                    "receipt is signed for worker {}",
-                    signed.receipt().worker_pubkey.short()
-                ),
-            );
-            return Ok(());
-        }
-        let rules = AcceptRules {
-            now_ms: Some(self.now_ms()),
-            party: Party::Requester(self.pubkey()),
-        };
-        let verified = match accept(signed, &rules) {
-            Ok(v) => v,
-            Err(rejection) => {
-                self.reject(peer, rejection.reason.as_str(), rejection.detail);
-                return Ok(());
-            }
-        };
-        if let Err(detail) = super::plausible::check(verified.signed().receipt(), &delivered) {
-            self.record_distrust(peer, format!("implausible receipt: {detail}"));
-            self.reject(peer, "implausible", detail);
-            return Ok(());
-        }
-        if verified.signed().receipt().worker_pubkey == self.pubkey() {
-            // Our own worker served this request and has ledgered the receipt already; a
-            // second append would be refused as a replayed nonce.
-            self.metrics.receipts_accepted.inc();
-            self.count(peer, |c| c.receipts += 1);
-            return Ok(());
-        }
-        let committed = match self.writer.enqueue(vec![verified.answering(request)]) {
-            Ok(done) => done.await,
-            Err(e) => Err(e),
-        };
-        match committed {
-            Ok(outcomes) => {
-                match outcomes.first() {
-                    Some(AppendOutcome::Appended { .. }) => {
-                        self.metrics.receipts_accepted.inc();
-                        self.count(peer, |c| c.receipts += 1);
-                    }
-                    Some(AppendOutcome::Duplicate { existing_seq }) => self.reject(
-                        peer,
-                        "replayed-nonce",
-                        format!("nonce already ledgered as receipt #{existing_seq}"),
-                    ),
-                    None => {}
+            Ok(Verdict::Refused {
+                reason,
+                detail,
+                distrust,
+            }) => {
+                if distrust {
+                    self.record_distrust(peer, format!("implausible receipt: {detail}"));
                 }
+                self.reject(peer, reason, detail);
                 Ok(())
             }
             Err(e) => {
@@ -678,25 +623,14 @@ impl RouterService {
             reason: reason.to_string(),
             detail,
         };
-        {
-            let mut recent = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
-            if recent.len() == RECENT_REJECTIONS {
-                recent.pop_front();
-            }
-            recent.push_back(rejection.clone());
-        }
         if let Some(observer) = self.observer.get() {
             observer.receipt_rejected(&rejection);
         }
+        self.intake.remember(rejection);
     }
 
     pub fn recent_rejections(&self) -> Vec<ReceiptRejection> {
-        self.rejections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.intake.recent()
     }
 
     /// Waits until every receipt accepted so far is durable.
