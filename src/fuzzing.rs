@@ -33,14 +33,12 @@ use crate::core::ledger::{
     accept, verify_ledger,
 };
 use crate::core::node::NodeCommand;
+use crate::core::peers::{AddOutcome, PeerBook, PeerSource, normalize_label, normalize_url};
 use crate::core::protocol::{
     ANNOUNCE_FUTURE_SKEW_MS, Announcement, Confirmation, Identity, MAX_CONFIRMED_PER_BATCH,
     NONCE_HEADER, ProtocolError, PublicKey, RECEIPT_SKEW_MS, REQUEST_SKEW_MS, RequestAuth,
     RequestTarget, SIGNATURE_HEADER, SignedAnnouncement, SignedConfirmation, SignedReceipt,
     TIMESTAMP_HEADER, canonical_json, canonical_object,
-};
-use crate::core::router::peers::{
-    AddOutcome, PeerBook, PeerSource, normalize_label, normalize_url,
 };
 use crate::core::router::receipt_filter::{MAX_RECEIPT_LINE, ReceiptFilter};
 use crate::core::worker::{AccessPolicy, Caller, Gate, RECEIPT_COMMENT};

@@ -12,8 +12,8 @@ use crate::core::config::{Config, Overrides};
 use crate::core::discovery::{MergeContext, SyncReport, SystemLookup, sync_nostr, sync_trackers};
 use crate::core::node::NodeCommand;
 use crate::core::paths::Paths;
+use crate::core::peers::{PeerBook, normalize_url};
 use crate::core::protocol::Identity;
-use crate::core::router::peers::{PeerBook, normalize_url};
 
 /// `lobstah peers sync <tracker-url>`.
 pub(super) fn peers_sync(paths: &Paths, tracker: &str, as_json: bool) -> anyhow::Result<ExitCode> {

@@ -7,8 +7,8 @@ use anyhow::Context;
 
 use crate::core::clock::system_clock;
 use crate::core::paths::Paths;
+use crate::core::peers::{AddOutcome, PeerBook, PeerSource};
 use crate::core::protocol::PublicKey;
-use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource};
 use crate::core::store;
 
 pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {

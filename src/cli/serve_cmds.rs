@@ -13,8 +13,8 @@ use crate::core::discovery::nostr::DEFAULT_RELAYS;
 use crate::core::keystore;
 use crate::core::node::{Node, NodeHandle, Roles};
 use crate::core::paths::Paths;
+use crate::core::peers::normalize_url;
 use crate::core::protocol::{Identity, Tier};
-use crate::core::router::peers::normalize_url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineKind {

@@ -98,7 +98,7 @@ impl ApiError {
             "ledger_unavailable",
             format!(
                 "{}: no answer leaves without its receipt on disk",
-                describe_ledger_failure(cause)
+                crate::core::describe::ledger_failure(cause)
             ),
         )
         .with_retry_after(5)
@@ -115,21 +115,10 @@ impl ApiError {
             "ledger_unavailable",
             format!(
                 "{}: no new work is taken until receipts can be kept again",
-                describe_ledger_failure(&cause)
+                crate::core::describe::ledger_failure(&cause)
             ),
         )
         .with_retry_after(5)
-    }
-}
-
-/// "ledger unavailable: disk full" when the operating system said so, else the cause.
-pub fn describe_ledger_failure(cause: &dyn std::fmt::Display) -> String {
-    let text = cause.to_string();
-    let disk_full = text.contains("No space left") || text.contains("os error 28");
-    if disk_full {
-        "ledger unavailable: disk full".to_string()
-    } else {
-        format!("ledger unavailable: {text}")
     }
 }
 

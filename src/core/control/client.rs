@@ -13,11 +13,11 @@ use serde_json::Value;
 use super::files::{self, NodeInfo};
 use super::ledger;
 use super::sse::SseReader;
+use crate::core::describe;
 use crate::core::ledger::{Balance, VerifyReport};
 use crate::core::node::{
     ClientError, CommandOutcome, EventStream, NodeClient, NodeCommand, Snapshot,
 };
-use crate::core::router::capacity::describe_reqwest_error;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,7 +82,7 @@ impl ControlClient {
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> ClientError {
-        let mut message = format!("{}: {}", self.base, describe_reqwest_error(e));
+        let mut message = format!("{}: {}", self.base, describe::transport(e));
         if let Some(info) = &self.info {
             message.push_str(&format!(
                 " (node.json names pid {}; if that process is gone, the file is stale)",

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::guarded::Lookup;
 use super::url_safety::UrlPolicy;
+use crate::core::peers::{AddOutcome, PeerBook, PeerSource};
 use crate::core::protocol::{ProtocolError, PublicKey, SignedAnnouncement};
-use crate::core::router::peers::{AddOutcome, PeerBook, PeerSource};
 
 /// How a sync went, in the counts an operator reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::merge::{Listing, MergeContext, SyncReport, check_items, merge};
 use super::nostr;
 use super::tracker_client;
-use crate::core::router::peers::{PeerBook, PeerSource};
+use crate::core::peers::{PeerBook, PeerSource};
 
 /// Fetches every tracker's `/peers`, checks each entry and merges the result into `book`.
 /// A tracker that does not answer is reported and its peers are left as they were.

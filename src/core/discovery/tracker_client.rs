@@ -35,7 +35,7 @@ pub struct TrackerPeers {
 fn unreachable(tracker: &str, e: &reqwest::Error) -> TrackerError {
     TrackerError::Unreachable {
         tracker: tracker.to_string(),
-        reason: crate::core::router::capacity::describe_reqwest_error(e),
+        reason: crate::core::describe::transport(e),
     }
 }
 

@@ -11,6 +11,7 @@ use futures_util::stream::{self, BoxStream};
 
 use super::lines::{LineSplitter, MAX_LINE};
 use super::{ChatStream, EngineError, EngineSetupError, StreamEvent};
+use crate::core::describe;
 
 /// Largest non-streamed answer accepted from an engine.
 const MAX_BODY: usize = 32 << 20;
@@ -41,7 +42,7 @@ pub(crate) fn build_client(base: &str) -> Result<reqwest::Client, EngineSetupErr
     }
     builder
         .build()
-        .map_err(|e| EngineSetupError::Client(describe(&e)))
+        .map_err(|e| EngineSetupError::Client(describe::with_causes(&e)))
 }
 
 fn is_loopback(base: &str) -> bool {
@@ -84,23 +85,7 @@ pub(crate) fn normalize_base(url: &str) -> Result<String, EngineSetupError> {
 
 /// A transport failure: the engine could not be reached, or the connection broke.
 pub(crate) fn transport_error(e: &reqwest::Error) -> EngineError {
-    EngineError::Unreachable(describe(e))
-}
-
-/// The error and its causes on one line (reqwest's own message is often just
-/// "error sending request", with the useful part in the source chain).
-pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
+    EngineError::Unreachable(describe::with_causes(e))
 }
 
 pub(crate) async fn send(
@@ -242,7 +227,7 @@ impl<T: LineTranslator> Drive<T> {
                 Some(Ok(bytes)) => self.splitter.push(&bytes),
                 Some(Err(e)) => self.take(Err(EngineError::Unreachable(format!(
                     "connection broke mid-stream: {}",
-                    describe(&e)
+                    describe::with_causes(&e)
                 )))),
                 None => {
                     if let Some(rest) = self.splitter.take_rest() {

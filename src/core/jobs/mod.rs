@@ -27,7 +27,7 @@ pub const JOB_OBJECT: &str = "lobstah.job";
 /// Router → worker: the id the router chose for the job it submits, so that a retried
 /// submission (after a timeout or a router crash) finds the job instead of making a
 /// second one. Optional: a worker that ignores it answers with its own id.
-pub const JOB_ID_HEADER: &str = "x-lobstah-job-id";
+pub use crate::core::protocol::wire::JOB_ID_HEADER;
 /// Client → router: a retried `POST /v1/jobs` with the same key returns the job the
 /// first one created.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::handle::Core;
 use super::types::{CommandOutcome, CoreEvent, NodeCommand};
+use crate::core::peers::{AddOutcome, PeerSource};
 use crate::core::protocol::PublicKey;
-use crate::core::router::peers::{AddOutcome, PeerSource};
 
 pub(super) fn ok(message: impl Into<String>) -> CommandOutcome {
     CommandOutcome {
@@ -71,12 +71,10 @@ impl Core {
             NodeCommand::SetAdvertising { on } => self.switch_advertising(on).await,
             NodeCommand::SyncPeers => self.sync_peers().await,
             NodeCommand::DiscoverNostr { relays } => self.discover_nostr(&relays).await,
-            NodeCommand::SyncTracker { url } => {
-                match crate::core::router::peers::normalize_url(&url) {
-                    Ok(url) => self.sync_from(&[url]).await,
-                    Err(e) => fail(format!("cannot sync from that tracker: {e}")),
-                }
-            }
+            NodeCommand::SyncTracker { url } => match crate::core::peers::normalize_url(&url) {
+                Ok(url) => self.sync_from(&[url]).await,
+                Err(e) => fail(format!("cannot sync from that tracker: {e}")),
+            },
         }
     }
 

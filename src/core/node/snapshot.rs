@@ -65,7 +65,7 @@ impl Core {
             ledger_error: self
                 .router
                 .ledger_unavailable()
-                .map(|cause| crate::core::api_error::describe_ledger_failure(&cause)),
+                .map(|cause| crate::core::describe::ledger_failure(&cause)),
         }
     }
 }

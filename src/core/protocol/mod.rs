@@ -1,5 +1,6 @@
 //! The lobstah wire protocol (v1): identities, canonical JSON, signed receipts,
-//! announcements, signed requests and receipt confirmations. Pure: no IO, no clock of its own (callers pass `now`).
+//! announcements, signed requests and receipt confirmations, and (`wire`) the header
+//! names and paths both sides use. Pure: no IO, no clock of its own (callers pass `now`).
 
 mod announcement;
 mod canonical;
@@ -10,6 +11,7 @@ mod key_cache;
 mod receipt;
 mod request_auth;
 mod request_proof;
+pub mod wire;
 
 pub use announcement::{
     ANNOUNCE_FUTURE_SKEW_MS, Announcement, SignedAnnouncement, Tier, unannounce_message,
@@ -21,10 +23,9 @@ pub use confirmation::{
 pub use error::ProtocolError;
 pub use identity::{Identity, PUBKEY_PREFIX, PublicKey, Signature};
 pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};
-pub use request_auth::{
-    NONCE_HEADER, REQUEST_SKEW_MS, RequestAuth, RequestTarget, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-};
+pub use request_auth::{REQUEST_SKEW_MS, RequestAuth, RequestTarget};
 pub use request_proof::RequestProof;
+pub use wire::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// The only protocol version this implementation speaks; new optional fields, not new
 /// versions, are how v1 grows.

@@ -16,9 +16,7 @@ use sha2::{Digest, Sha256};
 use super::identity::{Identity, PublicKey, Signature};
 use super::{ProtocolError, check_safe_integer, new_nonce};
 
-pub const TIMESTAMP_HEADER: &str = "x-lobstah-timestamp";
-pub const NONCE_HEADER: &str = "x-lobstah-nonce";
-pub const SIGNATURE_HEADER: &str = "x-lobstah-signature";
+use super::wire::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// How far a signed request's timestamp may be from the worker's clock. Tighter than the
 /// receipts' 5 minutes: the worker remembers every nonce for twice this long.

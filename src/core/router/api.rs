@@ -19,6 +19,7 @@ use super::selection::PeerState;
 use super::service::RouterService;
 use crate::core::api_error::ApiError;
 use crate::core::net;
+use crate::core::protocol::wire;
 
 /// How long shutdown waits for the job collector's round in progress.
 const COLLECTOR_STOP: std::time::Duration = std::time::Duration::from_secs(5);
@@ -26,13 +27,13 @@ const COLLECTOR_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 impl RouterService {
     pub fn app(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/v1/chat/completions", post(chat_completions))
-            .route("/v1/models", get(models))
-            .route("/v1/jobs", post(jobs::submit_job).get(jobs::list_jobs))
+            .route(wire::CHAT_PATH, post(chat_completions))
+            .route(wire::MODELS_PATH, get(models))
+            .route(wire::JOBS_PATH, post(jobs::submit_job).get(jobs::list_jobs))
             .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
             .route("/balance", get(balance))
             .route("/peers", get(peers))
-            .route("/pubkey", get(pubkey))
+            .route(wire::PUBKEY_PATH, get(pubkey))
             .route("/metrics", get(metrics))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(self.config.body_limit))

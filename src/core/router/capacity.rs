@@ -82,13 +82,16 @@ pub async fn fetch(
         checked_at_ms: now_ms,
     };
     let response = match client
-        .get(format!("{url}/capacity"))
+        .get(format!(
+            "{url}{}",
+            crate::core::protocol::wire::CAPACITY_PATH
+        ))
         .timeout(timeout)
         .send()
         .await
     {
         Ok(r) => r,
-        Err(e) => return unreachable(describe_reqwest_error(&e)),
+        Err(e) => return unreachable(crate::core::describe::transport(&e)),
     };
     if !response.status().is_success() {
         return unreachable(format!(
@@ -129,19 +132,6 @@ pub async fn fetch(
             jobs_queued: wire.jobs.map(|j| j.queued).unwrap_or(0),
         },
         fetched_at_ms: now_ms,
-    }
-}
-
-/// Short, operator-readable reasons for transport failures.
-pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection refused or unreachable".into()
-    } else if e.is_body() || e.is_decode() {
-        format!("broken response body: {e}")
-    } else {
-        e.to_string()
     }
 }
 

@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::service::RouterService;
 use crate::core::ledger::{Ledger, SETTLE_WINDOW_MS};
+use crate::core::protocol::wire::CONFIRM_PATH;
 use crate::core::protocol::{
     Confirmation, ConfirmedReceipt, MAX_CONFIRMED_PER_BATCH, PublicKey, SignedConfirmation,
 };
 use crate::core::store::{Db, StoreError};
-use crate::core::worker::CONFIRM_PATH;
 
 /// ledger seq → when it was queued (unix ms).
 const OUTBOX: TableDefinition<u64, u64> = TableDefinition::new("router_confirm_outbox");
@@ -301,7 +301,7 @@ impl RouterService {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return Sent::Failed(super::capacity::describe_reqwest_error(&e)),
+            Err(e) => return Sent::Failed(crate::core::describe::transport(&e)),
         };
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::peers::PeerRecord;
 use super::service::RouterService;
 use crate::core::api_error::ApiError;
+use crate::core::peers::PeerRecord;
 use crate::core::protocol::PublicKey;
 
 /// What one peer made of the request.

@@ -17,20 +17,20 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::capacity::describe_reqwest_error;
 use super::failover::{self, Step};
 use super::plausible::{self, Delivered, StreamMeter};
 use super::receipt_filter::ReceiptFilter;
 use super::service::RouterService;
 use super::urls::chat_url_text;
 use crate::core::api_error::ApiError;
+use crate::core::describe;
 use crate::core::engine::ChatRequest;
 use crate::core::metrics::StreamLabel;
 use crate::core::net::relay::{self, Lost, Pulled, SseTail};
+use crate::core::protocol::wire::RECEIPT_HEADER;
 use crate::core::protocol::{PublicKey, RequestProof, Tier};
-use crate::core::worker::RECEIPT_HEADER;
 
-pub const SERVED_BY_HEADER: &str = "x-lobstah-served-by";
+pub use crate::core::protocol::wire::SERVED_BY_HEADER;
 
 /// How much of a failing peer's body is read to explain the failure.
 const ERROR_BODY_LIMIT: usize = 4096;
@@ -190,7 +190,7 @@ async fn attempt(
         .send();
     let response = match tokio::time::timeout(timeout, send).await {
         Err(_) => return Attempt::Failed(format!("no answer within {} s", timeout.as_secs())),
-        Ok(Err(e)) => return Attempt::Failed(describe_reqwest_error(&e)),
+        Ok(Err(e)) => return Attempt::Failed(describe::transport(&e)),
         Ok(Ok(response)) => response,
     };
     let status = response.status();
@@ -244,7 +244,7 @@ async fn forward_whole(
         .map(str::to_string);
     let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
         Err(_) => return Attempt::Failed("the answer did not finish in time".into()),
-        Ok(Err(e)) => return Attempt::Failed(describe_reqwest_error(&e)),
+        Ok(Err(e)) => return Attempt::Failed(describe::transport(&e)),
         Ok(Ok(b)) => b,
     };
     if !is_json_object(&bytes) {
@@ -308,7 +308,7 @@ async fn forward_stream(
     let first = match tokio::time::timeout(r.config.first_byte_timeout, upstream.next()).await {
         Err(_) => return Attempt::Failed("the stream sent nothing in time".into()),
         Ok(None) => return Attempt::Failed("closed the stream before sending anything".into()),
-        Ok(Some(Err(e))) => return Attempt::Failed(describe_reqwest_error(&e)),
+        Ok(Some(Err(e))) => return Attempt::Failed(describe::transport(&e)),
         Ok(Some(Ok(chunk))) => chunk,
     };
     r.record_success(peer, started.elapsed());
@@ -330,7 +330,7 @@ async fn forward_stream(
                     Pulled::Item(Ok(c)) => c,
                     Pulled::End => break,
                     Pulled::Item(Err(e)) => {
-                        broken = Some(describe_reqwest_error(&e));
+                        broken = Some(describe::transport(&e));
                         break;
                     }
                     // The work is done once its receipt is in: a client that leaves

@@ -2,7 +2,7 @@
 //! the next, verifies each receipt and ledgers it.
 //!
 //! `selection` decides which peers a request is offered to and tracks their health (a pure
-//! state machine fed with events and the time); `peers` is the durable peer book;
+//! state machine fed with events and the time); the durable peer book is `core::peers`;
 //! `capacity` caches what each peer can do; `service` holds the shared state; `failover`
 //! is the one loop that offers a request to candidates in turn; `forward` and `api` are
 //! the HTTP shell; `receipt_filter` takes receipts out of streams; `intake` checks
@@ -17,7 +17,9 @@ mod forward;
 mod intake;
 pub mod jobs;
 mod peer_stats;
-pub mod peers;
+// The peer book moved to `core::peers` (discovery, the node and the console use it
+// too); this path stays for code written against it.
+pub use crate::core::peers;
 pub(crate) mod plausible;
 pub mod receipt_filter;
 pub mod reconcile;

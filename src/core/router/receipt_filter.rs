@@ -7,7 +7,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-const MARKER: &[u8] = b":lobstah-receipt:";
+const MARKER: &[u8] = crate::core::protocol::wire::RECEIPT_COMMENT.as_bytes();
 
 /// A receipt comment longer than this is not a receipt; it is passed through as is.
 pub const MAX_RECEIPT_LINE: usize = 64 * 1024;

@@ -24,8 +24,8 @@ use serde_json::Value;
 
 use super::service::RouterService;
 use crate::core::ledger::{AcceptRules, AppendOutcome, Party, Verified, accept};
+use crate::core::protocol::wire::{MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
 use crate::core::protocol::{PublicKey, REQUEST_SKEW_MS, RequestProof, SignedReceipt};
-use crate::core::worker::{MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
 
 /// How old a request may be for its receipt to be taken late: the window a requester
 /// has to settle a receipt, after which the worker expires it (`ledger::expiry`).
@@ -251,7 +251,7 @@ impl RouterService {
                 .timeout(ASK_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| super::capacity::describe_reqwest_error(&e))?;
+                .map_err(|e| crate::core::describe::transport(&e))?;
             let status = response.status();
             if status == reqwest::StatusCode::NOT_FOUND
                 || status == reqwest::StatusCode::METHOD_NOT_ALLOWED

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::{self, CapacityState, CapacityTable};
 use super::intake::{ReceiptIntake, ReceiptRejection, Verdict};
 use super::jobs::{RouterJobError, RouterJobs};
-use super::peers::{PeerBook, PeerRecord, PeerSource};
 use super::plausible::Delivered;
 use super::selection::{Effect, PeerView, SelectionConfig, SelectionEvent, Selector};
 use super::urls::ChatUrls;
+use crate::core::peers::{PeerBook, PeerRecord, PeerSource};
 use axum::http::HeaderValue;
 
 /// What the router knows of one peer's capacity, owned, for building `PeerView`s.
@@ -157,7 +157,7 @@ impl Drop for InFlight {
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
     #[error(transparent)]
-    Peers(#[from] super::peers::PeerError),
+    Peers(#[from] crate::core::peers::PeerError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     #[error("our public key is not a valid HTTP header value")]

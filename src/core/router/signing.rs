@@ -5,8 +5,8 @@
 use reqwest::{Method, RequestBuilder, Url};
 
 use super::service::RouterService;
+use crate::core::protocol::wire::REQUESTER_HEADER;
 use crate::core::protocol::{PublicKey, RequestProof, RequestTarget};
-use crate::core::worker::REQUESTER_HEADER;
 
 impl RouterService {
     /// A request to `peer` at `url` (text), signed over `body`.

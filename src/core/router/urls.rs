@@ -57,7 +57,7 @@ impl ChatUrls {
 }
 
 pub(super) fn chat_url_text(base: &str) -> String {
-    format!("{base}/v1/chat/completions")
+    format!("{base}{}", crate::core::protocol::wire::CHAT_PATH)
 }
 
 #[cfg(test)]

@@ -23,10 +23,7 @@ use crate::core::metrics::{DirectionLabel, StreamLabel};
 use crate::core::net::relay::{self, Lost, Pulled};
 use crate::core::protocol::{Receipt, RequestProof, new_nonce};
 
-pub const RECEIPT_HEADER: &str = "x-lobstah-receipt";
-pub const REQUESTER_HEADER: &str = "x-lobstah-requester";
-/// The SSE comment prefix that carries a streamed receipt.
-pub const RECEIPT_COMMENT: &str = ":lobstah-receipt:";
+pub use crate::core::protocol::wire::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
 
 pub(super) async fn chat_completions(
     State(w): State<Arc<Worker>>,

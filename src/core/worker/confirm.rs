@@ -25,10 +25,7 @@ use crate::core::api_error::ApiError;
 use crate::core::ledger::ConfirmOutcome;
 use crate::core::protocol::SignedConfirmation;
 
-pub const CONFIRM_PATH: &str = "/v1/receipts/confirm";
-pub const UNSETTLED_PATH: &str = "/v1/receipts/unsettled";
-/// Receipts one answer lists at most; the requester asks again for more.
-pub const MAX_UNSETTLED_PER_ANSWER: usize = 256;
+pub use crate::core::protocol::wire::{CONFIRM_PATH, MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
 
 #[derive(Debug, Serialize)]
 struct NonceOutcome<'a> {

@@ -38,7 +38,7 @@ use crate::core::jobs::JobCounts;
 use crate::core::ledger::{AcceptRules, Ledger, LedgerWriter, OwnReceipt, Party, Standing};
 use crate::core::metrics::WorkerMetrics;
 use crate::core::net::{self, BrowserPolicy, ServerLimits};
-use crate::core::protocol::{Identity, RequestProof, Tier};
+use crate::core::protocol::{Identity, RequestProof, Tier, wire};
 
 /// How long the engine's model list is trusted before asking again.
 const MODELS_TTL_MS: u64 = 10_000;
@@ -184,14 +184,14 @@ impl Worker {
 
     pub fn app(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/v1/chat/completions", post(chat::chat_completions))
-            .route("/v1/models", get(list_models))
-            .route("/v1/jobs", post(jobs::submit_job))
+            .route(wire::CHAT_PATH, post(chat::chat_completions))
+            .route(wire::MODELS_PATH, get(list_models))
+            .route(wire::JOBS_PATH, post(jobs::submit_job))
             .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
             .route(CONFIRM_PATH, post(confirm::confirm_receipts))
             .route(UNSETTLED_PATH, get(confirm::unsettled_receipts))
-            .route("/capacity", get(capacity))
-            .route("/pubkey", get(pubkey))
+            .route(wire::CAPACITY_PATH, get(capacity))
+            .route(wire::PUBKEY_PATH, get(pubkey))
             .route("/metrics", get(metrics))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(self.body_limit))

@@ -7,8 +7,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui_textarea::{Input, Key, TextArea};
 
 use crate::core::node::NodeCommand;
+use crate::core::peers::{normalize_label, normalize_url};
 use crate::core::protocol::PublicKey;
-use crate::core::router::peers::{normalize_label, normalize_url};
 use crate::tui::format::peer_name;
 use crate::tui::text;
 use crate::tui::theme::Theme;

@@ -222,7 +222,7 @@ async fn cancel(r: &Arc<RouterService>, id: String) -> Result<Response, ApiError
         )
         .send()
         .await
-        .map_err(|e| unreachable(&crate::core::router::capacity::describe_reqwest_error(&e)))?;
+        .map_err(|e| unreachable(&crate::core::describe::transport(&e)))?;
     let status = answered.status();
     let text = answered.text().await.unwrap_or_default();
     match status.as_u16() {

@@ -14,9 +14,9 @@ use axum::http::{StatusCode, header};
 use super::row::{Attempt, AttemptOutcome, RouterJob};
 use super::{RouterJobError, blocking};
 use crate::core::api_error::ApiError;
+use crate::core::describe;
 use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobView};
 use crate::core::protocol::PublicKey;
-use crate::core::router::capacity::describe_reqwest_error;
 use crate::core::router::failover::{self, Step};
 use crate::core::router::service::RouterService;
 
@@ -223,16 +223,16 @@ async fn offer(
         // Nothing reached the peer: it cannot hold a copy.
         Err(e) if e.is_connect() => {
             return Offer::Refused {
-                reason: describe_reqwest_error(&e),
+                reason: describe::transport(&e),
                 penalize: true,
             };
         }
-        Err(e) => return Offer::Unknown(describe_reqwest_error(&e)),
+        Err(e) => return Offer::Unknown(describe::transport(&e)),
     };
     let status = response.status();
     let text = match response.text().await {
         Ok(text) => text,
-        Err(e) if status.is_success() => return Offer::Unknown(describe_reqwest_error(&e)),
+        Err(e) if status.is_success() => return Offer::Unknown(describe::transport(&e)),
         Err(_) => String::new(),
     };
     if status.is_success() {

@@ -10,11 +10,11 @@ use super::credit::credit;
 use super::place::{placement, summarize};
 use super::row::{AttemptOutcome, RouterJob};
 use super::{RouterJobError, blocking};
+use crate::core::describe;
 use crate::core::jobs::{DONE_TTL_MS, JobFailure, JobStatus, JobView, ROUTER_KEEP_MS};
 use crate::core::protocol::PublicKey;
-use crate::core::router::capacity::describe_reqwest_error;
+use crate::core::protocol::wire::RECEIPT_HEADER;
 use crate::core::router::service::RouterService;
-use crate::core::worker::RECEIPT_HEADER;
 
 /// Longest wait for a peer's answer about one job (a done job carries its result).
 pub(super) const POLL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +46,7 @@ pub(super) async fn fetch(r: &RouterService, peer: &PublicKey, worker_job_id: &s
         .await;
     let response = match sent {
         Ok(response) => response,
-        Err(e) => return Fetched::Failed(describe_reqwest_error(&e)),
+        Err(e) => return Fetched::Failed(describe::transport(&e)),
     };
     let status = response.status();
     if status == StatusCode::NOT_FOUND {
@@ -59,7 +59,7 @@ pub(super) async fn fetch(r: &RouterService, peer: &PublicKey, worker_job_id: &s
         .map(str::to_string);
     let text = match response.text().await {
         Ok(t) => t,
-        Err(e) => return Fetched::Failed(describe_reqwest_error(&e)),
+        Err(e) => return Fetched::Failed(describe::transport(&e)),
     };
     if !status.is_success() {
         return Fetched::Failed(format!("HTTP {}: {}", status.as_u16(), summarize(&text)));
