@@ -1,0 +1,58 @@
+//! The integration tests, in one test binary so a test build links once rather than once
+//! per file: each file beside this one is a module, and `support/` is the harness they
+//! share. One file's tests: `cargo test --test it floods::`. proptest keeps the seeds of
+//! past failures in `tests/proptest-regressions/<file>.txt` (beside the directory that
+//! holds this `main.rs`, which is where it looks).
+//!
+//! `floods` saturates both cores for a minute by design and still runs in here: its two
+//! floods take turns (`ONE_FLOOD_AT_A_TIME`), and on 2 cores with 2, 3 and 4 test threads
+//! its slowest probe answered in under 400 ms (it allows 1 s) while the rest passed beside it.
+
+// A test states what it expects, and its helpers are `pub` for the modules that share them.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod browser_safety;
+mod cancellations;
+mod cli_ledger;
+mod cli_node;
+mod cli_nostr_key;
+mod console_e2e;
+mod control_api;
+mod crash_receipts;
+mod cross_language;
+mod discovery_e2e;
+mod disk_full;
+mod durability;
+mod engines;
+mod failover;
+mod floods;
+mod fuzz_corpus;
+mod headless;
+mod interop;
+mod jobs_api;
+mod jobs_cli;
+mod jobs_credit;
+mod jobs_restart;
+mod jobs_routing;
+mod ledger_model;
+mod limits;
+mod node;
+mod nostr_discovery;
+mod openai_sdk;
+mod protocol_props;
+mod router_bad_input;
+mod router_credits;
+mod router_receipts;
+mod router_streaming;
+mod tracker_api;
+mod tui_events;
+mod tui_logging;
+mod tui_render;
+mod tui_runtime;
+mod tui_update;
+mod url_safety;
+mod worker_access;
+mod worker_http;
+mod worker_overdraft;
