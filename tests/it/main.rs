@@ -13,6 +13,7 @@
 
 mod support;
 
+mod beside_node;
 mod browser_safety;
 mod cancellations;
 mod cli_ledger;
