@@ -1,4 +1,4 @@
-//! Child process for tests/durability.rs: appends receipts to a file-backed ledger, one
+//! Child process for tests/it/durability.rs: appends receipts to a file-backed ledger, one
 //! durable transaction each, and prints each receipt's nonce on stdout (flushed) only
 //! after its append returned. The test SIGKILLs it mid-stream and checks that every
 //! printed nonce survived.

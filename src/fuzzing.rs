@@ -2,7 +2,7 @@
 //!
 //! They live in the library, not in the fuzz crate, for two reasons: they reach parsers
 //! that are private to the crate (the engines' stream translators), and the committed
-//! corpus can be replayed by `tests/fuzz_corpus.rs` under a plain `cargo test`, without
+//! corpus can be replayed by `tests/it/fuzz_corpus.rs` under a plain `cargo test`, without
 //! libFuzzer or a nightly compiler.
 //!
 //! Each function takes arbitrary bytes and asserts what must hold for every input, not

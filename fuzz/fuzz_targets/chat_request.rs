@@ -1,5 +1,5 @@
 //! Fuzz target `chat_request`: a thin wrapper; the body and its invariants are
-//! `lobstah::fuzzing::chat_request`, which `tests/fuzz_corpus.rs` also runs over the corpus.
+//! `lobstah::fuzzing::chat_request`, which `tests/it/fuzz_corpus.rs` also runs over the corpus.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! Fuzz target `request_auth`: a thin wrapper; the body and its invariants are
-//! `lobstah::fuzzing::request_auth`, which `tests/fuzz_corpus.rs` also runs over the corpus.
+//! `lobstah::fuzzing::request_auth`, which `tests/it/fuzz_corpus.rs` also runs over the corpus.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! Fuzz target `sse_stream`: a thin wrapper; the body and its invariants are
-//! `lobstah::fuzzing::sse_stream`, which `tests/fuzz_corpus.rs` also runs over the corpus.
+//! `lobstah::fuzzing::sse_stream`, which `tests/it/fuzz_corpus.rs` also runs over the corpus.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
