@@ -218,21 +218,9 @@ fn check_party(signed: &SignedReceipt, rules: &AcceptRules) -> Result<(), Reject
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::protocol::new_nonce;
 
     fn receipt(worker: &Identity, requester: PublicKey, completed_at: u64) -> Receipt {
-        Receipt {
-            version: 1,
-            job_id: "job".into(),
-            nonce: new_nonce(),
-            requester_pubkey: requester,
-            worker_pubkey: worker.public(),
-            model: "m".into(),
-            input_tokens: 3,
-            output_tokens: 4,
-            started_at: completed_at - 10,
-            completed_at,
-        }
+        crate::core::protocol::receipt_sample(worker.public(), requester, completed_at)
     }
 
     /// An own receipt passes exactly when `accept` would pass the same signed receipt.

@@ -22,6 +22,8 @@ pub use confirmation::{
 };
 pub use error::ProtocolError;
 pub use identity::{Identity, PUBKEY_PREFIX, PublicKey, Signature};
+#[cfg(test)]
+pub(crate) use receipt::sample as receipt_sample;
 pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};
 pub use request_auth::{REQUEST_SKEW_MS, RequestAuth, RequestTarget};
 pub use request_proof::RequestProof;

@@ -269,6 +269,24 @@ fn check_fields(receipt: &Receipt) -> Result<(), ProtocolError> {
     Ok(())
 }
 
+/// A receipt for unit tests elsewhere in the crate: `worker` served `requester` 3 input
+/// and 4 output tokens over the 10 ms before `completed_at`, under a fresh nonce.
+#[cfg(test)]
+pub(crate) fn sample(worker: PublicKey, requester: PublicKey, completed_at: u64) -> Receipt {
+    Receipt {
+        version: 1,
+        job_id: "job".into(),
+        nonce: new_nonce(),
+        requester_pubkey: requester,
+        worker_pubkey: worker,
+        model: "m".into(),
+        input_tokens: 3,
+        output_tokens: 4,
+        started_at: completed_at - 10,
+        completed_at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

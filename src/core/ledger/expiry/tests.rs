@@ -2,7 +2,7 @@ use super::*;
 use crate::core::ledger::{AcceptRules, ConfirmOutcome, Party, Verified, accept, verify_ledger};
 use crate::core::protocol::{
     Confirmation, ConfirmedReceipt, Identity, PublicKey, Receipt, RequestProof, RequestTarget,
-    SignedConfirmation, SignedReceipt, new_nonce,
+    SignedConfirmation, SignedReceipt,
 };
 use crate::core::store;
 
@@ -16,16 +16,10 @@ fn ids() -> (Identity, Identity) {
 
 fn signed(worker: &Identity, requester: PublicKey, completed_at: u64) -> SignedReceipt {
     let receipt = Receipt {
-        version: 1,
-        job_id: "job".into(),
-        nonce: new_nonce(),
-        requester_pubkey: requester,
-        worker_pubkey: worker.public(),
-        model: "m".into(),
         input_tokens: 10,
         output_tokens: 20,
         started_at: completed_at - 5,
-        completed_at,
+        ..crate::core::protocol::receipt_sample(worker.public(), requester, completed_at)
     };
     SignedReceipt::sign(receipt, worker).unwrap()
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::core::ledger::Ledger;
-use crate::core::protocol::{Identity, Receipt, new_nonce};
+use crate::core::protocol::{Identity, Receipt, receipt_sample};
 use crate::core::store;
 
 const NOW: u64 = 1_800_000_000_000;
@@ -19,16 +19,8 @@ type Case = (
 
 fn receipt(worker: &Identity, requester: PublicKey, completed_at: u64, output: u64) -> Receipt {
     Receipt {
-        version: 1,
-        job_id: "job".into(),
-        nonce: new_nonce(),
-        requester_pubkey: requester,
-        worker_pubkey: worker.public(),
-        model: "m".into(),
-        input_tokens: 3,
         output_tokens: output,
-        started_at: completed_at - 10,
-        completed_at,
+        ..receipt_sample(worker.public(), requester, completed_at)
     }
 }
 
