@@ -1,6 +1,6 @@
 //! `lobstah demo`: a small local grid in one process, so a new user sees lobstah work in
 //! one command. This node (router + worker, synthetic engine) and three demo workers on
-//! loopback ports; gentle traffic both ways (the node spends on the demo workers and a
+//! loopback ports (each a node with the worker role, in its own directory); gentle traffic both ways (the node spends on the demo workers and a
 //! demo friend spends on the node's worker); and one demo worker that is stopped and
 //! restarted on a cycle, so the console shows an exclusion and the recovery.
 //!
@@ -8,28 +8,23 @@
 //! named `demo-…`, the snapshot says `demo`, and the data lives in a throwaway directory.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::clock::system_clock;
 use crate::core::config::{Config, EngineKind};
-use crate::core::engine::{SyntheticConfig, SyntheticEngine};
-use crate::core::ledger::{Ledger, LedgerWriter};
-use crate::core::node::{Node, NodeClient, NodeCommand, NodeDeps, NodeError, NodeHandle};
+use crate::core::keystore;
+use crate::core::node::{Node, NodeClient, NodeCommand, NodeDeps, NodeError, NodeHandle, Roles};
 use crate::core::paths::Paths;
+use crate::core::protocol::wire::{
+    CONFIRM_PATH, RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER,
+};
 use crate::core::protocol::{
     Confirmation, ConfirmedReceipt, Identity, PublicKey, RequestAuth, RequestTarget,
     SignedConfirmation, SignedReceipt,
-};
-use crate::core::store;
-use crate::core::worker::{
-    CONFIRM_PATH, RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER, Worker, WorkerConfig,
 };
 
 /// Demo workers: label and synthetic pace (tokens per second).
@@ -56,49 +51,47 @@ pub enum DemoError {
 /// A running demo grid. Dropping it does not stop it: call `stop`.
 pub struct Demo {
     pub node: NodeHandle,
+    /// The demo workers that keep running (the flaky one belongs to its chaos task).
+    steady: Vec<NodeHandle>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     dir: PathBuf,
 }
 
+/// A demo worker: a node with the worker role in its own directory, so it is started
+/// like any other (and, restarted there on the same port, keeps its identity).
 struct DemoWorker {
-    worker: Arc<Worker>,
+    node: NodeHandle,
     addr: SocketAddr,
-    shutdown: CancellationToken,
 }
 
 async fn start_worker(
-    identity: Identity,
+    dir: &Path,
     rate: f64,
     at: SocketAddr,
     node: PublicKey,
 ) -> Result<DemoWorker, DemoError> {
-    let engine = Arc::new(SyntheticEngine::new(SyntheticConfig {
-        models: vec!["synthetic".into()],
-        tokens_per_second: rate,
-    }));
-    let db = store::in_memory().map_err(|e| DemoError::Setup(e.to_string()))?;
-    let ledger = Ledger::new(db).map_err(|e| DemoError::Setup(e.to_string()))?;
-    let (writer, _thread) = LedgerWriter::spawn(ledger.clone(), None);
-    let mut config = WorkerConfig::new(identity, engine, system_clock());
-    config.concurrency = 2;
+    let mut config = Config::defaults();
+    config.worker.port = at.port();
+    config.worker.concurrency = 2;
+    config.control_port = 0;
+    config.engine.kind = EngineKind::Synthetic;
+    config.engine.synthetic_rate = rate;
+    config.engine.synthetic_models = vec!["synthetic".into()];
     // The demo workers are the node's own machines: no credit limit between them.
     config.access.trusted = vec![node];
-    let worker =
-        Worker::with_jobs(config, &ledger, writer).map_err(|e| DemoError::Setup(e.to_string()))?;
-    let listener = TcpListener::bind(at)
-        .await
-        .map_err(|e| DemoError::Setup(format!("cannot listen on {at}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(worker.clone().serve(listener, shutdown.clone()));
-    Ok(DemoWorker {
-        worker,
-        addr,
-        shutdown,
-    })
+    let deps = NodeDeps {
+        demo: true,
+        roles: Roles::WORKER,
+        ..NodeDeps::default()
+    };
+    let node = Node::start_with(config, Paths::in_dir(dir), deps).await?;
+    let addr = node
+        .worker_url()
+        .trim_start_matches("http://")
+        .parse()
+        .map_err(|e| DemoError::Setup(format!("the demo worker's address: {e}")))?;
+    Ok(DemoWorker { node, addr })
 }
 
 impl Demo {
@@ -122,15 +115,17 @@ impl Demo {
         let stop = CancellationToken::new();
         let mut workers = Vec::new();
         for (label, rate) in DEMO_WORKERS {
-            let identity = Identity::generate();
-            let pubkey = identity.public();
+            let home = dir.join(label);
             let w = start_worker(
-                identity.clone(),
+                &home,
                 rate,
                 SocketAddr::from(([127, 0, 0, 1], 0)),
                 node.pubkey(),
             )
             .await?;
+            let pubkey = w.node.pubkey();
+            let identity = keystore::load_identity(&Paths::in_dir(&home).identity_file())
+                .map_err(|e| DemoError::Setup(e.to_string()))?;
             let added = node
                 .command(NodeCommand::AddPeer {
                     pubkey: pubkey.to_string(),
@@ -142,7 +137,7 @@ impl Demo {
             if !added.ok {
                 return Err(DemoError::Setup(added.message));
             }
-            workers.push((identity, rate, w));
+            workers.push((identity, home, rate, w));
         }
         // DEMO_WORKERS has three entries, so both indexes exist.
         let friend = Friend {
@@ -150,6 +145,7 @@ impl Demo {
             worker: node.pubkey(),
         };
         let flaky = workers.remove(FLAKY);
+        let steady = workers.into_iter().map(|(_, _, _, w)| w.node).collect();
         let tasks = vec![
             tokio::spawn(traffic(
                 node.router_url(),
@@ -167,6 +163,7 @@ impl Demo {
         ];
         Ok(Demo {
             node,
+            steady,
             stop,
             tasks,
             dir,
@@ -178,6 +175,9 @@ impl Demo {
         self.stop.cancel();
         for t in self.tasks {
             let _ = t.await;
+        }
+        for worker in self.steady {
+            worker.close().await;
         }
         self.node.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -286,8 +286,14 @@ async fn traffic(
 }
 
 /// Stops the flaky worker and brings it back on the same port, over and over.
-async fn chaos(flaky: (Identity, f64, DemoWorker), node: PublicKey, stop: CancellationToken) {
-    let (identity, rate, mut current) = flaky;
+async fn chaos(
+    flaky: (Identity, PathBuf, f64, DemoWorker),
+    node: PublicKey,
+    stop: CancellationToken,
+) {
+    let (_, home, rate, current) = flaky;
+    let addr = current.addr;
+    let mut current = Some(current);
     let mut second: u64 = 0;
     let mut running = true;
     loop {
@@ -298,19 +304,22 @@ async fn chaos(flaky: (Identity, f64, DemoWorker), node: PublicKey, stop: Cancel
         second = (second + 1) % CHAOS_CYCLE;
         if running && second == CHAOS_STOP_AT {
             tracing::info!("demo: stopping demo-gamma to show failover");
-            current.shutdown.cancel();
+            if let Some(w) = current.take() {
+                w.node.close().await;
+            }
             running = false;
         } else if !running && second == CHAOS_BACK_AT {
-            match start_worker(identity.clone(), rate, current.addr, node).await {
+            match start_worker(&home, rate, addr, node).await {
                 Ok(w) => {
                     tracing::info!("demo: demo-gamma is back");
-                    current = w;
+                    current = Some(w);
                     running = true;
                 }
                 Err(e) => tracing::warn!(error = %e, "demo: cannot restart demo-gamma yet"),
             }
         }
     }
-    current.shutdown.cancel();
-    current.worker.flush_ledger().await;
+    if let Some(w) = current {
+        w.node.close().await;
+    }
 }
