@@ -45,6 +45,7 @@ mod openai_sdk;
 mod protocol_props;
 mod router_bad_input;
 mod router_credits;
+mod router_models;
 mod router_receipts;
 mod router_streaming;
 mod tracker_api;

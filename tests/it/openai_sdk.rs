@@ -82,6 +82,18 @@ async fn openai_sdk_through_router_and_workers() {
         assert_eq!(seen["tools"]["name"], "get_weather", "{seen}");
         assert_eq!(seen["tools"]["arguments"], weather, "{seen}");
         assert_eq!(seen["tools"]["finish_reason"], "tool_calls", "{seen}");
+        // models.list and models.retrieve: both models, each served by its one peer.
+        assert_eq!(
+            seen["models"]["listed"],
+            json!(["llama3.1:8b", "qwen2.5-7b"]),
+            "{seen}"
+        );
+        assert_eq!(
+            seen["models"]["retrieved"],
+            json!({"id": model, "owned_by": "lobstah", "peers": 1, "capabilities": ["chat"]}),
+            "{seen}"
+        );
+        assert_eq!(seen["models"]["missing"]["status"], 404, "{seen}");
     }
 
     // The tools request reached each engine intact: verbatim for the OpenAI-compatible

@@ -1,14 +1,15 @@
 """Drives a lobstah router with the official OpenAI Python SDK, as a user's program would.
 
 Usage: sdk_client.py BASE_URL MODEL
-Prints one JSON object with what the SDK saw: a whole answer, a streamed answer, and a
-tools request (the fake engine answers it with a tool call).
+Prints one JSON object with what the SDK saw: a whole answer, a streamed answer, a
+tools request (the fake engine answers it with a tool call), the model list, the model
+retrieved by id, and what retrieving a model nobody serves raised.
 """
 
 import json
 import sys
 
-from openai import OpenAI
+from openai import NotFoundError, OpenAI
 
 TOOLS = [
     {
@@ -54,6 +55,14 @@ def main() -> None:
     )
     call = tooled.choices[0].message.tool_calls[0]
 
+    listed = [m.id for m in client.models.list()]
+    retrieved = client.models.retrieve(model)
+    try:
+        client.models.retrieve("no-such-model")
+        missing = None
+    except NotFoundError as e:
+        missing = {"status": e.status_code, "code": (e.body or {}).get("type")}
+
     print(
         json.dumps(
             {
@@ -70,6 +79,16 @@ def main() -> None:
                     "finish_reason": tooled.choices[0].finish_reason,
                 },
                 "tools_sent": TOOLS,
+                "models": {
+                    "listed": listed,
+                    "retrieved": {
+                        "id": retrieved.id,
+                        "owned_by": retrieved.owned_by,
+                        "peers": (retrieved.model_extra or {}).get("peers"),
+                        "capabilities": (retrieved.model_extra or {}).get("capabilities"),
+                    },
+                    "missing": missing,
+                },
             }
         )
     )

@@ -1,5 +1,5 @@
-//! The router's HTTP surface besides chat: models, balance, peers, pubkey, metrics, and
-//! the routes of `jobs`.
+//! The router's HTTP surface besides chat: balance, peers, pubkey, metrics, and the
+//! routes of `models` and `jobs`.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::capacity::CapacityState;
 use super::forward::chat_completions;
 use super::jobs;
-use super::selection::PeerState;
+use super::models;
 use super::service::RouterService;
 use crate::core::api_error::ApiError;
 use crate::core::net;
@@ -28,7 +28,8 @@ impl RouterService {
     pub fn app(self: &Arc<Self>) -> Router {
         Router::new()
             .route(wire::CHAT_PATH, post(chat_completions))
-            .route(wire::MODELS_PATH, get(models))
+            .route(wire::MODELS_PATH, get(models::list))
+            .route("/v1/models/{*id}", get(models::retrieve))
             .route(wire::JOBS_PATH, post(jobs::submit_job).get(jobs::list_jobs))
             .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
             .route("/balance", get(balance))
@@ -135,26 +136,6 @@ impl RouterService {
             })
             .collect()
     }
-}
-
-async fn models(State(r): State<Arc<RouterService>>) -> impl IntoResponse {
-    r.ensure_capacity().await;
-    let now = r.now_ms();
-    let snapshots = r.peer_snapshots();
-    let selector = r.lock_selector();
-    let mut names: Vec<String> = snapshots
-        .into_iter()
-        .filter(|v| v.reachable && selector.state(&v.pubkey, now) != PeerState::Excluded)
-        .flat_map(|v| v.models)
-        .collect();
-    drop(selector);
-    names.sort();
-    names.dedup();
-    let data: Vec<Value> = names
-        .into_iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "lobstah"}))
-        .collect();
-    axum::Json(json!({"object": "list", "data": data}))
 }
 
 async fn balance(State(r): State<Arc<RouterService>>) -> Result<impl IntoResponse, ApiError> {

@@ -16,6 +16,7 @@ mod failover;
 mod forward;
 mod intake;
 pub mod jobs;
+mod models;
 mod peer_stats;
 // The peer book moved to `core::peers` (discovery, the node and the console use it
 // too); this path stays for code written against it.
