@@ -114,7 +114,7 @@ pub(super) fn run(
 }
 
 /// `--router`, else the running node's router, else the configured port on loopback.
-fn router_url(
+pub(super) fn router_url(
     paths: &Paths,
     flag: Option<&str>,
     config: anyhow::Result<Config>,

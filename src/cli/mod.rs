@@ -13,6 +13,7 @@ mod follow_cmds;
 mod identity_cmds;
 mod jobs_cmds;
 mod ledger_cmds;
+mod models_cmds;
 mod node_cmds;
 mod output;
 mod owed_view;
@@ -111,6 +112,17 @@ pub enum Command {
     Advertise {
         #[arg(value_enum)]
         switch: Switch,
+    },
+    /// Show the models the router can serve now: how many healthy peers serve each, and
+    /// what it can do.
+    Models {
+        /// The router, e.g. http://127.0.0.1:17475 (default: the running node's router).
+        #[arg(long, env = "LOBSTAH_ROUTER_URL", value_name = "URL")]
+        router: Option<String>,
+        /// Print the router's model list as JSON (OpenAI's shape plus `peers` and
+        /// `capabilities`).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the effective configuration and where each value came from.
     Config {
@@ -337,6 +349,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ServiceCommand::Uninstall(args) => service_cmds::uninstall(&args),
             ServiceCommand::Status(args) => service_cmds::status(&paths, &args),
         },
+        Command::Models { router, json } => {
+            let config = crate::core::config::Config::load(&paths, &cli.node.overrides())
+                .map_err(anyhow::Error::from);
+            models_cmds::run(&paths, config, router.as_deref(), json)
+        }
         Command::Jobs { command } => {
             let config = crate::core::config::Config::load(&paths, &cli.node.overrides())
                 .map_err(anyhow::Error::from);

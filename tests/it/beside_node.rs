@@ -1,8 +1,8 @@
 //! Every command beside a running node, through real processes. With `worker start`,
 //! `router start` and `--headless` each holding its home (and its database), `balance`,
 //! `balance --all`, `receipts`, `peers add|remove|list`, `ledger verify|export` and
-//! `advertise` answer through the node's control API (and `jobs list` through the router
-//! that `node.json` names); the ledger's answers are the same
+//! `advertise` answer through the node's control API (and `jobs list` and `models`
+//! through the router that `node.json` names); the ledger's answers are the same
 //! byte for byte once the node has stopped and the command reads the file itself. The
 //! advertising switch survives a restart.
 
@@ -152,6 +152,16 @@ async fn every_command_answers_beside_worker_start_and_router_start() {
     }
     let jobs = ok(router_home.path(), &["jobs", "list"]);
     assert!(jobs.contains("no jobs"), "{jobs}");
+    let models = json(router_home.path(), &["models", "--json"]);
+    assert_eq!(models["data"][0]["id"], "synthetic", "{models}");
+    assert_eq!(models["data"][0]["peers"], 1, "{models}");
+    let table = ok(router_home.path(), &["models"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["synthetic", "1", "chat"]),
+        "{table}"
+    );
     // Each says which server it runs.
     let status = json(worker_home.path(), &["status", "--json"]);
     assert!(status["routerUrl"].is_null(), "{status}");
