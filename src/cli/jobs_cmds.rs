@@ -23,6 +23,7 @@ pub enum JobsCommand {
     Submit(SubmitArgs),
     /// Show a job; with --wait, poll until it has ended and print the answer.
     Get {
+        /// The job id `jobs submit` printed.
         id: String,
         /// Poll until the job is done, failed or cancelled.
         #[arg(long)]
@@ -35,6 +36,7 @@ pub enum JobsCommand {
     },
     /// Cancel a job that has not started yet.
     Cancel {
+        /// The job id `jobs submit` printed.
         id: String,
         #[command(flatten)]
         target: Target,
@@ -44,6 +46,7 @@ pub enum JobsCommand {
         /// Only jobs in this state: queued, running, done, error or cancelled.
         #[arg(long)]
         status: Option<JobStatus>,
+        /// How many jobs at most.
         #[arg(long, default_value_t = 20)]
         limit: usize,
         #[command(flatten)]

@@ -34,11 +34,29 @@ use crate::core::config::LogFormat;
 use crate::core::node::NodeCommand;
 use crate::core::paths::Paths;
 
+/// What `lobstah --help` ends with: the commands people type first, and exit codes.
+const TOP_EXAMPLES: &str = "\
+Examples:
+  lobstah demo                                   a local grid with the console on it
+  lobstah worker start --engine ollama           serve your Ollama to peers
+  lobstah peers add lob1… http://192.168.1.20:17474 alice
+  lobstah router start                           OpenAI base URL http://127.0.0.1:17475/v1
+  lobstah status                                 what the running node is doing
+  lobstah balance --all                          every identity's credits
+  lobstah --headless                             the node, as launchd or systemd runs it
+
+Exit codes:
+  0  done
+  1  failed or refused (the reason is on stderr): a node refused a command, a ledger
+     mismatch in `ledger verify`, a job that failed, nothing reachable
+  2  the command line is wrong (unknown flag, bad value)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lobstah",
     version,
-    about = "Peer-to-peer compute exchange for LLM inference"
+    about = "Peer-to-peer compute exchange for LLM inference",
+    after_help = TOP_EXAMPLES
 )]
 pub struct Cli {
     /// Directory for the identity, database and config (default: the platform data dir).
@@ -83,6 +101,7 @@ pub enum Command {
     },
     /// Show credits: earned, spent, net and available (10,000 allowance + net).
     Balance {
+        /// Print JSON instead of a table (stable field names, for scripts).
         #[arg(long)]
         json: bool,
         /// Every identity in the ledger, not only this node's.
@@ -91,8 +110,10 @@ pub enum Command {
     },
     /// Show the newest receipts in the ledger.
     Receipts {
+        /// How many receipts, newest first.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print JSON instead of a table (stable field names, for scripts).
         #[arg(long)]
         json: bool,
         /// Keep printing new receipts as the running node ledgers them (via its control
@@ -103,6 +124,9 @@ pub enum Command {
     /// Show the running node: identity, addresses, engine, advertising, peers,
     /// exclusions, queue and balance (through its control API).
     Status {
+        /// Print the node's whole snapshot as JSON: identity, routerUrl, workerUrl,
+        /// controlUrl (null for a server the node does not run), engine, advertising,
+        /// peers, exclusions, queue, balance, receipts, rejections, owed.
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +134,7 @@ pub enum Command {
     /// and Nostr relays); the switch is kept for the next start. With no node running,
     /// it says how the next start will be.
     Advertise {
+        /// on or off.
         #[arg(value_enum)]
         switch: Switch,
     },
@@ -169,12 +194,28 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Start the worker (runs until SIGINT/SIGTERM).
+    #[command(after_help = "\
+Examples:
+  lobstah worker start                                    Ollama at OLLAMA_HOST or 127.0.0.1:11434
+  lobstah worker start --engine openai --engine-url http://127.0.0.1:8080   llama.cpp, vLLM…
+  lobstah worker start --trust lob1… --serve-only lob1…,lob1…              friends only
+  lobstah worker start --host 0.0.0.0 --announce-to http://tracker.example:17476 \\
+      --announce-url http://my-mac.example:17474            reachable and advertised
+
+It prints `worker lob1… listening on http://ADDR (KIND engine)` once it serves.")]
     Start(Box<serve_cmds::WorkerArgs>),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RouterCommand {
     /// Start the router (runs until SIGINT/SIGTERM).
+    #[command(after_help = "\
+Examples:
+  lobstah router start                       then point OpenAI clients at http://127.0.0.1:17475/v1
+  lobstah router start --port 0              a free port, printed at start
+  lobstah peers add lob1… http://HOST:17474  add a worker while it runs
+
+It prints `router lob1… listening on http://ADDR (OpenAI base URL: http://ADDR/v1)`.")]
     Start(serve_cmds::RouterArgs),
 }
 
@@ -187,15 +228,27 @@ pub enum TrackerCommand {
 #[derive(Debug, Subcommand)]
 pub enum PeersCommand {
     /// Add (or update) a peer by its public key and worker URL.
+    #[command(after_help = "\
+Example:
+  lobstah peers add lob1c0ffee… http://192.168.1.20:17474 alice
+
+Beside a running node it goes through the node and applies at once.")]
     Add {
+        /// The peer's public key: lob1 and 64 hex characters (`lobstah id` on its machine).
         pubkey: String,
+        /// Its worker's base URL, http:// or https://, e.g. http://192.168.1.20:17474.
         url: String,
+        /// A name for it in the console and in `receipts` (printable, up to 64 characters).
         label: Option<String>,
     },
     /// Remove a peer.
-    Remove { pubkey: String },
+    Remove {
+        /// The peer's public key (lob1…).
+        pubkey: String,
+    },
     /// List the peer book.
     List {
+        /// Print JSON instead of a table (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -224,6 +277,7 @@ pub enum PeersCommand {
 pub enum ConfigCommand {
     /// Print every setting (flags > LOBSTAH_* environment > config.toml > defaults).
     Show {
+        /// Print JSON instead of a table (stable field names, for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -243,11 +297,15 @@ pub enum ServiceCommand {
 pub enum LedgerCommand {
     /// Recompute every balance from the stored receipts; exit 1 on any mismatch.
     Verify {
+        /// Print the report as JSON (receipts_checked, pubkeys_checked, mismatches).
         #[arg(long)]
         json: bool,
     },
     /// Import signed receipts from a JSONL file (one per line), skipping duplicates.
-    Import { file: PathBuf },
+    Import {
+        /// The file, one signed receipt per line (as `ledger export` writes).
+        file: PathBuf,
+    },
     /// Write every receipt as JSONL to stdout, oldest first.
     Export,
 }
@@ -395,3 +453,6 @@ pub(crate) fn init_logging(format: LogFormat) {
             .try_init(),
     };
 }
+
+#[cfg(test)]
+mod help_tests;

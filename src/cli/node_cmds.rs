@@ -34,6 +34,7 @@ pub struct NodeFlags {
     /// Engine: ollama, openai or synthetic.
     #[arg(long = "engine", value_name = "KIND")]
     pub engine_kind: Option<String>,
+    /// The engine's base URL (default for ollama: OLLAMA_HOST or http://127.0.0.1:11434).
     #[arg(long, value_name = "URL")]
     pub engine_url: Option<String>,
     /// Synthetic engine: tokens per second (0 = as fast as possible).

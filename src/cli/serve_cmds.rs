@@ -34,6 +34,7 @@ pub struct WorkerArgs {
     /// Address to listen on. Anything but loopback exposes your engine to the network.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port to listen on (0 picks a free one; the line printed at start says which).
     #[arg(long, default_value_t = 17474)]
     pub port: u16,
     /// Requests run on the engine at once; more wait in line.
@@ -54,6 +55,7 @@ pub struct WorkerArgs {
     pub stream_idle_timeout: u64,
     #[command(flatten)]
     pub connections: super::connection_flags::ConnectionFlags,
+    /// interactive (chat, answered now) or batch (preferred for async jobs).
     #[arg(long, default_value = "interactive")]
     pub tier: Tier,
     /// Synthetic engine only: tokens per second per request (0 = as fast as possible).
@@ -92,8 +94,10 @@ pub struct WorkerArgs {
 
 #[derive(Debug, Args)]
 pub struct RouterArgs {
+    /// Address to listen on. Anything but loopback lets others spend your credits.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port to listen on (0 picks a free one); the OpenAI base URL is http://HOST:PORT/v1.
     #[arg(long, default_value_t = 17475)]
     pub port: u16,
     /// Consecutive failures that exclude a peer.
