@@ -157,7 +157,7 @@ pub(super) async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<Tc
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "the {what} listens beyond loopback: anyone who can reach this address can use it");
     }
-    TcpListener::bind(addr)
+    crate::core::net::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for the {what}"))
 }

@@ -41,7 +41,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ControlEr
     if !addr.ip().is_loopback() {
         return Err(ControlError::NotLoopback(addr));
     }
-    tokio::net::TcpListener::bind(addr)
+    crate::core::net::bind(addr)
         .await
         .map_err(|source| ControlError::Bind { addr, source })
 }

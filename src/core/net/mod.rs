@@ -3,7 +3,7 @@
 //! (`listener`), request head and body limits (`guard`), the HTTP/1 connection driver
 //! that applies them (`serve`), the timeouts a stream relay needs (`relay`), what a web
 //! page in the user's browser may do with a listener (`browser`), and the metrics of
-//! it all (`stats`).
+//! it all (`stats`), and binding with a deep accept backlog (`bind`).
 //!
 //! The limits, and why each default:
 //! - `max_connections` (1,024): connections open at once. When all are taken, a new
@@ -36,6 +36,7 @@
 //!   first on streams, with its accounting.
 
 mod admission;
+mod bind;
 mod browser;
 pub mod fd_limit;
 mod guard;
@@ -47,6 +48,7 @@ mod stats;
 use std::time::Duration;
 
 pub use admission::{AddressKey, Admission, Standing};
+pub use bind::{ACCEPT_BACKLOG, bind};
 pub use browser::{BrowserPolicy, normalize_host, normalize_origin};
 pub use guard::header_bytes;
 pub use listener::{Limited, set_nodelay};

@@ -372,7 +372,7 @@ async fn bind(host: IpAddr, port: u16, what: &'static str) -> Result<TcpListener
     if !host.is_loopback() {
         tracing::warn!(%addr, "the {what} listens beyond loopback: anyone who can reach this address can use it");
     }
-    TcpListener::bind(addr)
+    crate::core::net::bind(addr)
         .await
         .map_err(|source| NodeError::Bind { what, addr, source })
 }
