@@ -7,13 +7,13 @@
 //! advertising switch survives a restart.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support;
 use crate::support::bin;
+use crate::support::headless::Headless;
 use crate::support::processes::{Pair, client, free_port, id_of};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -176,46 +176,10 @@ async fn every_command_answers_beside_worker_start_and_router_start() {
     assert_same_offline(router_home.path(), &beside[1]);
 }
 
-/// `lobstah --headless` on `home` with every port picked by the OS; killed when dropped.
-struct Headless(std::process::Child);
-
-impl Headless {
-    fn start(home: &Path, worker_port: u16) -> Headless {
-        let _ = std::fs::remove_file(home.join("node.json"));
-        let child = bin::lobstah(home)
-            .args(["--headless", "--engine", "synthetic", "--router-port", "0"])
-            .args(["--worker-port", &worker_port.to_string()])
-            .env("LOBSTAH_CONTROL_PORT", "0")
-            .env("LOBSTAH_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start lobstah --headless");
-        let until = Instant::now() + DEADLINE;
-        while !bin::run(home, &["status", "--json"]).0 {
-            assert!(Instant::now() < until, "lobstah --headless did not answer");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Headless(child)
-    }
-
-    fn stop(mut self) {
-        let pid = self.0.id().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(killed.success());
-        let exit = self.0.wait().expect("wait");
-        assert!(exit.success(), "exits 0 on SIGTERM: {exit:?}");
-    }
-}
-
-impl Drop for Headless {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Stops `node` with SIGTERM and checks it exits 0 (having removed its `node.json`).
+fn stop(node: Headless) {
+    node.terminate();
+    assert_eq!(node.wait().0, Some(0), "exits 0 on SIGTERM");
 }
 
 fn advertising(home: &Path) -> bool {
@@ -231,7 +195,7 @@ async fn every_command_answers_beside_headless_and_advertising_survives_a_restar
     let home = home.path();
     let stranger = id_of(spare.path());
     let worker_port = free_port();
-    let node = Headless::start(home, worker_port);
+    let node = Headless::start_on(home, "0", worker_port);
     let me = ok(home, &["id"]).trim().to_string();
     let worker_url = format!("http://127.0.0.1:{worker_port}");
     ok(home, &["peers", "add", &me, &worker_url, "me"]);
@@ -255,20 +219,20 @@ async fn every_command_answers_beside_headless_and_advertising_survives_a_restar
     let switched = ok(home, &["advertise", "on"]);
     assert!(switched.contains("advertising on"), "{switched}");
     assert!(advertising(home));
-    node.stop();
+    stop(node);
     assert_same_offline(home, &beside);
 
-    let node = Headless::start(home, worker_port);
+    let node = Headless::start_on(home, "0", worker_port);
     assert!(
         advertising(home),
         "advertising is off again after a restart"
     );
     ok(home, &["advertise", "off"]);
-    node.stop();
-    let node = Headless::start(home, worker_port);
+    stop(node);
+    let node = Headless::start_on(home, "0", worker_port);
     assert!(
         !advertising(home),
         "advertising is on again after a restart"
     );
-    node.stop();
+    stop(node);
 }

@@ -6,8 +6,8 @@
 use crate::support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,102 +16,9 @@ use lobstah::core::ledger::Ledger;
 use lobstah::core::store;
 use serde_json::{Value, json};
 use support::bin::lobstah;
+use support::headless::Headless;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A headless node on the synthetic engine, paced so requests are in flight long
-/// enough to be caught by a signal.
-struct Headless {
-    child: Child,
-    home: PathBuf,
-    info: Value,
-}
-
-impl Headless {
-    fn start(home: &Path, rate: &str) -> Headless {
-        Self::start_as(lobstah(home), home, rate)
-    }
-
-    /// Starts the node from `command`: `lobstah` itself, or a wrapper that execs it.
-    fn start_as(mut command: Command, home: &Path, rate: &str) -> Headless {
-        let child = command
-            .args([
-                "--headless",
-                "--engine",
-                "synthetic",
-                "--synthetic-rate",
-                rate,
-            ])
-            .args(["--router-port", "0", "--worker-port", "0"])
-            .env("LOBSTAH_CONTROL_PORT", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lobstah --headless");
-        let node_file = home.join("node.json");
-        let until = Instant::now() + DEADLINE;
-        let info = loop {
-            if let Some(v) = std::fs::read(&node_file)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            {
-                break v;
-            }
-            assert!(Instant::now() < until, "node.json did not appear");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Headless {
-            child,
-            home: home.to_path_buf(),
-            info,
-        }
-    }
-
-    fn url(&self, key: &str) -> String {
-        self.info[key].as_str().unwrap().to_string()
-    }
-
-    fn token(&self) -> String {
-        std::fs::read_to_string(self.home.join("control.token"))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    /// Waits for exit; returns the code and what it logged.
-    fn wait(mut self) -> (Option<i32>, String) {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut log = String::new();
-                if let Some(mut err) = self.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut err, &mut log);
-                }
-                return (status.code(), log);
-            }
-            if Instant::now() > until {
-                let _ = self.child.kill();
-                panic!("lobstah --headless did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Headless {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn add_own_worker(node: &Headless) {
     let http = support::client();

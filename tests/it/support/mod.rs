@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod headless;
 pub mod jobs;
 pub mod nostr;
 pub mod processes;
@@ -19,8 +20,8 @@ use std::time::Duration;
 use lobstah::core::clock::SharedClock;
 use lobstah::core::engine::Engine;
 use lobstah::core::ledger::{Ledger, LedgerWriter};
+use lobstah::core::peers::{PeerBook, PeerSource};
 use lobstah::core::protocol::{Identity, PublicKey};
-use lobstah::core::router::peers::{PeerBook, PeerSource};
 use lobstah::core::router::{RouterConfig, RouterService};
 use lobstah::core::store::{self, Db};
 use lobstah::core::worker::{Worker, WorkerConfig};
