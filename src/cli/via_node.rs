@@ -128,7 +128,11 @@ pub(super) fn balances(
         let printed = if all {
             super::ledger_cmds::print_balances(&balances, as_json)
         } else {
-            let me = node.snapshot().await?.identity;
+            // node.json names the node's key: no second request for it.
+            let me = match node.info() {
+                Some(info) => info.pubkey.clone(),
+                None => node.snapshot().await?.identity,
+            };
             let mine = balances
                 .iter()
                 .find(|b| b.pubkey.to_string() == me)

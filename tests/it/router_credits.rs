@@ -206,7 +206,7 @@ async fn a_declining_worker_is_skipped_without_counting_against_it() {
             generous.pubkey,
             &generous.url,
             Some("generous"),
-            lobstah::core::router::peers::PeerSource::Manual,
+            lobstah::core::peers::PeerSource::Manual,
             clock.now_ms(),
         )
         .unwrap();

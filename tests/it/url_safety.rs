@@ -17,8 +17,8 @@ use axum::routing::any;
 use lobstah::core::clock::system_clock;
 use lobstah::core::discovery::{StaticLookup, UrlPolicy};
 use lobstah::core::engine::{SyntheticConfig, SyntheticEngine};
+use lobstah::core::peers::PeerSource;
 use lobstah::core::protocol::Identity;
-use lobstah::core::router::peers::PeerSource;
 use serde_json::Value;
 use support::{TestRouter, chat_body, client, listener, memory_db, start_router};
 

@@ -196,23 +196,20 @@ impl ControlClient {
         self.json(response).await
     }
 
-    /// Writes every receipt, one JSON line each, to `out` as the node streams them; the
-    /// count of lines. A transfer that ends early is an error, never a short export.
-    pub async fn export_ledger(&self, out: &mut impl std::io::Write) -> Result<u64, ClientError> {
+    /// Writes every receipt, one JSON line each, to `out` as the node streams them. A
+    /// transfer that ends early is an error, never a short export.
+    pub async fn export_ledger(&self, out: &mut impl std::io::Write) -> Result<(), ClientError> {
         let response = self.ledger_get(ledger::EXPORT_PATH).await?;
         let response = self.check(response).await?;
         let mut body = response.bytes_stream();
-        let mut lines = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk
                 .map_err(|e| ClientError::Protocol(format!("the export stopped part-way: {e}")))?;
-            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
             out.write_all(&chunk)
                 .map_err(|e| ClientError::Protocol(format!("cannot write the export: {e}")))?;
         }
         out.flush()
-            .map_err(|e| ClientError::Protocol(format!("cannot write the export: {e}")))?;
-        Ok(lines)
+            .map_err(|e| ClientError::Protocol(format!("cannot write the export: {e}")))
     }
 
     async fn ledger_get(&self, path: &str) -> Result<reqwest::Response, ClientError> {

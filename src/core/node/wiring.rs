@@ -40,12 +40,6 @@ impl Roles {
     };
 }
 
-impl Default for Roles {
-    fn default() -> Self {
-        Roles::BOTH
-    }
-}
-
 pub(super) fn router_config(
     config: &Config,
     identity: Identity,

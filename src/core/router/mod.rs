@@ -18,9 +18,6 @@ mod intake;
 pub mod jobs;
 mod models;
 mod peer_stats;
-// The peer book moved to `core::peers` (discovery, the node and the console use it
-// too); this path stays for code written against it.
-pub use crate::core::peers;
 pub(crate) mod plausible;
 pub mod receipt_filter;
 pub mod reconcile;
