@@ -133,12 +133,20 @@ pub(super) fn render(s: &Snapshot, pid: Option<u32>) -> String {
         if a.on { "ON" } else { "off" }
     );
     let q = &s.queue;
-    let _ = writeln!(
-        out,
-        "  queue        {} running, {} waiting (concurrency {})",
-        q.running, q.waiting, q.concurrency
-    );
-    for (label, c) in [("jobs served ", q.jobs), ("jobs sent   ", q.client_jobs)] {
+    // The queue and the jobs served are the worker's: a router alone has neither.
+    let serves = s.worker_url.is_some();
+    if serves {
+        let _ = writeln!(
+            out,
+            "  queue        {} running, {} waiting (concurrency {})",
+            q.running, q.waiting, q.concurrency
+        );
+    }
+    let jobs = [
+        ("jobs served ", q.jobs, serves),
+        ("jobs sent   ", q.client_jobs, true),
+    ];
+    for (label, c, _) in jobs.into_iter().filter(|(_, _, shown)| *shown) {
         let _ = writeln!(
             out,
             "  {label} {} queued, {} running, {} done, {} error, {} cancelled",
@@ -290,6 +298,61 @@ mod tests {
             "4 receipts refused, declined us 12 times",
         ] {
             assert!(text.contains(needle), "{needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_node_with_one_role_says_which_and_shows_only_its_parts() {
+        let router = Some("http://127.0.0.1:17475".to_string());
+        let worker = Some("http://127.0.0.1:17474".to_string());
+        // (router, worker, lines expected, lines not expected)
+        let cases = [
+            (
+                router.clone(),
+                worker.clone(),
+                vec!["queue  ", "jobs served", "jobs sent"],
+                vec!["not run by this node"],
+            ),
+            (
+                router.clone(),
+                None,
+                vec![
+                    "worker       -  (not run by this node)",
+                    "this node runs no worker",
+                    "jobs sent",
+                ],
+                vec!["queue  ", "jobs served"],
+            ),
+            (
+                None,
+                worker.clone(),
+                vec![
+                    "router       -  (not run by this node)",
+                    "queue  ",
+                    "jobs served",
+                ],
+                vec!["OpenAI base URL"],
+            ),
+        ];
+        for (router_url, worker_url, shown, hidden) in cases {
+            let s = Snapshot {
+                router_url: router_url.clone(),
+                worker_url: worker_url.clone(),
+                ..Snapshot::default()
+            };
+            let text = render(&s, None);
+            for line in shown {
+                assert!(
+                    text.contains(line),
+                    "{line:?} for {router_url:?}/{worker_url:?} in\n{text}"
+                );
+            }
+            for line in hidden {
+                assert!(
+                    !text.contains(line),
+                    "{line:?} for {router_url:?}/{worker_url:?} in\n{text}"
+                );
+            }
         }
     }
 
