@@ -9,6 +9,7 @@ mod console_cmds;
 #[path = "no_console.rs"]
 mod console_cmds;
 mod discovery_cmds;
+mod doctor_cmds;
 mod follow_cmds;
 mod identity_cmds;
 mod jobs_cmds;
@@ -127,6 +128,21 @@ pub enum Command {
         /// Print the node's whole snapshot as JSON: identity, routerUrl, workerUrl,
         /// controlUrl (null for a server the node does not run), engine, advertising,
         /// peers, exclusions, queue, balance, receipts, rejections, owed.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the setup: the configured engine (reachable? its models, embeddings) and,
+    /// when a node runs here, what its router and worker serve. Exit 1 on a problem.
+    #[command(after_help = "\
+Examples:
+  lobstah doctor                                 is my engine up, and what does my node serve?
+  lobstah --engine-url http://127.0.0.1:11500 doctor   check another engine address
+  lobstah doctor --json                          the same facts for scripts
+
+Each problem comes with a line saying what to do; exit 0 when everything answers.")]
+    Doctor {
+        /// Print the report as JSON: ok, configFile, engine, node (router with its
+        /// endpoints, worker with its capabilities; null with no node), problems.
         #[arg(long)]
         json: bool,
     },
@@ -394,6 +410,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Receipts { limit, json, .. } => via_node::receipts(&paths, limit, json)
             .unwrap_or_else(|| ledger_cmds::receipts(&paths, limit, json)),
         Command::Status { json } => runtime()?.block_on(node_cmds::status(&paths, json)),
+        Command::Doctor { json } => doctor_cmds::run(&paths, &cli.node, json),
         Command::Advertise { switch } => {
             let on = switch == Switch::On;
             via_node::node_command(&paths, NodeCommand::SetAdvertising { on })

@@ -128,6 +128,12 @@ impl From<RequestError> for ApiError {
     }
 }
 
+impl From<crate::core::engine::EmbeddingsRequestError> for ApiError {
+    fn from(e: crate::core::engine::EmbeddingsRequestError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();

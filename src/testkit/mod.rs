@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod embeddings;
 mod ollama;
 mod openai;
 mod server;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub use embeddings::fake_vector;
 pub use ollama::FakeOllama;
 pub use openai::FakeOpenAi;
 pub use server::{FakeServer, RecordedRequest};

@@ -33,7 +33,8 @@ impl FakeOllama {
     pub async fn start_with(config: FakeConfig) -> io::Result<Self> {
         let routes = Router::new()
             .route("/api/tags", get(tags))
-            .route("/api/chat", post(chat));
+            .route("/api/chat", post(chat))
+            .route("/api/embed", post(super::embeddings::ollama_embed));
         Ok(FakeOllama(FakeServer::start(config, routes).await?))
     }
 

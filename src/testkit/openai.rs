@@ -35,7 +35,8 @@ impl FakeOpenAi {
     pub async fn start_with(config: FakeConfig) -> io::Result<Self> {
         let routes = Router::new()
             .route("/v1/models", get(models))
-            .route("/v1/chat/completions", post(chat));
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(super::embeddings::openai_embeddings));
         Ok(FakeOpenAi(FakeServer::start(config, routes).await?))
     }
 

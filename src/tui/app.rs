@@ -11,6 +11,10 @@ use crate::tui::theme::Theme;
 
 /// Events kept after applying them, to replay over a snapshot that was taken before them.
 pub(crate) const REPLAY_EVENTS: usize = 512;
+/// How old live traffic figures may get before the snapshot is read again.
+const LIVE_REFRESH_MS: u64 = 1_000;
+/// A snapshot this old has nothing live left: its minute of figures has passed.
+const LIVE_FOR_MS: u64 = 60_000;
 
 /// The panels that take focus (queue and balance have nothing to select).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,20 +133,43 @@ impl App {
         self.dirty = true;
     }
 
-    /// True while something on screen counts down, so the runtime ticks once a second;
-    /// otherwise it sleeps until input or an event arrives.
+    /// True while something on screen counts down or moves (requests in flight, rates
+    /// of the last minute), so the runtime ticks once a second; otherwise it sleeps until
+    /// input or an event arrives.
     pub fn needs_tick(&self, now_ms: u64) -> bool {
         let counting = |until: u64| until > now_ms;
-        self.snapshot
-            .exclusions
-            .iter()
-            .any(|e| counting(e.until_ms))
+        self.traffic_live(now_ms)
+            || self
+                .snapshot
+                .exclusions
+                .iter()
+                .any(|e| counting(e.until_ms))
             || self
                 .snapshot
                 .peers
                 .iter()
                 .filter_map(|p| p.excluded_until_ms)
                 .any(counting)
+    }
+
+    /// Whether the traffic figures change without an event at `now_ms`: something is
+    /// in flight, or tokens of the last minute are still ageing out of it, and the
+    /// snapshot is less than that minute old (an older one has nothing live left).
+    pub fn traffic_live(&self, now_ms: u64) -> bool {
+        let t = &self.snapshot.traffic;
+        let moving = !t.in_flight.is_empty()
+            || t.consumed_per_sec > 0.0
+            || t.served_per_sec > 0.0
+            || t.peers
+                .iter()
+                .any(|p| p.tokens_per_sec > 0.0 || p.answers > 0);
+        moving && now_ms.saturating_sub(self.snapshot.taken_at_ms) < LIVE_FOR_MS
+    }
+
+    /// Whether live traffic figures are old enough at `now_ms` to read the node again.
+    pub fn traffic_stale(&self, now_ms: u64) -> bool {
+        self.traffic_live(now_ms)
+            && now_ms.saturating_sub(self.snapshot.taken_at_ms) >= LIVE_REFRESH_MS
     }
 
     pub fn selected_peer(&self) -> Option<&PeerRow> {

@@ -1,10 +1,12 @@
 //! Fixed snapshots for the console's tests, screenshots and render benchmark: a small node
-//! with one peer of every kind, and a large one (any number of peers and receipts). Every
+//! with one peer of every kind, a node with one peer streaming, and a large one (any
+//! number of peers and receipts), each with traffic figures and requests in flight. Every
 //! time is relative to the `now_ms` given, so frames drawn from them are reproducible.
 
 use crate::core::node::{
-    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, JobCounts, OwedRow, OwedView,
-    PeerHealth, PeerRow, QueueStatus, ReceiptRole, ReceiptRow, Snapshot,
+    AdvertisingStatus, BalanceView, EngineStatus, ExclusionRow, InFlightRow, JobCounts, OwedRow,
+    OwedView, PeerHealth, PeerRow, PeerTraffic, QueueStatus, ReceiptRole, ReceiptRow, Snapshot,
+    TrafficView,
 };
 
 /// A fixed instant for tests: 2023-11-14 22:13:20 UTC.
@@ -224,8 +226,86 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
             owing: Vec::new(),
         },
         demo: false,
+        // mac-studio streams one answer now and the laptop answers whole; both answered
+        // in the last minute. gpu-box answered before its exclusion, long ago.
+        traffic: TrafficView {
+            peers: vec![
+                traffic(1, 85.2, Some(84), Some(4_100), 12),
+                traffic(4, 4.5, None, Some(1_250), 3),
+                traffic(2, 0.0, Some(2_400), Some(31_000), 0),
+            ],
+            in_flight: vec![
+                InFlightRow {
+                    model: "llama3.1:8b".into(),
+                    peer: pubkey(1),
+                    started_at_ms: now_ms - 3_200,
+                    stream: true,
+                    first_byte_at_ms: Some(now_ms - 3_110),
+                    tokens: 212,
+                },
+                InFlightRow {
+                    model: "qwen2.5:7b".into(),
+                    peer: pubkey(4),
+                    started_at_ms: now_ms - 800,
+                    stream: false,
+                    first_byte_at_ms: None,
+                    tokens: 0,
+                },
+            ],
+            in_flight_total: 2,
+            consumed_per_sec: 89.7,
+            served_per_sec: 41.3,
+        },
         ledger_error: None,
     }
+}
+
+fn traffic(
+    n: u64,
+    tokens_per_sec: f64,
+    ttft_ms: Option<u64>,
+    answer_ms: Option<u64>,
+    answers: u64,
+) -> PeerTraffic {
+    PeerTraffic {
+        pubkey: pubkey(n),
+        tokens_per_sec,
+        ttft_ms,
+        answer_ms,
+        answers,
+    }
+}
+
+/// A node with one peer, streaming: the case the peers panel must not pad with empty
+/// rows. Its URL is as long as a loopback one gets, so its port must still show.
+pub fn one_peer_snapshot(now_ms: u64) -> Snapshot {
+    let mut snap = sample_snapshot(now_ms);
+    let mut only = peer(
+        1,
+        Some("demo-alpha"),
+        "http://127.0.0.1:17474",
+        PeerHealth::Ok,
+    );
+    only.models = vec!["synthetic".into()];
+    only.served = 57;
+    only.receipts = 57;
+    snap.peers = vec![only];
+    snap.exclusions = Vec::new();
+    snap.traffic = TrafficView {
+        peers: vec![traffic(1, 118.4, Some(38), Some(1_420), 21)],
+        in_flight: vec![InFlightRow {
+            model: "synthetic".into(),
+            peer: pubkey(1),
+            started_at_ms: now_ms - 1_700,
+            stream: true,
+            first_byte_at_ms: Some(now_ms - 1_662),
+            tokens: 96,
+        }],
+        in_flight_total: 1,
+        consumed_per_sec: 118.4,
+        served_per_sec: 12.0,
+    };
+    snap
 }
 
 /// A busy node: `peers` peers in mixed states and `receipts` receipts, for the benchmark.
@@ -256,6 +336,35 @@ pub fn large_snapshot(now_ms: u64, peers: usize, receipts: usize) -> Snapshot {
             row
         })
         .collect();
+    // Every third peer answered in the last minute, a few are busy with our requests now.
+    snap.traffic = TrafficView {
+        peers: (0..peers as u64)
+            .filter(|n| n % 3 == 0)
+            .map(|n| {
+                let ttft = (n % 2 == 0).then_some(40 + n * 11);
+                traffic(
+                    n + 10,
+                    5.0 + n as f64 * 3.5,
+                    ttft,
+                    Some(900 + n * 130),
+                    n % 7 + 1,
+                )
+            })
+            .collect(),
+        in_flight: (0..peers.min(4) as u64)
+            .map(|n| InFlightRow {
+                model: "llama3.1:8b".into(),
+                peer: pubkey(n * 3 + 10),
+                started_at_ms: now_ms - 4_000 + n * 900,
+                stream: n != 1,
+                first_byte_at_ms: (n % 2 == 0).then_some(now_ms - 3_500 + n * 900),
+                tokens: if n == 1 { 0 } else { 40 * (4 - n) },
+            })
+            .collect(),
+        in_flight_total: peers.min(4) as u64,
+        consumed_per_sec: 512.5,
+        served_per_sec: 64.0,
+    };
     snap.exclusions = snap
         .peers
         .iter()

@@ -6,8 +6,18 @@ pub const APP_NAME: &str = "lobstah";
 pub const DEMO_BADGE: &str = " DEMO ";
 pub const CONNECTING: &str = "connecting to the node…";
 pub const HELP_MORE: &str = "↓ more";
+/// The help overlay's legend of the in-flight panel: (term, meaning).
+pub const HELP_IN_FLIGHT_HEADING: &str = "Router in flight panel";
+pub const HELP_IN_FLIGHT_LEGEND: [(&str, &str); 3] = [
+    ("rows", "Requests this router is forwarding to peers now"),
+    (
+        "consumed",
+        "Tokens/s our router received from peers, last minute",
+    ),
+    ("served", "Tokens/s our worker produced, last minute"),
+];
 /// The help overlay's legend of the queue panel's job lines: (term, meaning).
-pub const HELP_QUEUE_HEADING: &str = "Queue panel";
+pub const HELP_QUEUE_HEADING: &str = "Worker queue panel";
 pub const HELP_QUEUE_LEGEND: [(&str, &str); 3] = [
     ("jobs", "Async jobs this worker serves for peers"),
     (
@@ -18,7 +28,16 @@ pub const HELP_QUEUE_LEGEND: [(&str, &str); 3] = [
 ];
 /// The help overlay's legend of the peers table's counters: (column, meaning).
 pub const HELP_PEERS_HEADING: &str = "Peers panel";
-pub const HELP_PEERS_LEGEND: [(&str, &str); 3] = [
+pub const HELP_PEERS_LEGEND: [(&str, &str); 6] = [
+    ("tok/s", "Output tokens per second it gave us, last minute"),
+    (
+        "ttft",
+        "Time to first token of its streams (mean, last minute)",
+    ),
+    (
+        "answer",
+        "Whole-answer time, request to end (mean, last minute)",
+    ),
     ("ok/fail", "Requests the peer served, and failed"),
     (
         "refused",
@@ -32,7 +51,11 @@ pub const HELP_PEERS_LEGEND: [(&str, &str); 3] = [
 pub const TOO_SMALL: &str = "terminal too small";
 
 pub const TITLE_PEERS: &str = "Peers";
-pub const TITLE_QUEUE: &str = "Queue";
+pub const TITLE_QUEUE: &str = "Worker queue";
+/// This router's own requests to peers, as opposed to the worker's queue.
+pub const TITLE_IN_FLIGHT: &str = "Router in flight";
+/// After the peers panel's title: the window the speed columns are over.
+pub const PEERS_WINDOW: &str = "speeds over the last minute";
 pub const TITLE_EXCLUSIONS: &str = "Exclusions";
 pub const TITLE_RECEIPTS: &str = "Receipts";
 pub const TITLE_BALANCE: &str = "Balance";
@@ -46,6 +69,7 @@ pub const TITLE_CONFIRM_ADVERTISE: &str = "Start advertising?";
 pub const EMPTY_PEERS: &str = "No peers yet. Press a to add one, or s to sync from trackers.";
 pub const EMPTY_EXCLUSIONS: &str = "No peer is excluded.";
 pub const EMPTY_RECEIPTS: &str = "No receipts yet.";
+pub const EMPTY_IN_FLIGHT: &str = "Nothing in flight through this router.";
 pub const EMPTY_OWED: &str = "Every requester has confirmed what it was served.";
 
 pub const FIELD_PUBKEY: &str = "Public key";
@@ -157,7 +181,16 @@ pub mod column {
     pub const TIER: &str = "tier";
     pub const STATE: &str = "state";
     pub const QUEUE: &str = "q";
-    pub const LATENCY: &str = "latency";
+    /// Output tokens per second over the last minute.
+    pub const TOKENS_PER_SEC: &str = "tok/s";
+    /// Time to first token.
+    pub const TTFT: &str = "ttft";
+    /// Whole-answer time.
+    pub const ANSWER: &str = "answer";
+    /// In flight: time since the request went to the peer, tokens forwarded so far.
+    pub const ELAPSED: &str = "elapsed";
+    pub const TOKENS_SO_FAR: &str = "tokens";
+    pub const KIND: &str = "kind";
     pub const COUNTS: &str = "ok/fail";
     /// Receipts from the peer refused: bad signature, replayed, implausible counts.
     pub const REFUSED: &str = "refused";
@@ -208,4 +241,12 @@ pub mod cell {
     /// confirmed.
     pub const BAL_PENDING: &str = "pending";
     pub const NET_TREND: &str = "net credits, last receipts";
+    /// The two totals of the in-flight panel: tokens/s consumed and served.
+    pub const CONSUMED: &str = "consumed";
+    pub const SERVED: &str = "served";
+    pub const TOKENS_PER_SEC: &str = "tok/s";
+    pub const STREAM: &str = "stream";
+    pub const WHOLE: &str = "whole";
+    /// A stream whose first byte has not come yet.
+    pub const WAITING_FIRST: &str = "waiting";
 }

@@ -75,8 +75,12 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Cmd> {
 }
 
 fn on_help_action(app: &mut App, action: Option<Action>) {
-    // The render clamps to the real overflow; this bound only stops runaway scrolling.
-    let max_scroll = u16::try_from(BINDINGS.len()).unwrap_or(u16::MAX);
+    // The render clamps to the real overflow; this bound only stops runaway scrolling,
+    // and counts every line the help can have: bindings, legends, headings and gaps.
+    let legends = text::HELP_PEERS_LEGEND.len()
+        + text::HELP_IN_FLIGHT_LEGEND.len()
+        + text::HELP_QUEUE_LEGEND.len();
+    let max_scroll = u16::try_from(BINDINGS.len() + legends + 16).unwrap_or(u16::MAX);
     match action {
         Some(Action::ToggleHelp) => {
             app.help_open = false;

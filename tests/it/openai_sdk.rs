@@ -90,7 +90,7 @@ async fn openai_sdk_through_router_and_workers() {
         );
         assert_eq!(
             seen["models"]["retrieved"],
-            json!({"id": model, "owned_by": "lobstah", "peers": 1, "capabilities": ["chat"]}),
+            json!({"id": model, "owned_by": "lobstah", "peers": 1, "capabilities": ["chat", "embeddings"]}),
             "{seen}"
         );
         assert_eq!(seen["models"]["missing"]["status"], 404, "{seen}");

@@ -100,7 +100,7 @@ async fn models_count_healthy_peers_and_resolve_ids_with_slashes() {
     assert_eq!(
         one,
         json!({"id": "org/model-7b", "object": "model", "created": 0, "owned_by": "lobstah",
-               "peers": 1, "capabilities": ["chat"]})
+               "peers": 1, "capabilities": ["chat", "embeddings"]})
     );
     let (status, escaped) = get("/v1/models/org%2Fmodel-7b").await;
     assert_eq!(

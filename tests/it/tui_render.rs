@@ -170,7 +170,9 @@ fn locate(text: &str, row: &str, needle: &str) -> (u16, u16) {
 #[test]
 fn refused_receipts_and_declines_are_in_the_peers_table_and_refusals_stand_out() {
     let app = loaded_app(Theme::colored());
-    for (width, height) in [(80, 24), (120, 40)] {
+    // At 80 columns the speeds, URL, models and source take the room; the counters
+    // come back from 110.
+    for (width, height) in [(110, 30), (120, 40)] {
         let buffer = draw(&app, width, height, FIXED_NOW_MS);
         let text = screen_text(&buffer);
         let (refused_x, header_y) = locate(&text, "refused", "refused");

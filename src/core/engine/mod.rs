@@ -2,6 +2,7 @@
 //! and the synthetic engine for demos and benchmarks. Every engine speaks OpenAI
 //! `chat.completion` / `chat.completion.chunk` objects to the worker.
 
+mod embeddings;
 pub mod estimate;
 mod http;
 pub(crate) mod lines;
@@ -11,10 +12,14 @@ mod request;
 mod shape;
 mod synthetic;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
 
+pub use embeddings::{
+    EmbeddingsRequest, EmbeddingsRequestError, EmbeddingsResponse, openai_list, reported_tokens,
+};
 pub use ollama::{OllamaEngine, ollama_default_url, ollama_url_from};
 pub use openai::OpenAiEngine;
 pub use request::{ChatRequest, RequestError};
@@ -104,4 +109,23 @@ pub trait Engine: Send + Sync + 'static {
     /// A streamed answer. The returned future resolves once the engine has accepted the
     /// request (status line received), so a refusal is an `Err` here, not in the stream.
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>>;
+
+    /// Whether [`Engine::embed`] is served: the worker lists `embeddings` in its
+    /// capabilities only then, so routers do not send it embeddings otherwise.
+    fn serves_embeddings(&self) -> bool {
+        false
+    }
+
+    /// Embeddings for each input, in order.
+    fn embed(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> BoxFuture<'_, Result<EmbeddingsResponse, EngineError>> {
+        let _ = request;
+        futures_util::future::ready(Err(EngineError::Status {
+            status: 404,
+            body: format!("the {} engine does not serve embeddings", self.kind()),
+        }))
+        .boxed()
+    }
 }

@@ -9,10 +9,13 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use super::estimate::{WarnOnce, prompt_chars};
+use super::estimate::{WarnOnce, estimated_usage, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
 use super::shape::Meta;
-use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError, Usage};
+use super::{
+    ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest, EmbeddingsResponse, Engine,
+    EngineError, EngineSetupError, Usage, openai_list,
+};
 #[cfg(feature = "test-utils")]
 pub(crate) use request::to_ollama;
 pub(crate) use response::ChunkTranslator;
@@ -166,6 +169,49 @@ impl OllamaEngine {
     }
 }
 
+impl OllamaEngine {
+    /// Over Ollama's native `/api/embed`, which returns floats and the prompt's tokens.
+    async fn embeddings(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, EngineError> {
+        let mut body = serde_json::json!({"model": request.model, "input": request.inputs});
+        if let (Some(dims), Some(object)) = (request.dimensions, body.as_object_mut()) {
+            object.insert("dimensions".into(), dims.into());
+        }
+        let response = send(
+            self.client
+                .post(format!("{}/api/embed", self.base))
+                .json(&body),
+        )
+        .await?;
+        let answer = read_json(check_status(response, ollama_error_message).await?).await?;
+        let vectors: Vec<Vec<f32>> = answer
+            .get("embeddings")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .filter(|v: &Vec<Vec<f32>>| v.len() == request.inputs.len())
+            .ok_or_else(|| {
+                EngineError::Protocol(
+                    "/api/embed answer has no \"embeddings\" array, one per input".into(),
+                )
+            })?;
+        let usage = match answer.get("prompt_eval_count").and_then(Value::as_u64) {
+            Some(tokens) => Usage {
+                input_tokens: tokens,
+                output_tokens: 0,
+                estimated: false,
+            },
+            None => estimated_usage(request.input_chars(), 0),
+        };
+        self.note_estimate(&usage);
+        Ok(EmbeddingsResponse {
+            body: openai_list(&request, &vectors, usage.input_tokens),
+            usage,
+        })
+    }
+}
+
 /// Ollama's error answers are `{"error":"…"}`; keep the message, not the JSON.
 fn ollama_error_message(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
@@ -192,6 +238,17 @@ impl Engine for OllamaEngine {
 
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
         self.stream(request).boxed()
+    }
+
+    fn serves_embeddings(&self) -> bool {
+        true
+    }
+
+    fn embed(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> BoxFuture<'_, Result<EmbeddingsResponse, EngineError>> {
+        self.embeddings(request).boxed()
     }
 }
 

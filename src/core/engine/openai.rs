@@ -16,7 +16,10 @@ use serde_json::{Map, Value, json};
 
 use super::estimate::{WarnOnce, estimated_usage, prompt_chars};
 use super::http::{build_client, check_status, drive, normalize_base, read_json, send};
-use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, EngineSetupError};
+use super::{
+    ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest, EmbeddingsResponse, Engine,
+    EngineError, EngineSetupError, Usage, reported_tokens,
+};
 pub(crate) use stream::{EstimateWarning, SseTranslator};
 use stream::{generated_chars, usage_of};
 
@@ -213,6 +216,41 @@ fn streamed_body(mut body: Map<String, Value>) -> Map<String, Value> {
     body
 }
 
+impl OpenAiEngine {
+    /// Native: the client's body goes to the engine's `/v1/embeddings` whole, in the
+    /// encoding the client chose, and the answer comes back as the engine wrote it.
+    async fn embeddings(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, EngineError> {
+        let response = send(
+            self.request(reqwest::Method::POST, "embeddings")
+                .json(&request.body),
+        )
+        .await?;
+        let answer = read_json(check_status(response, str::to_string).await?).await?;
+        let listed = answer.get("data").and_then(Value::as_array).map(Vec::len);
+        if listed != Some(request.inputs.len()) {
+            return Err(EngineError::Protocol(
+                "/v1/embeddings answer has no \"data\" array, one per input".into(),
+            ));
+        }
+        let usage = match reported_tokens(&answer) {
+            Some(tokens) => Usage {
+                input_tokens: tokens,
+                output_tokens: 0,
+                estimated: false,
+            },
+            None => estimated_usage(request.input_chars(), 0),
+        };
+        self.warning().note(&usage);
+        Ok(EmbeddingsResponse {
+            body: answer,
+            usage,
+        })
+    }
+}
+
 impl Engine for OpenAiEngine {
     fn kind(&self) -> &'static str {
         "openai"
@@ -228,6 +266,17 @@ impl Engine for OpenAiEngine {
 
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
         self.stream(request).boxed()
+    }
+
+    fn serves_embeddings(&self) -> bool {
+        true
+    }
+
+    fn embed(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> BoxFuture<'_, Result<EmbeddingsResponse, EngineError>> {
+        self.embeddings(request).boxed()
     }
 }
 

@@ -11,9 +11,12 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::estimate::prompt_words;
+use super::estimate::{estimate_tokens, prompt_words};
 use super::shape::{Meta, usage_json};
-use super::{ChatRequest, ChatResponse, ChatStream, Engine, EngineError, StreamEvent, Usage};
+use super::{
+    ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest, EmbeddingsResponse, Engine,
+    EngineError, StreamEvent, Usage, openai_list,
+};
 
 /// The model name the synthetic engine serves by default.
 pub const SYNTHETIC_MODEL: &str = "synthetic";
@@ -272,11 +275,119 @@ impl Engine for SyntheticEngine {
     fn chat_stream(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatStream, EngineError>> {
         futures_util::future::ready(self.stream(&request)).boxed()
     }
+
+    fn serves_embeddings(&self) -> bool {
+        true
+    }
+
+    fn embed(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> BoxFuture<'_, Result<EmbeddingsResponse, EngineError>> {
+        futures_util::future::ready(self.embeddings(&request)).boxed()
+    }
+}
+
+/// Length of a synthetic embedding when the request names no `dimensions`.
+const SYNTHETIC_DIMENSIONS: u32 = 64;
+
+impl SyntheticEngine {
+    /// Vectors that are a pure function of the model and each text, of unit length, so
+    /// tests and benchmarks can check an answer against a second request.
+    fn embeddings(&self, request: &EmbeddingsRequest) -> Result<EmbeddingsResponse, EngineError> {
+        if !self.config.models.contains(&request.model) {
+            return Err(EngineError::Status {
+                status: 404,
+                body: format!("model {:?} not found", request.model),
+            });
+        }
+        let dims = request.dimensions.unwrap_or(SYNTHETIC_DIMENSIONS);
+        let vectors: Vec<Vec<f32>> = request
+            .inputs
+            .iter()
+            .map(|text| synthetic_vector(&request.model, text, dims))
+            .collect();
+        let input_tokens = request
+            .inputs
+            .iter()
+            .map(|t| estimate_tokens(t.chars().count()).max(1))
+            .sum();
+        let usage = Usage {
+            input_tokens,
+            output_tokens: 0,
+            estimated: false,
+        };
+        Ok(EmbeddingsResponse {
+            body: openai_list(request, &vectors, input_tokens),
+            usage,
+        })
+    }
+}
+
+fn synthetic_vector(model: &str, text: &str, dims: u32) -> Vec<f32> {
+    use sha2::{Digest, Sha256};
+    let mut raw = Vec::with_capacity(dims as usize);
+    let mut block = 0u32;
+    while raw.len() < dims as usize {
+        let digest = Sha256::new()
+            .chain_update(model.as_bytes())
+            .chain_update([0])
+            .chain_update(text.as_bytes())
+            .chain_update(block.to_le_bytes())
+            .finalize();
+        for pair in digest.chunks(2) {
+            if raw.len() == dims as usize {
+                break;
+            }
+            let n = u16::from_le_bytes([pair[0], pair[1]]);
+            raw.push(f32::from(n) / 32_767.5 - 1.0);
+        }
+        block += 1;
+    }
+    let norm = raw
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    raw.iter().map(|x| x / norm).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embeddings_are_deterministic_unit_vectors() {
+        let engine = SyntheticEngine::default();
+        let request = |body: &str| EmbeddingsRequest::parse(body.as_bytes()).unwrap();
+        let ask = |body: &str| engine.embeddings(&request(body)).unwrap();
+        let a = ask(r#"{"model":"synthetic","input":["cat","dog"]}"#);
+        let again = ask(r#"{"model":"synthetic","input":"cat"}"#);
+        assert_eq!(
+            a.body["data"][0]["embedding"],
+            again.body["data"][0]["embedding"]
+        );
+        assert_ne!(
+            a.body["data"][0]["embedding"],
+            a.body["data"][1]["embedding"]
+        );
+        let v: Vec<f64> = serde_json::from_value(a.body["data"][0]["embedding"].clone()).unwrap();
+        assert_eq!(v.len(), SYNTHETIC_DIMENSIONS as usize);
+        let norm: f64 = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "{norm}");
+        assert_eq!((a.usage.input_tokens, a.usage.output_tokens), (2, 0));
+        let short = ask(r#"{"model":"synthetic","input":"x","dimensions":5}"#);
+        assert_eq!(
+            short.body["data"][0]["embedding"].as_array().unwrap().len(),
+            5
+        );
+        let missing = engine.embeddings(&request(r#"{"model":"nope","input":"x"}"#));
+        assert!(matches!(
+            missing,
+            Err(EngineError::Status { status: 404, .. })
+        ));
+    }
 
     #[test]
     fn words_are_a_pure_function_of_the_seed() {

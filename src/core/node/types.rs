@@ -37,6 +37,9 @@ pub struct Snapshot {
     pub owed: OwedView,
     /// True when this node is `lobstah demo`'s synthetic grid.
     pub demo: bool,
+    /// This router's traffic: per-peer speed, its requests in flight, token rates.
+    #[serde(default)]
+    pub traffic: TrafficView,
     /// Set while the ledger cannot be written ("ledger unavailable: disk full"): the
     /// node takes no new work until it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +108,58 @@ pub struct PeerRow {
     /// Times the peer turned us away (credit, limits, friends list).
     #[serde(default)]
     pub declined: u64,
+}
+
+/// How traffic is going: per peer over the last minute, this router's requests in
+/// flight, and the tokens per second this node consumed (its router) and served (its
+/// worker). Every field defaults, so snapshots from before it still parse.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TrafficView {
+    /// One row per peer that answered this router since it started (any order).
+    pub peers: Vec<PeerTraffic>,
+    /// This router's requests to peers now, oldest first, at most `SNAPSHOT_IN_FLIGHT`.
+    pub in_flight: Vec<InFlightRow>,
+    /// How many are in flight in all (`in_flight` may hold fewer).
+    pub in_flight_total: u64,
+    /// Output tokens per second this router received over the last minute.
+    pub consumed_per_sec: f64,
+    /// Output tokens per second this node's worker produced over the last minute.
+    pub served_per_sec: f64,
+}
+
+/// How many in-flight requests a snapshot lists.
+pub const SNAPSHOT_IN_FLIGHT: usize = 64;
+
+/// One peer's speed as this router measured it, over the last minute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PeerTraffic {
+    pub pubkey: String,
+    /// Output tokens per second (from its accepted receipts) over the last minute.
+    pub tokens_per_sec: f64,
+    /// Time to first token of its streamed answers: the mean over the last minute, else
+    /// the latest one measured.
+    pub ttft_ms: Option<u64>,
+    /// Whole-answer time (request sent to answer complete), the same way.
+    pub answer_ms: Option<u64>,
+    /// Answers completed in the last minute.
+    pub answers: u64,
+}
+
+/// A request this router is forwarding to a peer right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InFlightRow {
+    pub model: String,
+    /// The peer's public key.
+    pub peer: String,
+    pub started_at_ms: u64,
+    pub stream: bool,
+    /// When the first byte of the answer came, if it has.
+    pub first_byte_at_ms: Option<u64>,
+    /// Tokens forwarded so far (stream events counted; whole answers show 0 until done).
+    pub tokens: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

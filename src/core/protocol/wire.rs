@@ -23,6 +23,12 @@ pub const SIGNATURE_HEADER: &str = "x-lobstah-signature";
 /// OpenAI-compatible chat, on both the worker and the router.
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const MODELS_PATH: &str = "/v1/models";
+/// Embeddings, on routers and on workers that list `embeddings` in their capabilities.
+pub const EMBEDDINGS_PATH: &str = "/v1/embeddings";
+/// What a worker's `/capacity` may list under `capabilities` (a field lobstah added:
+/// a peer that does not send it serves chat only, as the existing network's do).
+pub const CAPABILITY_CHAT: &str = "chat";
+pub const CAPABILITY_EMBEDDINGS: &str = "embeddings";
 pub const JOBS_PATH: &str = "/v1/jobs";
 /// The worker's capacity probe and identity.
 pub const CAPACITY_PATH: &str = "/capacity";

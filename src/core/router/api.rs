@@ -36,6 +36,7 @@ impl RouterService {
             .route("/peers", get(peers))
             .route(wire::PUBKEY_PATH, get(pubkey))
             .route("/metrics", get(metrics))
+            .merge(super::endpoints::routes())
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(self.config.body_limit))
             .with_state(self.clone())

@@ -23,6 +23,8 @@ pub struct Capacity {
     pub concurrency: u32,
     /// Jobs waiting in the peer's job queue (0 for a peer that does not say).
     pub jobs_queued: u32,
+    /// Whether it serves `/v1/embeddings` (peers that do not say serve chat only).
+    pub embeddings: bool,
 }
 
 /// The last thing we learned about a peer.
@@ -61,6 +63,8 @@ struct CapacityWire {
     concurrency: u32,
     #[serde(default)]
     jobs: Option<JobsWire>,
+    #[serde(default)]
+    capabilities: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +134,10 @@ pub async fn fetch(
             tier,
             concurrency: wire.concurrency,
             jobs_queued: wire.jobs.map(|j| j.queued).unwrap_or(0),
+            embeddings: wire
+                .capabilities
+                .iter()
+                .any(|c| c == crate::core::protocol::wire::CAPABILITY_EMBEDDINGS),
         },
         fetched_at_ms: now_ms,
     }
@@ -193,6 +201,7 @@ mod tests {
             tier: Tier::Interactive,
             concurrency: 1,
             jobs_queued: 0,
+            embeddings: false,
         };
         table.set(
             known,

@@ -17,17 +17,17 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::dialects::Upstream;
 use super::failover::{self, Step};
 use super::plausible::{self, Delivered, StreamMeter};
 use super::receipt_filter::ReceiptFilter;
 use super::service::RouterService;
-use super::urls::chat_url_text;
 use crate::core::api_error::ApiError;
 use crate::core::describe;
-use crate::core::engine::ChatRequest;
+use crate::core::engine::{ChatRequest, EmbeddingsRequest};
 use crate::core::metrics::StreamLabel;
 use crate::core::net::relay::{self, Lost, Pulled, SseTail};
-use crate::core::protocol::wire::RECEIPT_HEADER;
+use crate::core::protocol::wire::{self, RECEIPT_HEADER};
 use crate::core::protocol::{PublicKey, RequestProof, Tier};
 
 pub use crate::core::protocol::wire::SERVED_BY_HEADER;
@@ -61,6 +61,32 @@ pub(super) async fn chat_completions(
     State(r): State<Arc<RouterService>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    detached(r, body, Upstream::Chat).await
+}
+
+/// `POST /v1/embeddings`: routed like chat, to peers that serve embeddings.
+pub(super) async fn embeddings(
+    State(r): State<Arc<RouterService>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    detached(r, body, Upstream::Embeddings).await
+}
+
+/// A chat request another API was translated into, routed like one from a client.
+pub(super) async fn route_chat(r: &Arc<RouterService>, body: Bytes) -> Response {
+    detached(r.clone(), Ok(body), Upstream::Chat).await
+}
+
+/// An embeddings request another API was translated into.
+pub(super) async fn route_embeddings(r: &Arc<RouterService>, body: Bytes) -> Response {
+    detached(r.clone(), Ok(body), Upstream::Embeddings).await
+}
+
+async fn detached(
+    r: Arc<RouterService>,
+    body: Result<Bytes, BytesRejection>,
+    kind: Upstream,
+) -> Response {
     // Routed in a task of its own, so a client that resets its connection does not cut
     // the routing short: a worker that has answered is owed its receipt, and the router
     // takes and ledgers it (within the usual timeouts) whether anyone is left to read
@@ -68,14 +94,14 @@ pub(super) async fn chat_completions(
     // Bounded: past the listener's connection cap, a routing runs inline again and ends
     // with its client, as it did before.
     let Ok(permit) = r.detached_routings.clone().try_acquire_owned() else {
-        return routed(&r, body).await;
+        return routed(&r, body, kind).await;
     };
     let routing = tokio::spawn(async move {
         let _permit = permit;
-        routed(&r, body).await
+        routed(&r, body, kind).await
     });
     routing.await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "routing a chat request failed");
+        tracing::error!(error = %e, "routing a request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -85,8 +111,12 @@ pub(super) async fn chat_completions(
     })
 }
 
-async fn routed(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> Response {
-    match route(r, body).await {
+async fn routed(
+    r: &Arc<RouterService>,
+    body: Result<Bytes, BytesRejection>,
+    kind: Upstream,
+) -> Response {
+    match route(r, body, kind).await {
         Ok(response) => response,
         Err(e) => {
             r.metrics.outcome(e.kind);
@@ -95,24 +125,39 @@ async fn routed(r: &Arc<RouterService>, body: Result<Bytes, BytesRejection>) -> 
     }
 }
 
+/// The model and whether to stream, read from a request of `kind`.
+fn read_request(body: &[u8], kind: Upstream) -> Result<(String, bool), ApiError> {
+    match kind {
+        Upstream::Chat => {
+            let request = ChatRequest::parse(body)?;
+            Ok((request.model, request.stream))
+        }
+        Upstream::Embeddings => Ok((EmbeddingsRequest::parse(body)?.model, false)),
+    }
+}
+
 async fn route(
     r: &Arc<RouterService>,
     body: Result<Bytes, BytesRejection>,
+    kind: Upstream,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|rej| ApiError::from_body_rejection(rej, r.config.body_limit))?;
     r.taking_work()?;
-    let request = ChatRequest::parse(&body)?;
+    let (model, stream) = read_request(&body, kind)?;
     r.ensure_capacity().await;
     let now = r.now_ms();
-    let candidates = r.candidates(&request.model, Tier::Interactive, now);
+    let candidates = r.candidates_for(&model, kind, Tier::Interactive, now);
     if candidates.is_empty() {
-        return Err(no_capable_peer(r, &request.model, now));
+        return Err(no_capable_peer(r, &model, kind, now));
     }
-    let stream = request.stream;
+    let path = match kind {
+        Upstream::Chat => wire::CHAT_PATH,
+        Upstream::Embeddings => wire::EMBEDDINGS_PATH,
+    };
     let served = failover::each_candidate(r, candidates, |peer, record, client| {
         let body = body.clone();
         async move {
-            match attempt(r, &client, peer, &record.url, body, stream).await {
+            match attempt(r, &client, peer, &record.url, path, body, stream).await {
                 Attempt::Done(response) => Step::Done(response),
                 Attempt::Failed(reason) => Step::Failed(reason),
                 Attempt::Busy(reason) => Step::Skipped(reason),
@@ -130,24 +175,18 @@ async fn route(
         return Err(exhausted.into_error(
             status,
             "peers_declined",
-            format!(
-                "every capable peer ({declines}) declined to serve model {:?}",
-                request.model
-            ),
+            format!("every capable peer ({declines}) declined to serve model {model:?}"),
         ));
     }
     let tried = exhausted.tried();
     Err(exhausted.into_error(
         StatusCode::BAD_GATEWAY,
         "all_peers_failed",
-        format!(
-            "all {tried} capable peers failed for model {:?}",
-            request.model
-        ),
+        format!("all {tried} capable peers failed for model {model:?}"),
     ))
 }
 
-fn no_capable_peer(r: &RouterService, model: &str, now: u64) -> ApiError {
+fn no_capable_peer(r: &RouterService, model: &str, kind: Upstream, now: u64) -> ApiError {
     let excluded: Vec<Value> = r
         .lock_selector()
         .exclusions(now)
@@ -157,6 +196,8 @@ fn no_capable_peer(r: &RouterService, model: &str, now: u64) -> ApiError {
     let peers = r.peer_list().len();
     let message = if peers == 0 {
         "no peers configured: add one with `lobstah peers add <pubkey> <url>`".to_string()
+    } else if kind == Upstream::Embeddings {
+        format!("no healthy peer serves embeddings with model {model:?} ({peers} peers known)")
     } else {
         format!("no healthy peer serves model {model:?} ({peers} peers known)")
     };
@@ -169,20 +210,21 @@ async fn attempt(
     client: &reqwest::Client,
     peer: PublicKey,
     url: &str,
+    path: &'static str,
     body: Bytes,
     stream: bool,
 ) -> Attempt {
-    let in_flight = r.track(peer);
+    let in_flight = r.track_answer(peer, &body, stream);
     let prompt_bytes = body.len() as u64;
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
-    let (request, proof) = match r.chat_urls.get(url) {
+    let (request, proof) = match r.chat_urls.get(url, path) {
         Some(parsed) => {
             let (request, proof) =
                 r.signed_request_proved(client, reqwest::Method::POST, parsed, &peer, &body);
             (request, Some(proof))
         }
-        None => (client.post(chat_url_text(url)), None),
+        None => (client.post(format!("{url}{path}")), None),
     };
     let send = request
         .header(header::CONTENT_TYPE, "application/json")
@@ -224,7 +266,11 @@ async fn attempt(
     if stream {
         forward_stream(r, peer, response, started, in_flight, prompt_bytes, proof).await
     } else {
-        forward_whole(r, peer, response, started, timeout, prompt_bytes, proof).await
+        let whole = forward_whole(r, peer, response, started, timeout, prompt_bytes, proof).await;
+        if matches!(whole, Attempt::Done(_)) {
+            in_flight.finish();
+        }
+        whole
     }
 }
 
@@ -312,12 +358,13 @@ async fn forward_stream(
         Ok(Some(Ok(chunk))) => chunk,
     };
     r.record_success(peer, started.elapsed());
+    in_flight.first_byte();
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
     let service = r.clone();
     let idle = r.config.stream_idle_timeout;
     let stall = r.config.limits.client_stall_timeout;
     tokio::spawn(async move {
-        let _in_flight = in_flight;
+        let in_flight = in_flight;
         let mut filter = ReceiptFilter::holding_the_end();
         let mut meter = StreamMeter::default();
         let mut tail = SseTail::new();
@@ -353,6 +400,7 @@ async fn forward_stream(
             };
             let out = filter.push(&chunk);
             meter.push(&out);
+            in_flight.sent(&out);
             if out.is_empty() {
                 continue;
             }
@@ -380,6 +428,7 @@ async fn forward_stream(
             .await
         {
             Ok(()) => {
+                in_flight.finish();
                 let end = filter.take_end();
                 if !end.is_empty() {
                     let _ = relay::push(&tx, Ok(end), stall).await;

@@ -29,8 +29,9 @@ pub struct ReceiptRejection {
 /// What the intake made of one receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// Durable in the ledger (or ledgered already by our own worker, which served it).
-    Accepted,
+    /// Durable in the ledger (or ledgered already by our own worker, which served it):
+    /// the output it claims, and how long its worker says the answer took.
+    Accepted { output_tokens: u64, took_ms: u64 },
     /// Never ledgered. `distrust`: the peer claimed work it did not deliver.
     Refused {
         reason: &'static str,
@@ -102,10 +103,15 @@ impl ReceiptIntake {
                 distrust: true,
             });
         }
+        let receipt = verified.signed().receipt();
+        let accepted = Verdict::Accepted {
+            output_tokens: receipt.output_tokens,
+            took_ms: receipt.completed_at.saturating_sub(receipt.started_at),
+        };
         if worker == self.me {
             // Our own worker served this request and has ledgered the receipt already; a
             // second append would be refused as a replayed nonce.
-            return Ok(Verdict::Accepted);
+            return Ok(accepted);
         }
         let outcomes = self
             .writer
@@ -116,7 +122,7 @@ impl ReceiptIntake {
                 "replayed-nonce",
                 format!("nonce already ledgered as receipt #{existing_seq}"),
             ),
-            Some(AppendOutcome::Appended { .. }) | None => Verdict::Accepted,
+            Some(AppendOutcome::Appended { .. }) | None => accepted,
         })
     }
 

@@ -12,8 +12,11 @@
 mod api;
 pub mod capacity;
 mod confirm;
+mod dialects;
+mod endpoints;
 mod failover;
 mod forward;
+mod in_flight;
 mod intake;
 pub mod jobs;
 mod models;
@@ -27,9 +30,11 @@ mod signing;
 mod urls;
 
 pub use confirm::{ConfirmRound, Owing};
+pub use endpoints::ROUTER_ENDPOINTS;
 pub use forward::SERVED_BY_HEADER;
+pub use in_flight::InFlightView;
 pub use intake::ReceiptRejection;
-pub use peer_stats::PeerCounters;
+pub use peer_stats::{PeerCounters, SpeedFigures, WINDOW_SECS as SPEED_WINDOW_SECS};
 pub use plausible::{Delivered, INPUT_SLACK, OUTPUT_SLACK};
 pub use service::DEFAULT_STREAM_IDLE_TIMEOUT;
 pub use service::{InFlight, RouterConfig, RouterError, RouterObserver, RouterService};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::capacity::{self, CapacityState, CapacityTable};
+use super::dialects::Upstream;
 use super::intake::{ReceiptIntake, ReceiptRejection, Verdict};
 use super::jobs::{RouterJobError, RouterJobs};
 use super::plausible::Delivered;
@@ -24,6 +25,7 @@ pub(super) struct PeerSnapshot {
     pub queue_depth: u32,
     pub tier: Tier,
     pub reachable: bool,
+    pub embeddings: bool,
 }
 
 impl PeerSnapshot {
@@ -128,6 +130,10 @@ pub struct RouterService {
     pub(super) requester_header: HeaderValue,
     pub(super) intake: ReceiptIntake,
     pub(super) peer_counters: Mutex<HashMap<PublicKey, super::peer_stats::PeerCounters>>,
+    /// Each peer's last minute of tokens and timings (see `peer_stats`).
+    pub(super) peer_speed: Mutex<HashMap<PublicKey, super::peer_stats::PeerSpeed>>,
+    /// The answers under way, for the operator (see `in_flight`).
+    pub(super) in_flight_rows: Mutex<super::in_flight::InFlightTable>,
     refresh: tokio::sync::Mutex<()>,
     observer: OnceLock<Arc<dyn RouterObserver>>,
     /// Routings that may outlive their client (one per connection the listener allows),
@@ -140,8 +146,10 @@ pub struct RouterService {
 /// Counts a request against a peer while it runs, so load spreads before the next
 /// capacity poll shows it.
 pub struct InFlight {
-    service: Arc<RouterService>,
-    peer: PublicKey,
+    pub(super) service: Arc<RouterService>,
+    pub(super) peer: PublicKey,
+    /// Its row among the requests in flight (`track_answer`); job offers have none.
+    pub(super) row: Option<u64>,
 }
 
 impl Drop for InFlight {
@@ -150,6 +158,9 @@ impl Drop for InFlight {
             && let Some(n) = map.get_mut(&self.peer)
         {
             *n = n.saturating_sub(1);
+        }
+        if let Some(row) = self.row {
+            self.service.lock_in_flight().close(row);
         }
     }
 }
@@ -213,6 +224,8 @@ impl RouterService {
             requester_header,
             intake,
             peer_counters: Mutex::new(HashMap::new()),
+            peer_speed: Mutex::new(HashMap::new()),
+            in_flight_rows: Mutex::new(Default::default()),
             refresh: tokio::sync::Mutex::new(()),
             observer: OnceLock::new(),
             jobs,
@@ -437,6 +450,7 @@ impl RouterService {
                         + if jobs { capacity.jobs_queued } else { 0 },
                     tier: capacity.tier,
                     reachable: true,
+                    embeddings: capacity.embeddings,
                 },
                 _ => PeerSnapshot {
                     pubkey: p.pubkey,
@@ -444,13 +458,25 @@ impl RouterService {
                     queue_depth: 0,
                     tier: Tier::BestEffort,
                     reachable: false,
+                    embeddings: false,
                 },
             })
             .collect()
     }
 
-    pub(super) fn candidates(&self, model: &str, prefer: Tier, now_ms: u64) -> Vec<PublicKey> {
-        let snapshots = self.peer_snapshots();
+    /// Candidates for a request of `kind`: a peer that cannot serve that kind of
+    /// request is not offered it.
+    pub(super) fn candidates_for(
+        &self,
+        model: &str,
+        kind: Upstream,
+        prefer: Tier,
+        now_ms: u64,
+    ) -> Vec<PublicKey> {
+        let mut snapshots = self.peer_snapshots();
+        if kind == Upstream::Embeddings {
+            snapshots.retain(|s| s.embeddings);
+        }
         let views: Vec<PeerView<'_>> = snapshots.iter().map(PeerSnapshot::view).collect();
         self.lock_selector()
             .candidates(model, prefer, &views, now_ms)
@@ -486,6 +512,7 @@ impl RouterService {
         InFlight {
             service: self.clone(),
             peer,
+            row: None,
         }
     }
 
@@ -589,9 +616,13 @@ impl RouterService {
             .take(peer, payload, delivered, request, self.now_ms())
             .await;
         match verdict {
-            Ok(Verdict::Accepted) => {
+            Ok(Verdict::Accepted {
+                output_tokens,
+                took_ms,
+            }) => {
                 self.metrics.receipts_accepted.inc();
                 self.count(peer, |c| c.receipts += 1);
+                self.note_output(peer, output_tokens, took_ms);
                 Ok(())
             }
             Ok(Verdict::Refused {

@@ -1,4 +1,4 @@
-//! Parsed chat-completions URLs and the router's own requester header, made once.
+//! Parsed peer API URLs (chat completions, embeddings) and the router's own requester header, made once.
 //!
 //! Handing reqwest a string makes it parse the URL on every request (host, IDNA, path:
 //! ~28k instructions under callgrind, 3% of a routed request). Peers' base URLs change
@@ -12,9 +12,9 @@ use reqwest::Url;
 /// Base URLs kept at most; past this the cache starts over (peer lists are far smaller).
 const MAX_URLS: usize = 256;
 
-/// `{base}/v1/chat/completions`, parsed, by base URL.
+/// `{base}{path}`, parsed, by base URL and path.
 pub(super) struct ChatUrls {
-    urls: RwLock<HashMap<String, Url>>,
+    urls: RwLock<HashMap<(String, &'static str), Url>>,
     capacity: usize,
 }
 
@@ -32,21 +32,22 @@ impl ChatUrls {
 
     /// The parsed URL, or `None` when it does not parse (the caller then hands reqwest
     /// the text, so the failure reads exactly as it always did).
-    pub(super) fn get(&self, base: &str) -> Option<Url> {
+    pub(super) fn get(&self, base: &str, path: &'static str) -> Option<Url> {
+        let key = (base.to_string(), path);
         if let Some(url) = self
             .urls
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(base)
+            .get(&key)
         {
             return Some(url.clone());
         }
-        let url = Url::parse(&chat_url_text(base)).ok()?;
+        let url = Url::parse(&format!("{base}{path}")).ok()?;
         let mut urls = self.urls.write().unwrap_or_else(|p| p.into_inner());
         if urls.len() >= self.capacity {
             urls.clear();
         }
-        urls.insert(base.to_string(), url.clone());
+        urls.insert(key, url.clone());
         Some(url)
     }
 
@@ -56,13 +57,14 @@ impl ChatUrls {
     }
 }
 
-pub(super) fn chat_url_text(base: &str) -> String {
-    format!("{base}{}", crate::core::protocol::wire::CHAT_PATH)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::protocol::wire::{CHAT_PATH, EMBEDDINGS_PATH};
+
+    fn chat_url_text(base: &str) -> String {
+        format!("{base}{CHAT_PATH}")
+    }
 
     #[test]
     fn same_url_as_parsing_each_time() {
@@ -74,12 +76,15 @@ mod tests {
             "http://127.0.0.1:17474",
         ] {
             let want = Url::parse(&chat_url_text(base)).unwrap();
-            assert_eq!(urls.get(base), Some(want.clone()), "{base}");
-            assert_eq!(urls.get(base), Some(want), "{base}, cached");
+            assert_eq!(urls.get(base, CHAT_PATH), Some(want.clone()), "{base}");
+            assert_eq!(urls.get(base, CHAT_PATH), Some(want), "{base}, cached");
         }
         assert_eq!(urls.len(), 3);
-        assert_eq!(urls.get("not a url"), None);
+        assert_eq!(urls.get("not a url", CHAT_PATH), None);
         assert_eq!(urls.len(), 3, "a failure is not kept");
+        let embeddings = urls.get("http://[::1]:9", EMBEDDINGS_PATH).unwrap();
+        assert_eq!(embeddings.as_str(), "http://[::1]:9/v1/embeddings");
+        assert_eq!(urls.len(), 4, "one entry per path");
     }
 
     #[test]
@@ -88,7 +93,7 @@ mod tests {
         for port in 1..10 {
             let base = format!("http://127.0.0.1:{port}");
             assert_eq!(
-                urls.get(&base),
+                urls.get(&base, CHAT_PATH),
                 Some(Url::parse(&chat_url_text(&base)).unwrap())
             );
             assert!(urls.len() <= 2);

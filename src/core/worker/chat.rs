@@ -253,7 +253,7 @@ fn sse_data(json: &str) -> Bytes {
     Bytes::from(out)
 }
 
-fn sign(
+pub(super) fn sign(
     w: &Worker,
     caller: Caller,
     model: &str,

@@ -5,6 +5,7 @@
 mod admission;
 mod chat;
 mod confirm;
+mod embeddings;
 mod gate;
 mod jobs;
 mod output_meter;
@@ -185,6 +186,7 @@ impl Worker {
     pub fn app(self: &Arc<Self>) -> Router {
         Router::new()
             .route(wire::CHAT_PATH, post(chat::chat_completions))
+            .route(wire::EMBEDDINGS_PATH, post(embeddings::embeddings))
             .route(wire::MODELS_PATH, get(list_models))
             .route(wire::JOBS_PATH, post(jobs::submit_job))
             .route("/v1/jobs/{id}", get(jobs::get_job).delete(jobs::cancel_job))
@@ -387,10 +389,17 @@ async fn capacity(State(w): State<Arc<Worker>>) -> impl IntoResponse {
         "tier": w.tier.as_str(),
         "concurrency": w.admission.concurrency(),
     });
+    let mut capabilities = vec![wire::CAPABILITY_CHAT];
+    if w.engine.serves_embeddings() {
+        capabilities.push(wire::CAPABILITY_EMBEDDINGS);
+    }
     // Added after the fields the existing network reads, which keep their meaning:
     // `queueDepth` counts running jobs (they hold engine slots) but not queued ones.
-    if let (Some(jobs), Some(object)) = (&w.jobs, body.as_object_mut()) {
-        object.insert("jobs".into(), json!(jobs.counts()));
+    if let Some(object) = body.as_object_mut() {
+        if let Some(jobs) = &w.jobs {
+            object.insert("jobs".into(), json!(jobs.counts()));
+        }
+        object.insert("capabilities".into(), json!(capabilities));
     }
     axum::Json(body)
 }

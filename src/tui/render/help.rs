@@ -1,6 +1,7 @@
 //! The help overlay: every binding of the table, grouped by where it applies. It is the
 //! same table `update` dispatches on, so the help cannot drift from the keys. Legends of
-//! the peers table's counters and of the queue panel's job counts follow.
+//! the peers table's figures, the in-flight panel and the queue panel's job counts
+//! follow.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -43,6 +44,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     for (heading, legend) in [
         (text::HELP_PEERS_HEADING, text::HELP_PEERS_LEGEND.as_slice()),
+        (
+            text::HELP_IN_FLIGHT_HEADING,
+            text::HELP_IN_FLIGHT_LEGEND.as_slice(),
+        ),
         (text::HELP_QUEUE_HEADING, text::HELP_QUEUE_LEGEND.as_slice()),
     ] {
         lines.push(Line::default());

@@ -5,15 +5,19 @@
 mod balance;
 mod common;
 mod exclusions;
+mod figures;
 mod footer;
 mod header;
 mod help;
+mod in_flight;
 pub(super) mod layout;
 mod modals;
 mod owed;
 mod peers;
 mod queue;
 mod receipts;
+#[cfg(all(test, feature = "test-utils"))]
+mod tests;
 
 use ratatui::Frame;
 use ratatui::text::{Line, Span};
@@ -21,12 +25,16 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::tui::app::App;
 use crate::tui::text;
-use layout::{Plan, plan};
+use layout::{Content, Plan, plan};
 
 /// Draws one frame. Any terminal size is accepted; small ones get fewer panels or a notice.
 pub fn render(frame: &mut Frame, app: &App, now_ms: u64) {
     let area = frame.area();
-    let areas = match plan(area) {
+    let content = Content {
+        peers: app.snapshot.peers.len(),
+        in_flight: app.snapshot.traffic.in_flight.len(),
+    };
+    let areas = match plan(area, content) {
         Plan::TooSmall(area) => {
             let notice = Line::from(vec![
                 Span::styled(text::APP_NAME, app.theme.app_name()),
@@ -41,6 +49,9 @@ pub fn render(frame: &mut Frame, app: &App, now_ms: u64) {
 
     header::render(frame, areas.header, app);
     peers::render(frame, areas.peers, app, now_ms);
+    if let Some(area) = areas.in_flight {
+        in_flight::render(frame, area, app, now_ms);
+    }
     if let Some(area) = areas.queue {
         queue::render(frame, area, app);
     }

@@ -1,10 +1,17 @@
 //! The peers table: who can serve us and how each is doing — label, short key, URL,
 //! models, tier, state (ok, excluded with a live countdown, unreachable), queue depth,
-//! latency, served/failed counts, how many of its receipts were refused (bad signature,
-//! replayed, implausible token counts: a lying peer), how often it declined us (credit,
-//! limits, friends list: a stingy one) and where the peer was learned. Columns drop by
-//! importance on narrow terminals: the URL goes before the counters do at 80 columns,
-//! the tier at 120.
+//! how fast it answers us (output tokens per second, time to first token and
+//! whole-answer time, all over the last minute, each under its own heading),
+//! served/failed counts, how many of its receipts were refused (bad signature, replayed,
+//! implausible token counts: a lying peer), how often it declined us (credit, limits,
+//! friends list: a stingy one) and where the peer was learned.
+//!
+//! Columns drop by importance on narrow terminals: at 80 columns the name, state, speeds,
+//! URL, models and source stay; the counters come back from about 90 columns, the tier
+//! and key on the widest. A URL too long for its cell is cut in the middle, so its port
+//! stays visible.
+
+use std::collections::HashMap;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,7 +20,8 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
 use super::common::{ColumnSpec, constraints, fit_columns, panel, window};
-use crate::core::node::{PeerHealth, PeerRow};
+use super::figures;
+use crate::core::node::{PeerHealth, PeerRow, PeerTraffic};
 use crate::tui::app::{App, Panel};
 use crate::tui::format::{countdown, printable, short_pubkey, thousands, truncate};
 use crate::tui::text::{self, cell, column};
@@ -28,29 +36,33 @@ enum Col {
     Tier,
     State,
     Queue,
-    Latency,
+    Rate,
+    Ttft,
+    Answer,
     Counts,
     Refused,
     Declined,
     Source,
 }
 
-/// Display order left to right; `priority` decides what survives a narrow terminal. The
-/// counters that expose a misbehaving peer rank above the URL, which a label or key
-/// already stands for (and which is mostly cut at those widths anyway).
-const COLUMNS: [ColumnSpec<Col>; 12] = [
-    spec(Col::Label, column::LABEL, 12, 1, 1),
-    spec(Col::Pubkey, column::PUBKEY, 13, 0, 2),
-    spec(Col::Url, column::URL, 16, 3, 8),
-    spec(Col::Models, column::MODELS, 12, 2, 9),
-    spec(Col::Tier, column::TIER, 11, 0, 10),
-    spec(Col::State, column::STATE, 12, 0, 0),
-    spec(Col::Queue, column::QUEUE, 3, 0, 7),
-    spec(Col::Latency, column::LATENCY, 7, 0, 6),
-    spec(Col::Counts, column::COUNTS, 9, 0, 3),
-    spec(Col::Refused, column::REFUSED, 7, 0, 4),
-    spec(Col::Declined, column::DECLINED, 8, 0, 5),
-    spec(Col::Source, column::SOURCE, 7, 0, 11),
+/// Display order left to right; `priority` decides what survives a narrow terminal. What
+/// answers "who serves me, how fast" ranks first; the counters that expose a
+/// misbehaving peer come next, before the tier and the key a label stands for.
+const COLUMNS: [ColumnSpec<Col>; 14] = [
+    spec(Col::Label, column::LABEL, 10, 0, 0),
+    spec(Col::Pubkey, column::PUBKEY, 13, 0, 13),
+    spec(Col::Url, column::URL, 15, 7, 5),
+    spec(Col::Models, column::MODELS, 11, 3, 6),
+    spec(Col::Tier, column::TIER, 11, 0, 12),
+    spec(Col::State, column::STATE, 12, 0, 1),
+    spec(Col::Queue, column::QUEUE, 3, 0, 10),
+    spec(Col::Rate, column::TOKENS_PER_SEC, 5, 0, 2),
+    spec(Col::Ttft, column::TTFT, 5, 0, 3),
+    spec(Col::Answer, column::ANSWER, 6, 0, 4),
+    spec(Col::Counts, column::COUNTS, 8, 0, 8),
+    spec(Col::Refused, column::REFUSED, 7, 0, 9),
+    spec(Col::Declined, column::DECLINED, 8, 0, 11),
+    spec(Col::Source, column::SOURCE, 7, 0, 7),
 ];
 
 const fn spec(
@@ -73,11 +85,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
     let theme = &app.theme;
     let peers = &app.snapshot.peers;
     let focused = app.focus == Panel::Peers && app.modal.is_none();
-    let block = panel(
-        format!("{} ({})", text::TITLE_PEERS, peers.len()),
-        focused,
-        theme,
-    );
+    let title = if peers.is_empty() {
+        format!("{} (0)", text::TITLE_PEERS)
+    } else {
+        format!(
+            "{} ({}) · {}",
+            text::TITLE_PEERS,
+            peers.len(),
+            text::PEERS_WINDOW
+        )
+    };
+    let block = panel(title, focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if peers.is_empty() {
@@ -87,14 +105,22 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
         return;
     }
 
+    let speeds: HashMap<&str, &PeerTraffic> = app
+        .snapshot
+        .traffic
+        .peers
+        .iter()
+        .map(|t| (t.pubkey.as_str(), t))
+        .collect();
     let columns = fit_columns(&COLUMNS, inner.width);
     let visible = usize::from(inner.height.saturating_sub(1));
     let (offset, selected) = window(app.selection.peers, peers.len(), visible);
     let rows = peers.iter().skip(offset).take(visible).map(|peer| {
+        let speed = speeds.get(peer.pubkey.as_str()).copied();
         Row::new(
             columns
                 .iter()
-                .map(|&(col, _, width)| cell_for(col, width, peer, now_ms, theme)),
+                .map(|&(col, _, width)| cell_for(col, width, peer, speed, now_ms, theme)),
         )
     });
     let header =
@@ -108,18 +134,27 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now_ms: u64) {
     frame.render_stateful_widget(table, inner, &mut state);
 }
 
-fn cell_for<'a>(col: Col, width: u16, peer: &PeerRow, now_ms: u64, theme: &Theme) -> Cell<'a> {
-    let fit = |text: &str| truncate(&printable(text), usize::from(width));
+fn cell_for<'a>(
+    col: Col,
+    width: u16,
+    peer: &PeerRow,
+    speed: Option<&PeerTraffic>,
+    now_ms: u64,
+    theme: &Theme,
+) -> Cell<'a> {
+    let max = usize::from(width);
+    let fit = |text: &str| truncate(&printable(text), max);
+    let timing = |ms: Option<u64>| ms.map_or_else(|| cell::NONE.to_string(), figures::duration);
     match col {
         Col::Label => Cell::from(fit(peer.label.as_deref().unwrap_or(cell::NONE))),
         Col::Pubkey => Cell::from(short_pubkey(&peer.pubkey)),
-        Col::Url => Cell::from(fit(&peer.url)),
-        Col::Models => Cell::from(fit(&peer.models.join(", "))),
+        Col::Url => Cell::from(figures::url(&printable(&peer.url), max)),
+        Col::Models => Cell::from(models(&peer.models, max)),
         Col::Tier => Cell::from(fit(peer.tier.as_deref().unwrap_or(cell::NONE))),
         Col::State => {
             let (label, style) = state(peer, now_ms, theme);
             // Long exclusions ("excluded 2m05s") abbreviate rather than lose the countdown.
-            let label = if label.chars().count() > usize::from(width) {
+            let label = if label.chars().count() > max {
                 label.replacen(cell::EXCLUDED, cell::EXCLUDED_SHORT, 1)
             } else {
                 label
@@ -130,10 +165,12 @@ fn cell_for<'a>(col: Col, width: u16, peer: &PeerRow, now_ms: u64, theme: &Theme
             peer.queue_depth
                 .map_or_else(|| cell::NONE.to_string(), |q| q.to_string()),
         ),
-        Col::Latency => Cell::from(
-            peer.latency_ms
-                .map_or_else(|| cell::NONE.to_string(), latency),
-        ),
+        Col::Rate => Cell::from(fit(&speed.map_or_else(
+            || cell::NONE.to_string(),
+            |s| figures::rate(s.tokens_per_sec),
+        ))),
+        Col::Ttft => Cell::from(fit(&timing(speed.and_then(|s| s.ttft_ms)))),
+        Col::Answer => Cell::from(fit(&timing(speed.and_then(|s| s.answer_ms)))),
         Col::Counts => Cell::from(fit(&format!(
             "{}/{}",
             thousands(peer.served),
@@ -151,6 +188,31 @@ fn cell_for<'a>(col: Col, width: u16, peer: &PeerRow, now_ms: u64, theme: &Theme
         Col::Declined => Cell::from(fit(&thousands(peer.declined))),
         Col::Source => Cell::from(fit(source(&peer.source))),
     }
+}
+
+/// The models, comma-separated; when they do not all fit, as many as do and `+N` for
+/// the rest, so the cell still says how many there are.
+fn models(models: &[String], max: usize) -> String {
+    let all = printable(&models.join(", "));
+    if all.chars().count() <= max || models.len() <= 1 {
+        return figures::cut_middle(&all, max);
+    }
+    for shown in (1..models.len()).rev() {
+        let text = format!(
+            "{} +{}",
+            printable(&models[..shown].join(", ")),
+            models.len() - shown
+        );
+        if text.chars().count() <= max {
+            return text;
+        }
+    }
+    let more = format!(" +{}", models.len() - 1);
+    let room = max.saturating_sub(more.chars().count());
+    format!(
+        "{}{more}",
+        figures::cut_middle(&printable(&models[0]), room)
+    )
 }
 
 /// "manual", "tracker" or "nostr": the kind is what the operator scans for; which
@@ -176,10 +238,27 @@ fn state(peer: &PeerRow, now_ms: u64, theme: &Theme) -> (String, Style) {
     }
 }
 
-fn latency(ms: u64) -> String {
-    if ms < 10_000 {
-        format!("{ms}ms")
-    } else {
-        format!("{}s", ms / 1000)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_say_how_many_when_they_do_not_fit() {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let three = list(&["mistral:7b", "phi3:mini", "gemma2:9b"]);
+        let cases = [
+            (list(&[]), 10, ""),
+            (list(&["llama3.1:8b"]), 12, "llama3.1:8b"),
+            (list(&["llama3.1:8b"]), 10, "llam….1:8b"),
+            (three.clone(), 40, "mistral:7b, phi3:mini, gemma2:9b"),
+            (three.clone(), 24, "mistral:7b, phi3:mini +1"),
+            (three.clone(), 13, "mistral:7b +2"),
+            (three, 10, "mis…:7b +2"),
+        ];
+        for (names, max, want) in cases {
+            let got = models(&names, max);
+            assert_eq!(got, want, "{names:?} in {max}");
+            assert!(got.chars().count() <= max, "{got}");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The event loop, independent of the real terminal: it waits on input, the node's event
-//! stream, finished requests, a refresh slot and (only while a countdown is on screen) a
-//! one-second tick; feeds each to `update`; performs the commands it returns; and draws
-//! only when `App` says something changed. Tests drive it with a `TestBackend` and a
-//! channel of messages.
+//! stream, finished requests, a refresh slot and (only while a countdown or live traffic
+//! is on screen) a one-second tick, which also re-reads live traffic figures; feeds
+//! each to `update`; performs the commands it returns; and draws only when `App` says
+//! something changed. Tests drive it with a `TestBackend` and a channel of messages.
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -125,7 +125,13 @@ where
                 None
             }
             _ = sleep_until(stop_by.unwrap_or_else(Instant::now)), if stop_by.is_some() => break,
-            _ = ticker.tick(), if ticking => Some(Msg::Tick),
+            _ = ticker.tick(), if ticking => {
+                // Figures in flight move without events; read them again once a second.
+                if app.traffic_stale(clock.now_ms()) {
+                    throttle.request();
+                }
+                Some(Msg::Tick)
+            }
             input = inputs.next(), if stop.is_none() => match input {
                 Some(msg) => Some(msg),
                 None => {

@@ -6,6 +6,7 @@
 pub mod bin;
 pub mod headless;
 pub mod jobs;
+pub mod node_js;
 pub mod nostr;
 pub mod processes;
 pub mod python;

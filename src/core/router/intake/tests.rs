@@ -37,7 +37,7 @@ fn delivered() -> Delivered {
 
 fn reason(verdict: &Verdict) -> &'static str {
     match verdict {
-        Verdict::Accepted => "accepted",
+        Verdict::Accepted { .. } => "accepted",
         Verdict::Refused { reason, .. } => reason,
     }
 }
