@@ -159,7 +159,8 @@ async fn every_command_answers_beside_worker_start_and_router_start() {
     assert!(
         table
             .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["synthetic", "1", "chat,", "embeddings"]),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["synthetic", "1", "chat,", "embeddings"]),
         "{table}"
     );
     // Each says which server it runs.

@@ -81,33 +81,21 @@ async fn handle(
             .await
             .map_err(|e| ApiError::from_engine(&e))?;
         drop(slot);
-        let signed = sign(&w, caller, &model, pass.bill(answer.usage), started_at)?;
-        let header_value = HeaderValue::from_str(&signed.signed().to_base64()).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                e.to_string(),
-            )
-        })?;
-        w.ledger_receipt(signed, caller.standing(), proof).await?;
-        // The receipt in the ledger now stands for the reservation.
-        drop(pass);
-        w.metrics
-            .latency
-            .get_or_create(&StreamLabel {
-                stream: "false".into(),
-            })
-            .observe(timer.elapsed().as_secs_f64());
-        w.metrics.outcome("ok");
-        let body = serde_json::to_vec(&answer.body).unwrap_or_default();
-        let mut response = (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
+        let usage = pass.bill(answer.usage);
+        let response = answer_whole(
+            &w,
+            caller,
+            proof,
+            &model,
+            usage,
+            started_at,
+            timer,
+            &answer.body,
         )
-            .into_response();
-        response.headers_mut().insert(RECEIPT_HEADER, header_value);
-        return Ok(response);
+        .await;
+        // The receipt in the ledger now stands for the reservation: only now is it let go.
+        drop(pass);
+        return response;
     }
 
     let model = request.model.clone();
@@ -253,7 +241,47 @@ fn sse_data(json: &str) -> Bytes {
     Bytes::from(out)
 }
 
-pub(super) fn sign(
+/// Signs and ledgers the receipt of a whole answer, then makes the response that carries
+/// it in its header: the same for chat and embeddings.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn answer_whole(
+    w: &Worker,
+    caller: Caller,
+    proof: Option<RequestProof>,
+    model: &str,
+    usage: Usage,
+    started_at: u64,
+    timer: Instant,
+    body: &serde_json::Value,
+) -> Result<Response, ApiError> {
+    let signed = sign(w, caller, model, usage, started_at)?;
+    let header_value = HeaderValue::from_str(&signed.signed().to_base64()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    })?;
+    w.ledger_receipt(signed, caller.standing(), proof).await?;
+    w.metrics
+        .latency
+        .get_or_create(&StreamLabel {
+            stream: "false".into(),
+        })
+        .observe(timer.elapsed().as_secs_f64());
+    w.metrics.outcome("ok");
+    let body = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    response.headers_mut().insert(RECEIPT_HEADER, header_value);
+    Ok(response)
+}
+
+fn sign(
     w: &Worker,
     caller: Caller,
     model: &str,

@@ -8,16 +8,14 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::Worker;
-use super::chat::sign;
+use super::chat::answer_whole;
 use super::gate::estimate_tokens;
 use crate::core::api_error::ApiError;
 use crate::core::engine::EmbeddingsRequest;
-use crate::core::metrics::StreamLabel;
-use crate::core::protocol::wire::RECEIPT_HEADER;
 
 pub(super) async fn embeddings(
     State(w): State<Arc<Worker>>,
@@ -80,30 +78,18 @@ async fn handle(
     drop(slot);
     let mut usage = pass.bill(answer.usage);
     usage.output_tokens = 0;
-    let signed = sign(&w, caller, &model, usage, started_at)?;
-    let header_value = HeaderValue::from_str(&signed.signed().to_base64()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )
-    })?;
-    w.ledger_receipt(signed, caller.standing(), proof).await?;
-    drop(pass);
-    w.metrics
-        .latency
-        .get_or_create(&StreamLabel {
-            stream: "false".into(),
-        })
-        .observe(timer.elapsed().as_secs_f64());
-    w.metrics.outcome("ok");
-    let body = serde_json::to_vec(&answer.body).unwrap_or_default();
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
+    let response = answer_whole(
+        &w,
+        caller,
+        proof,
+        &model,
+        usage,
+        started_at,
+        timer,
+        &answer.body,
     )
-        .into_response();
-    response.headers_mut().insert(RECEIPT_HEADER, header_value);
-    Ok(response)
+    .await;
+    // Let go of the reservation only once the receipt stands for it.
+    drop(pass);
+    response
 }
