@@ -258,5 +258,30 @@ async fn official_clients_of_every_api() {
         .map(|w| w.ledger.balance(&w.pubkey).unwrap().earned)
         .sum();
     assert_eq!(spent, earned);
+
+    // A page in the user's browser drives none of the new endpoints: refused before
+    // routing, so nothing more is spent.
+    let http = reqwest::Client::new();
+    for path in [
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/api/chat",
+        "/api/generate",
+        "/api/embed",
+    ] {
+        let response = http
+            .post(format!("{}{path}", router.url))
+            .header("origin", "http://evil.example")
+            .header("content-type", "application/json")
+            .body(r#"{"model":"synthetic","prompt":"hi","input":"hi","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+    }
+    router.service.flush_ledger().await;
+    assert_eq!(router.ledger.totals().unwrap().receipts, requests);
     router.stop().await;
 }
