@@ -10,8 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::service::{InFlight, RouterService};
 use crate::core::protocol::PublicKey;
 
@@ -49,15 +47,9 @@ impl InFlightTable {
 }
 
 /// The `model` of a JSON request body, whatever its API; empty when it has none.
-fn model_of(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct ModelOnly {
-        #[serde(default)]
-        model: String,
-    }
-    serde_json::from_slice::<ModelOnly>(body)
-        .map(|m| m.model.chars().take(MODEL_CHARS).collect())
-        .unwrap_or_default()
+/// The model as the panel shows it: bounded, whatever the client sent.
+fn shown_model(model: &str) -> String {
+    model.chars().take(MODEL_CHARS).collect()
 }
 
 /// Stream events in `chunk` that carry something (not the closing `[DONE]`). An event
@@ -80,12 +72,12 @@ impl RouterService {
     pub(super) fn track_answer(
         self: &Arc<Self>,
         peer: PublicKey,
-        body: &[u8],
+        model: &str,
         stream: bool,
     ) -> InFlight {
         let mut guard = self.track(peer);
         let row = InFlightView {
-            model: model_of(body),
+            model: shown_model(model),
             peer,
             started_at_ms: self.now_ms(),
             stream,
@@ -187,8 +179,8 @@ mod tests {
         let clock = ManualClock::new(T0);
         let r = service(&clock);
         let peer = Identity::from_seed([2; 32]).public();
-        let guard = r.track_answer(peer, br#"{"model":"llama3.1:8b","stream":true}"#, true);
-        let whole = r.track_answer(peer, br#"{"model":"qwen2.5:7b"}"#, false);
+        let guard = r.track_answer(peer, "llama3.1:8b", true);
+        let whole = r.track_answer(peer, "qwen2.5:7b", false);
         let (rows, total) = r.in_flight(1);
         assert_eq!((rows.len(), total), (1, 2), "limited to 1, counted all");
         assert_eq!(
@@ -228,19 +220,10 @@ mod tests {
     }
 
     #[test]
-    fn the_model_is_read_from_any_request_shape() {
-        let cases: &[(&[u8], &str)] = &[
-            (br#"{"model":"llama3.1:8b","messages":[]}"#, "llama3.1:8b"),
-            (br#"{"input":"x","model":"nomic-embed"}"#, "nomic-embed"),
-            (br#"{"messages":[]}"#, ""),
-            (b"not json", ""),
-            (br#"{"model":7}"#, ""),
-        ];
-        for (body, want) in cases {
-            assert_eq!(model_of(body), *want, "{}", String::from_utf8_lossy(body));
-        }
-        let long = format!(r#"{{"model":"{}"}}"#, "m".repeat(500));
-        assert_eq!(model_of(long.as_bytes()).chars().count(), MODEL_CHARS);
+    fn a_long_model_name_is_bounded() {
+        assert_eq!(shown_model("llama3.1:8b"), "llama3.1:8b");
+        let long = "m".repeat(500);
+        assert_eq!(shown_model(&long).chars().count(), MODEL_CHARS);
     }
 
     #[test]

@@ -153,10 +153,22 @@ async fn route(
         Upstream::Chat => wire::CHAT_PATH,
         Upstream::Embeddings => wire::EMBEDDINGS_PATH,
     };
+    let model_name = model.as_str();
     let served = failover::each_candidate(r, candidates, |peer, record, client| {
         let body = body.clone();
         async move {
-            match attempt(r, &client, peer, &record.url, path, body, stream).await {
+            match attempt(
+                r,
+                &client,
+                peer,
+                &record.url,
+                path,
+                model_name,
+                body,
+                stream,
+            )
+            .await
+            {
                 Attempt::Done(response) => Step::Done(response),
                 Attempt::Failed(reason) => Step::Failed(reason),
                 Attempt::Busy(reason) => Step::Skipped(reason),
@@ -204,16 +216,18 @@ fn no_capable_peer(r: &RouterService, model: &str, kind: Upstream, now: u64) -> 
         .with_extra("excluded", Value::Array(excluded))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     r: &Arc<RouterService>,
     client: &reqwest::Client,
     peer: PublicKey,
     url: &str,
     path: &'static str,
+    model: &str,
     body: Bytes,
     stream: bool,
 ) -> Attempt {
-    let in_flight = r.track_answer(peer, &body, stream);
+    let in_flight = r.track_answer(peer, model, stream);
     let prompt_bytes = body.len() as u64;
     let started = Instant::now();
     let timeout = r.config.first_byte_timeout;
