@@ -11,7 +11,8 @@
 //! Knobs (environment): `LOAD_SECS` (measured seconds per configuration, default 5),
 //! `LOAD_WARMUP_MS` (default 500), `LOAD_CLIENTS` (default `1,8,64`), `LOAD_ONLY`
 //! (`direct` or `chain`, for profiling one side), `LOAD_STREAM` (`0` or `1`, one mode
-//! only), `LOAD_WORKER_SLOTS` (the worker's engine slots, default as shipped).
+//! only), `LOAD_WORKER_SLOTS` (the worker's engine slots, default as shipped),
+//! `LOBSTAH_LEDGER_CACHE_MIB` (both ledgers' database cache, default as shipped).
 
 // A test states what it expects, and its helpers are `pub` for the files that share them.
 #![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
@@ -32,6 +33,14 @@ use lobstah::core::worker::{Worker, WorkerConfig};
 use lobstah::testkit::{FakeConfig, FakeOpenAi};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The ledgers' database cache: the node's default unless `LOBSTAH_LEDGER_CACHE_MIB` says.
+fn cache_mib() -> u64 {
+    std::env::var("LOBSTAH_LEDGER_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(store::DEFAULT_CACHE_MIB)
+}
 
 /// Targets from the issue: what the chain must sustain relative to the bare engine.
 const TARGET_RATIO_AT_64: f64 = 0.25;
@@ -151,9 +160,10 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     let worker_identity = Identity::generate();
     let router_identity = Identity::generate();
     let worker_pk = worker_identity.public();
-    let worker_ledger =
-        Ledger::new(store::open(&dir.path().join("worker.redb")).expect("worker db"))
-            .expect("worker ledger");
+    let worker_ledger = Ledger::new(
+        store::open_with_cache(&dir.path().join("worker.redb"), cache_mib()).expect("worker db"),
+    )
+    .expect("worker ledger");
     let (worker_writer, _) = LedgerWriter::spawn(worker_ledger.clone(), None);
     let engine = Arc::new(OpenAiEngine::new(fake.url(), None).expect("engine adapter"));
     let mut config = WorkerConfig::new(worker_identity, engine, clock.clone());
@@ -174,7 +184,8 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     );
     tokio::spawn(worker.clone().serve(worker_listener, shutdown.clone()));
 
-    let router_db = store::open(&dir.path().join("router.redb")).expect("router db");
+    let router_db =
+        store::open_with_cache(&dir.path().join("router.redb"), cache_mib()).expect("router db");
     let router_ledger = Ledger::new(router_db.clone()).expect("router ledger");
     let book = PeerBook::new(router_db).expect("peer book");
     book.add(

@@ -99,8 +99,20 @@ impl Db {
     }
 }
 
-/// Opens (creating if needed) the database at `path` for reading and writing.
+/// The database cache a node gets unless configured: enough for the hot pages (balances,
+/// the newest receipts, the nonce index's upper levels) of a ledger of millions of
+/// receipts. redb's own default is 1 GiB, which a long-running daemon would fill with the
+/// file and never give back.
+pub const DEFAULT_CACHE_MIB: u64 = 8;
+
+/// Opens (creating if needed) the database at `path` for reading and writing, with the
+/// default cache.
 pub fn open(path: &Path) -> Result<Db, StoreError> {
+    open_with_cache(path, DEFAULT_CACHE_MIB)
+}
+
+/// Opens (creating if needed) the database at `path`, caching at most `cache_mib` MiB.
+pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Db, StoreError> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
     }
@@ -110,7 +122,8 @@ pub fn open(path: &Path) -> Result<Db, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_private_file(path)?,
         Err(e) => return Err(e.into()),
     }
-    match Database::create(path) {
+    let cache_bytes = usize::try_from(cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    match Database::builder().set_cache_size(cache_bytes).create(path) {
         Ok(db) => Ok(Db::Writable(WritableDb::new(db, Some(path.to_path_buf())))),
         Err(e) => Err(map_open_error(path, e)),
     }

@@ -247,6 +247,11 @@ pub const KEYS: &[Key] = &[
         "LOBSTAH_SHUTDOWN_GRACE_SECS",
         "seconds in-flight requests get to finish on shutdown",
     ),
+    key(
+        "node.ledger_cache_mib",
+        "LOBSTAH_LEDGER_CACHE_MIB",
+        "MiB of memory the ledger database may cache (its file is read from disk past that)",
+    ),
 ];
 
 /// The key named `name`, if it exists.

@@ -231,6 +231,8 @@ pub struct Config {
     pub browser: BrowserPolicy,
     pub log_format: LogFormat,
     pub shutdown_grace_secs: u64,
+    /// The ledger database's cache, in MiB: what the node's memory holds of the file.
+    pub ledger_cache_mib: u64,
     entries: Vec<Entry>,
 }
 
@@ -385,6 +387,11 @@ impl Config {
             },
             log_format: r.get("log.format", LogFormat::Text, parse_text)?,
             shutdown_grace_secs: r.get("node.shutdown_grace_secs", 10, parse_int)?,
+            ledger_cache_mib: r.get(
+                "node.ledger_cache_mib",
+                crate::core::store::DEFAULT_CACHE_MIB,
+                parse_positive,
+            )?,
             entries: Vec::new(),
         };
         Ok(Config {

@@ -113,6 +113,7 @@ fn defaults_are_the_documented_ones_and_every_key_is_shown() {
     assert!(c.trackers.is_empty());
     assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(c.shutdown_grace_secs, 10);
+    assert_eq!(c.ledger_cache_mib, 8);
     let keys: Vec<&str> = c.entries().iter().map(|e| e.key).collect();
     let listed: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
     assert_eq!(keys, listed);

@@ -118,7 +118,7 @@ impl Node {
         let data_dir = paths.data_dir().to_path_buf();
         // The database first: a second node on this directory must fail before it
         // touches ports or the running node's token.
-        let db = match store::open(&paths.database()) {
+        let db = match store::open_with_cache(&paths.database(), config.ledger_cache_mib) {
             Ok(db) => db,
             Err(StoreError::InUse(path)) => {
                 return Err(match files::read_node_info(&data_dir) {
