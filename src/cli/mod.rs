@@ -2,6 +2,9 @@
 //! Errors here are `anyhow` with context; the core's typed errors become sentences.
 
 mod access_flags;
+mod bench_cmds;
+mod bench_probe;
+mod bench_report;
 mod connection_flags;
 #[cfg(feature = "tui")]
 mod console_cmds;
@@ -143,6 +146,33 @@ Each problem comes with a line saying what to do; exit 0 when everything answers
     Doctor {
         /// Print the report as JSON: ok, configFile, engine, node (router with its
         /// endpoints, worker with its capabilities; null with no node), problems.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure this build here: a worker and a router as two processes, routed requests
+    /// from keep-alive clients; prints the crypto floor, CPU per request and its ratio to
+    /// the floor, memory of both, ledger bytes per receipt and `ledger verify`.
+    #[command(after_help = "\
+Nothing leaves this machine: both servers listen on 127.0.0.1 with their own homes in a
+scratch directory (deleted after, unless --keep), the worker serving the synthetic engine
+and trusting the router. Exit 1 if a ledger does not hold one receipt per answered request.
+
+Example:
+  lobstah bench --requests 150000 --clients 64")]
+    Bench {
+        /// Routed requests to measure, after 2,000 of warm-up (at least 1,000).
+        #[arg(long, default_value_t = 150_000)]
+        requests: u64,
+        /// Concurrent keep-alive clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Streamed answers (SSE) instead of whole ones.
+        #[arg(long)]
+        stream: bool,
+        /// Keep both homes (identities, ledgers) in DIR instead of a scratch directory.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -411,6 +441,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| ledger_cmds::receipts(&paths, limit, json)),
         Command::Status { json } => runtime()?.block_on(node_cmds::status(&paths, json)),
         Command::Doctor { json } => doctor_cmds::run(&paths, &cli.node, json),
+        Command::Bench {
+            requests,
+            clients,
+            stream,
+            keep,
+            json,
+        } => bench_cmds::run(bench_cmds::BenchArgs {
+            requests,
+            clients,
+            stream,
+            keep,
+            json,
+        }),
         Command::Advertise { switch } => {
             let on = switch == Switch::On;
             via_node::node_command(&paths, NodeCommand::SetAdvertising { on })

@@ -1,8 +1,10 @@
 //! The node's one redb database file, shared by the ledger, the peer book, the job
 //! stores and the confirmation outbox.
 
+mod sizes;
 mod writable;
 
+pub use sizes::{DbSizes, TableSize, sizes};
 pub use writable::{RETRY as RECOVERY_RETRY, WritableDb};
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ mod support;
 mod beside_node;
 mod browser_safety;
 mod cancellations;
+mod cli_bench;
 mod cli_doctor;
 mod cli_ledger;
 mod cli_node;
