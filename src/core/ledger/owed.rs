@@ -16,10 +16,9 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use serde::Serialize;
 
-use super::{
-    BALANCES, Balance, Ledger, RECEIPTS, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES, decode_row,
-    open_existing, standing,
-};
+use super::record::decode_row;
+use super::schema::{BALANCES, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES};
+use super::{Balance, Ledger, Standing, migrate, open_existing, standing};
 use crate::core::protocol::PublicKey;
 use crate::core::store::StoreError;
 
@@ -69,6 +68,9 @@ impl Ledger {
     /// `owed`, reading at most `limit` receipts (small in tests).
     fn owed_reading(&self, limit: usize) -> Result<OwedReport, StoreError> {
         let tx = self.db.begin_read()?;
+        if self.old_schema(&tx)? {
+            return Err(migrate::needs_upgrade());
+        }
         let (Some(unconfirmed), Some(amounts), Some(gross), Some(log)) = (
             open_existing(&tx, UNCONFIRMED)?,
             open_existing(&tx, UNCONFIRMED_BALANCES)?,
@@ -84,13 +86,13 @@ impl Ledger {
                 partial = true;
                 break;
             }
-            let (code, seq) = row?.1.value();
-            if code == Standing::Pending.code() {
-                pending.push(seq);
+            let (seq, code) = row?;
+            if code.value() == Standing::Pending.code() {
+                pending.push(seq.value());
             }
         }
-        // Oldest first: if the list is cut, the oldest receipt of each requester is kept.
-        pending.sort_unstable();
+        // Keyed by seq, so oldest first: if the list is cut, the oldest receipt of each
+        // requester is kept.
         if pending.len() > limit {
             partial = true;
             pending.truncate(limit);
