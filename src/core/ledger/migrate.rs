@@ -61,6 +61,18 @@ pub(super) fn old_standing(
         .map(|_| Standing::Confirmed))
 }
 
+/// `confirmation_of`'s batch id over the first schema's tables.
+pub(super) fn old_confirmed_by(
+    tx: &ReadTransaction,
+    nonce: &str,
+) -> Result<Option<u64>, StoreError> {
+    match tx.open_table(old::CONFIRMED_BY) {
+        Ok(t) => Ok(t.get(nonce)?.map(|g| g.value())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The seq of the receipt with `nonce` in the old nonce table.
 fn seq_of<T: ReadableTable<&'static str, u64>>(
     nonces: &T,

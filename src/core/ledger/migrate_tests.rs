@@ -194,6 +194,11 @@ fn same_reads(a: &Ledger, b: &Ledger, h: &History) {
         .collect();
     nonces.extend(["ab".repeat(16), "not a nonce".into()]);
     for n in &nonces {
+        assert_eq!(
+            a.confirmation_of(n).unwrap(),
+            b.confirmation_of(n).unwrap(),
+            "{n}"
+        );
         assert_eq!(a.standing(n).unwrap(), b.standing(n).unwrap(), "{n}");
         assert_eq!(
             a.contains_nonce(n).unwrap(),

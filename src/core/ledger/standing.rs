@@ -238,6 +238,21 @@ pub(super) fn confirm(
     Ok(outcomes)
 }
 
+/// The id of the confirmation batch that settled the receipt with `nonce`.
+fn confirmed_by(tx: &redb::ReadTransaction, nonce: &str) -> Result<Option<u64>, StoreError> {
+    let (Some(nonces), Some(by), Some(key)) = (
+        open_existing(tx, NONCES)?,
+        open_existing(tx, CONFIRMED_BY)?,
+        receipt_key(nonce),
+    ) else {
+        return Ok(None);
+    };
+    let Some(seq) = nonces.get(key)?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    Ok(by.get(seq)?.map(|g| g.value()))
+}
+
 /// The unsettled amounts of `key` inside any readable table handle.
 pub(super) fn unconfirmed_of<T: ReadableTable<&'static str, (u64, u64, u64)>>(
     table: &T,
@@ -282,21 +297,18 @@ impl Ledger {
     /// The signed confirmation that settled the receipt with `nonce`, as received.
     pub fn confirmation_of(&self, nonce: &str) -> Result<Option<SignedConfirmation>, StoreError> {
         let tx = self.db.begin_read()?;
-        let (Some(nonces), Some(by), Some(batches), Some(log)) = (
-            open_existing(&tx, NONCES)?,
-            open_existing(&tx, CONFIRMED_BY)?,
+        let (Some(batches), Some(log)) = (
             open_existing(&tx, CONFIRMATIONS)?,
             open_existing(&tx, RECEIPTS)?,
         ) else {
             return Ok(None);
         };
-        let Some(key) = receipt_key(nonce) else {
-            return Ok(None);
+        let id = if self.old_schema(&tx)? {
+            migrate::old_confirmed_by(&tx, nonce)?
+        } else {
+            confirmed_by(&tx, nonce)?
         };
-        let Some(seq) = nonces.get(key)?.map(|g| g.value()) else {
-            return Ok(None);
-        };
-        let Some(id) = by.get(seq)?.map(|g| g.value()) else {
+        let Some(id) = id else {
             return Ok(None);
         };
         let Some(bytes) = batches.get(id)? else {
