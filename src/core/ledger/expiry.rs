@@ -10,6 +10,7 @@
 
 use redb::ReadableTable;
 
+use super::keys::KEYS;
 use super::record::decode_row;
 use super::schema::{NONCES, RECEIPTS, UNCONFIRMED, receipt_key};
 use super::standing::{self, Standing};
@@ -34,6 +35,7 @@ impl Ledger {
             else {
                 return Ok(0);
             };
+            let keys = super::open_existing(&tx, KEYS)?;
             let mut due = Vec::new();
             for row in unconfirmed.iter()? {
                 let (seq, code) = row?;
@@ -42,7 +44,7 @@ impl Ledger {
                     continue;
                 }
                 let Some(bytes) = log.get(seq)? else { continue };
-                let stored = decode_row(seq, bytes.value())?;
+                let stored = decode_row(seq, bytes.value(), &keys)?;
                 if stored.receipt.receipt().completed_at < cutoff {
                     due.push(stored.receipt.receipt().nonce.clone());
                 }
@@ -75,6 +77,7 @@ impl Ledger {
             let unconfirmed = tx.open_table(UNCONFIRMED)?;
             let seqs = tx.open_table(NONCES)?;
             let log = tx.open_table(RECEIPTS)?;
+            let keys = tx.open_table(KEYS)?;
             for nonce in nonces {
                 let now = standing::standing_of(&unconfirmed, &seqs, nonce)?;
                 if now != Some(from) {
@@ -87,7 +90,7 @@ impl Ledger {
                     continue;
                 };
                 let Some(bytes) = log.get(seq)? else { continue };
-                changed.push((decode_row(seq, bytes.value())?, from));
+                changed.push((decode_row(seq, bytes.value(), &keys)?, from));
             }
         }
         for (stored, from) in &changed {

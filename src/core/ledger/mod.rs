@@ -7,6 +7,7 @@ mod bytes;
 mod confirm_record;
 mod expiry;
 mod io;
+mod keys;
 mod migrate;
 mod owed;
 mod reads;
@@ -157,6 +158,8 @@ impl Ledger {
             tx.open_table(CONFIRMATIONS)?;
             tx.open_table(schema::ANSWERED)?;
             tx.open_table(schema::PROOFS)?;
+            tx.open_table(keys::KEYS)?;
+            tx.open_table(keys::KEY_IDS)?;
             tx.commit()?;
         }
         Ok(Ledger { db })
@@ -199,6 +202,7 @@ impl Ledger {
             let mut log = tx.open_table(RECEIPTS)?;
             let mut nonces = tx.open_table(NONCES)?;
             let mut answered = tx.open_table(schema::ANSWERED)?;
+            let mut keys = keys::KeyTables::open(tx)?;
             let mut balances = tx.open_table(BALANCES)?;
             let mut meta = tx.open_table(LEDGER_META)?;
             let mut next_seq = read_meta(&meta, "next_seq")?.max(1);
@@ -232,7 +236,7 @@ impl Ledger {
                 let seq = next_seq;
                 next_seq += 1;
                 nonces.insert(key, seq)?;
-                log.insert(seq, record::encode(signed).as_slice())?;
+                log.insert(seq, record::encode(signed, &mut keys)?.as_slice())?;
                 standing::record(tx, signed, seq, verified.standing())?;
                 if let (Some(proof), Some(k)) = (verified.request(), request_key) {
                     answered.insert(k, seq)?;

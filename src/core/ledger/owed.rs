@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use serde::Serialize;
 
+use super::keys::KEYS;
 use super::record::decode_row;
 use super::schema::{BALANCES, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES};
 use super::{Balance, Ledger, Standing, migrate, open_existing, standing};
@@ -79,6 +80,7 @@ impl Ledger {
         ) else {
             return Ok(OwedReport::default());
         };
+        let keys = open_existing(&tx, KEYS)?;
         let mut partial = false;
         let mut pending = Vec::new();
         for (i, row) in unconfirmed.iter()?.enumerate() {
@@ -105,7 +107,7 @@ impl Ledger {
                     "an unconfirmed nonce points at missing receipt #{seq}"
                 )));
             };
-            let stored = decode_row(seq, bytes.value())?;
+            let stored = decode_row(seq, bytes.value(), &keys)?;
             let r = stored.receipt.receipt();
             let entry = tally
                 .entry(r.requester_pubkey)

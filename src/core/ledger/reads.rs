@@ -4,6 +4,7 @@
 
 use redb::ReadableTable;
 
+use super::keys::KEYS;
 use super::record::decode_row;
 use super::schema::RECEIPTS;
 use super::{Ledger, StoredReceipt, open_existing};
@@ -13,13 +14,14 @@ impl Ledger {
     /// The newest `limit` receipts, newest first.
     pub fn newest(&self, limit: usize) -> Result<Vec<StoredReceipt>, StoreError> {
         let tx = self.db.begin_read()?;
+        let keys = open_existing(&tx, KEYS)?;
         let Some(log) = open_existing(&tx, RECEIPTS)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(limit.min(1024));
         for row in log.iter()?.rev().take(limit) {
             let (k, v) = row?;
-            out.push(decode_row(k.value(), v.value())?);
+            out.push(decode_row(k.value(), v.value(), &keys)?);
         }
         Ok(out)
     }
@@ -27,13 +29,14 @@ impl Ledger {
     /// Receipts with a sequence number greater than `after`, oldest first, at most `limit`.
     pub fn since(&self, after: u64, limit: usize) -> Result<Vec<StoredReceipt>, StoreError> {
         let tx = self.db.begin_read()?;
+        let keys = open_existing(&tx, KEYS)?;
         let Some(log) = open_existing(&tx, RECEIPTS)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for row in log.range(after.saturating_add(1)..)?.take(limit) {
             let (k, v) = row?;
-            out.push(decode_row(k.value(), v.value())?);
+            out.push(decode_row(k.value(), v.value(), &keys)?);
         }
         Ok(out)
     }
@@ -41,11 +44,12 @@ impl Ledger {
     /// The receipt at `seq`, if there is one.
     pub fn receipt_at(&self, seq: u64) -> Result<Option<StoredReceipt>, StoreError> {
         let tx = self.db.begin_read()?;
+        let keys = open_existing(&tx, KEYS)?;
         let Some(log) = open_existing(&tx, RECEIPTS)? else {
             return Ok(None);
         };
         match log.get(seq)? {
-            Some(v) => decode_row(seq, v.value()).map(Some),
+            Some(v) => decode_row(seq, v.value(), &keys).map(Some),
             None => Ok(None),
         }
     }
@@ -59,13 +63,14 @@ impl Ledger {
         visit: &mut dyn FnMut(&StoredReceipt),
     ) -> Result<usize, StoreError> {
         let tx = self.db.begin_read()?;
+        let keys = open_existing(&tx, KEYS)?;
         let Some(log) = open_existing(&tx, RECEIPTS)? else {
             return Ok(0);
         };
         let mut seen = 0;
         for row in log.range(after.saturating_add(1)..)?.take(limit) {
             let (k, v) = row?;
-            visit(&decode_row(k.value(), v.value())?);
+            visit(&decode_row(k.value(), v.value(), &keys)?);
             seen += 1;
         }
         Ok(seen)
@@ -79,12 +84,13 @@ impl Ledger {
         visit: &mut dyn FnMut(&StoredReceipt),
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_read()?;
+        let keys = open_existing(&tx, KEYS)?;
         let Some(log) = open_existing(&tx, RECEIPTS)? else {
             return Ok(());
         };
         for &seq in seqs {
             if let Some(v) = log.get(seq)? {
-                visit(&decode_row(seq, v.value())?);
+                visit(&decode_row(seq, v.value(), &keys)?);
             }
         }
         Ok(())

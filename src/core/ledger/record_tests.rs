@@ -5,6 +5,16 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::core::protocol::{Identity, Receipt};
+use crate::core::store;
+
+/// A key book in a transaction of its own, for a test's encodes and decodes.
+macro_rules! key_book {
+    ($keys:ident) => {
+        let db = store::in_memory().unwrap();
+        let tx = db.begin_write().unwrap();
+        let mut $keys = KeyTables::open(&tx).unwrap();
+    };
+}
 
 fn worker() -> Identity {
     Identity::from_seed([1; 32])
@@ -34,6 +44,7 @@ fn body_of(receipt: &Receipt) -> Map<String, Value> {
 
 #[test]
 fn v1_receipts_become_binary_and_round_trip() {
+    key_book!(keys);
     let max = (1u64 << 53) - 1;
     let cases = [
         v1(
@@ -48,10 +59,10 @@ fn v1_receipts_become_binary_and_round_trip() {
     ];
     for receipt in cases {
         let signed = SignedReceipt::sign(receipt.clone(), &worker()).unwrap();
-        let bytes = encode(&signed);
+        let bytes = encode(&signed, &mut keys).unwrap();
         assert_eq!(bytes[0], TAG_V1, "{receipt:?}");
         assert!(bytes.len() < signed.to_json().len(), "{receipt:?}");
-        let back = decode(&bytes).unwrap();
+        let back = decode(&bytes, &keys.by_id).unwrap();
         assert!(identical(&back, &signed));
         assert_eq!(back.to_json(), signed.to_json());
         back.verify_signature().unwrap();
@@ -60,6 +71,7 @@ fn v1_receipts_become_binary_and_round_trip() {
 
 #[test]
 fn other_bodies_stay_json_and_round_trip() {
+    key_book!(keys);
     let base = body_of(&v1("job", "m", (3, 4), (10, 20)));
     let mut unknown = base.clone();
     unknown.insert("zFuture".into(), json!({"nested": [1.5, null]}));
@@ -76,9 +88,9 @@ fn other_bodies_stay_json_and_round_trip() {
         ("a negative number in front", first),
     ] {
         let signed = SignedReceipt::sign_body(body, &worker()).unwrap();
-        let bytes = encode(&signed);
+        let bytes = encode(&signed, &mut keys).unwrap();
         assert_eq!(bytes[0], JSON_START, "{what}");
-        let back = decode(&bytes).unwrap();
+        let back = decode(&bytes, &keys.by_id).unwrap();
         assert!(identical(&back, &signed), "{what}");
         assert_eq!(back.to_json(), signed.to_json(), "{what}");
     }
@@ -87,15 +99,21 @@ fn other_bodies_stay_json_and_round_trip() {
 #[test]
 fn rows_of_older_versions_still_decode() {
     let signed = SignedReceipt::sign(v1("job", "m", (3, 4), (10, 20)), &worker()).unwrap();
-    let back = decode_row(7, signed.to_json().as_bytes()).unwrap();
+    let back = decode_row(
+        7,
+        signed.to_json().as_bytes(),
+        &None::<redb::ReadOnlyTable<u64, [u8; 32]>>,
+    )
+    .unwrap();
     assert_eq!(back.seq, 7);
     assert!(identical(&back.receipt, &signed));
 }
 
 #[test]
 fn damaged_rows_are_corrupt_with_a_reason() {
+    key_book!(keys);
     let signed = SignedReceipt::sign(v1("job", "m", (3, 4), (10, 20)), &worker()).unwrap();
-    let good = encode(&signed);
+    let good = encode(&signed, &mut keys).unwrap();
     let mut trailing = good.clone();
     trailing.push(0);
     let mut bad_version = good.clone();
@@ -127,6 +145,11 @@ fn damaged_rows_are_corrupt_with_a_reason() {
         ("not UTF-8", bad_utf8, "not UTF-8"),
         ("JSON garbage", b"{\"receipt\":".to_vec(), "invalid JSON"),
         (
+            "an id the key book lacks",
+            unknown_key(&good),
+            "not in the key book",
+        ),
+        (
             "overlong varint",
             vec![
                 TAG_V1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
@@ -135,7 +158,7 @@ fn damaged_rows_are_corrupt_with_a_reason() {
         ),
     ];
     for (what, bytes, says) in cases {
-        match decode_row(42, &bytes) {
+        match decode_row(42, &bytes, &keys.by_id) {
             Err(StoreError::Corrupt(message)) => {
                 assert!(message.contains("receipt #42"), "{what}: {message}");
                 assert!(message.contains(says), "{what}: {message}");
@@ -147,12 +170,21 @@ fn damaged_rows_are_corrupt_with_a_reason() {
 
 #[test]
 fn any_bytes_decode_or_fail_without_panicking() {
+    key_book!(keys);
     let signed = SignedReceipt::sign(v1("job", "m", (3, 4), (10, 20)), &worker()).unwrap();
-    let good = encode(&signed);
+    let good = encode(&signed, &mut keys).unwrap();
     for cut in 0..good.len() {
-        let _ = decode(&good[..cut]);
+        let _ = decode(&good[..cut], &keys.by_id);
         let mut flipped = good.clone();
         flipped[cut] ^= 0xff;
-        let _ = decode(&flipped);
+        let _ = decode(&flipped, &keys.by_id);
     }
+}
+
+/// `good` naming requester key #9 instead: the ids sit after tag, version, jobId, nonce.
+fn unknown_key(good: &[u8]) -> Vec<u8> {
+    let at = 1 + 1 + 1 + "job".len() + 16;
+    let mut out = good.to_vec();
+    out[at] = 9;
+    out
 }

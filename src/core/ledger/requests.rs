@@ -7,6 +7,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::keys::KEYS;
 use super::record::decode_row;
 use super::schema::{PROOFS, RECEIPTS, UNCONFIRMED};
 use super::standing::Standing;
@@ -64,6 +65,7 @@ impl Ledger {
             (Ok(u), Ok(p), Ok(l)) => (u, p, l),
             _ => return Ok(Vec::new()),
         };
+        let keys = super::open_existing(&tx, KEYS)?;
         let mut out = Vec::new();
         // Keyed by seq: already oldest first.
         for row in unconfirmed.iter()? {
@@ -81,7 +83,7 @@ impl Ledger {
             let Some(bytes) = log.get(seq)? else {
                 continue;
             };
-            let stored = decode_row(seq, bytes.value())?;
+            let stored = decode_row(seq, bytes.value(), &keys)?;
             if stored.receipt.receipt().requester_pubkey != *requester {
                 continue;
             }

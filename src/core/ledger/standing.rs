@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 
+use super::keys::KEYS;
 use super::record::decode_row;
 use super::schema::{
     CONFIRMATIONS, CONFIRMED_BY, LEDGER_META, NONCES, NonceKey, RECEIPTS, UNCONFIRMED,
@@ -169,6 +170,7 @@ pub(super) fn confirm(
         let mut unconfirmed = tx.open_table(UNCONFIRMED)?;
         let log = tx.open_table(RECEIPTS)?;
         let nonces = tx.open_table(NONCES)?;
+        let keys = tx.open_table(KEYS)?;
         for named in &c.receipts {
             let seq = match receipt_key(&named.nonce) {
                 Some(key) => nonces.get(key)?.map(|g| g.value()),
@@ -185,7 +187,7 @@ pub(super) fn confirm(
                     named.nonce
                 )));
             };
-            let receipt = decode_row(seq, bytes.value())?.receipt;
+            let receipt = decode_row(seq, bytes.value(), &keys)?.receipt;
             let signature = receipt.signature().to_hex();
             let same = signature == named.signature;
             seqs.push(same.then_some(seq));
@@ -303,6 +305,7 @@ impl Ledger {
         ) else {
             return Ok(None);
         };
+        let keys = open_existing(&tx, KEYS)?;
         let id = if self.old_schema(&tx)? {
             migrate::old_confirmed_by(&tx, nonce)?
         } else {
@@ -317,7 +320,7 @@ impl Ledger {
             )));
         };
         let resolve = |seq: u64| match log.get(seq) {
-            Ok(Some(row)) => record::decode(row.value())
+            Ok(Some(row)) => record::decode(row.value(), &keys)
                 .map(|r| Some((r.receipt().nonce.clone(), r.signature().to_hex()))),
             Ok(None) => Ok(None),
             Err(e) => Err(bytes::RecordError::Invalid(format!(

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
+use super::keys::KEYS;
 use super::migrate::old;
 use super::record::decode;
 use super::schema::{
@@ -101,6 +102,7 @@ pub fn verify_ledger_with(
     let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     let mut tokens_total = 0u64;
     let nonces = NonceIndex::open(&tx, old_schema)?;
+    let keys = open_existing(&tx, KEYS)?;
     if let Some(log) = open_existing(&tx, RECEIPTS)? {
         let receipts_total = log.len()?;
         for row in log.iter()? {
@@ -113,7 +115,7 @@ pub fn verify_ledger_with(
                     receipts_total,
                 });
             }
-            let signed = match decode(v.value()) {
+            let signed = match decode(v.value(), &keys) {
                 Ok(s) => s,
                 Err(e) => {
                     let message = format!("receipt #{seq} does not parse: {e}");
@@ -230,6 +232,7 @@ fn check_unconfirmed(
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    let keys = open_existing(tx, KEYS)?;
     if let Some(log) = open_existing(tx, RECEIPTS)? {
         unconfirmed_rows(tx, old_schema, &mut |keyed_by, seq, code| {
             let Some(bytes) = log.get(seq)? else {
@@ -238,7 +241,7 @@ fn check_unconfirmed(
                     .push(format!("unconfirmed receipt #{seq} is missing"));
                 return Ok(());
             };
-            let Ok(signed) = decode(bytes.value()) else {
+            let Ok(signed) = decode(bytes.value(), &keys) else {
                 return Ok(()); // reported by the main pass
             };
             let r = signed.receipt();
