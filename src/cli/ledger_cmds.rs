@@ -171,8 +171,17 @@ pub(super) fn receipts(paths: &Paths, limit: usize, as_json: bool) -> anyhow::Re
 }
 
 pub(super) fn verify(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCode> {
+    // Progress goes to stderr, and not at all under --json (a script reads stdout).
+    let mut progress = |p: ledger::VerifyProgress| {
+        if !as_json {
+            eprintln!(
+                "verified {} of {} receipts…",
+                p.receipts_checked, p.receipts_total
+            );
+        }
+    };
     let report = match read_ledger(paths)? {
-        Some(l) => ledger::verify_ledger(&l)?,
+        Some(l) => ledger::verify_ledger_with(&l, &mut progress)?,
         None => ledger::VerifyReport::default(),
     };
     print_verify(&report, as_json)

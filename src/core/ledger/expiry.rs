@@ -10,8 +10,11 @@
 
 use redb::ReadableTable;
 
-use super::standing::{self, Standing, UNCONFIRMED};
-use super::{Ledger, NONCES, RECEIPTS, decode_row, requests};
+use super::keys::KEYS;
+use super::record::decode_row;
+use super::schema::{NONCES, RECEIPTS, UNCONFIRMED, receipt_key};
+use super::standing::{self, Standing};
+use super::{Ledger, requests};
 use crate::core::protocol::RECEIPT_SKEW_MS;
 use crate::core::store::StoreError;
 
@@ -32,17 +35,18 @@ impl Ledger {
             else {
                 return Ok(0);
             };
+            let keys = super::open_existing(&tx, KEYS)?;
             let mut due = Vec::new();
             for row in unconfirmed.iter()? {
-                let (nonce, value) = row?;
-                let (code, seq) = value.value();
+                let (seq, code) = row?;
+                let (seq, code) = (seq.value(), code.value());
                 if code != Standing::Pending.code() {
                     continue;
                 }
                 let Some(bytes) = log.get(seq)? else { continue };
-                let stored = decode_row(seq, bytes.value())?;
+                let stored = decode_row(seq, bytes.value(), &keys)?;
                 if stored.receipt.receipt().completed_at < cutoff {
-                    due.push(nonce.value().to_string());
+                    due.push(stored.receipt.receipt().nonce.clone());
                 }
             }
             due
@@ -73,21 +77,25 @@ impl Ledger {
             let unconfirmed = tx.open_table(UNCONFIRMED)?;
             let seqs = tx.open_table(NONCES)?;
             let log = tx.open_table(RECEIPTS)?;
+            let keys = tx.open_table(KEYS)?;
             for nonce in nonces {
                 let now = standing::standing_of(&unconfirmed, &seqs, nonce)?;
                 if now != Some(from) {
                     continue;
                 }
-                let Some(seq) = seqs.get(nonce.as_str())?.map(|g| g.value()) else {
+                let Some(key) = receipt_key(nonce) else {
+                    continue;
+                };
+                let Some(seq) = seqs.get(key)?.map(|g| g.value()) else {
                     continue;
                 };
                 let Some(bytes) = log.get(seq)? else { continue };
-                changed.push((decode_row(seq, bytes.value())?, from));
+                changed.push((decode_row(seq, bytes.value(), &keys)?, from));
             }
         }
         for (stored, from) in &changed {
             standing::restand(&tx, &stored.receipt, stored.seq, *from, Standing::Expired)?;
-            requests::settled(&tx, &stored.receipt.receipt().nonce)?;
+            requests::settled(&tx, stored.seq)?;
         }
         tx.commit()?;
         Ok(changed.len() as u64)

@@ -3,10 +3,17 @@
 //! replayed nonce is caught even after a restart.
 
 mod accept;
+mod bytes;
+mod confirm_record;
 mod expiry;
 mod io;
+mod keys;
+mod migrate;
 mod owed;
+mod reads;
+mod record;
 mod requests;
+mod schema;
 mod standing;
 mod verify;
 mod writer;
@@ -26,24 +33,18 @@ pub use expiry::SETTLE_WINDOW_MS;
 pub use io::{ImportReport, export_jsonl, import_jsonl};
 pub use owed::{MAX_OWED_RECEIPTS, Owed, OwedReport};
 pub use requests::Unsettled;
-pub use standing::{
-    CONFIRMATIONS, CONFIRMED_BY, ConfirmOutcome, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES,
-    Unconfirmed,
+pub use schema::{
+    BALANCES, CONFIRMATIONS, CONFIRMED_BY, LEDGER_META, NONCES, NonceKey, RECEIPTS, UNCONFIRMED,
+    UNCONFIRMED_BALANCES,
 };
-pub use verify::{VerifyReport, verify_ledger};
+pub use standing::{ConfirmOutcome, Standing, Unconfirmed};
+pub use verify::{VerifyProgress, VerifyReport, verify_ledger, verify_ledger_with};
 pub use writer::{LedgerWriter, WriterClosed};
+
+use schema::receipt_key;
 
 /// Every identity starts with this many tokens of credit.
 pub const ALLOWANCE_TOKENS: i64 = 10_000;
-
-/// seq → JSON of the signed receipt as received.
-pub const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
-/// nonce → seq of the receipt that used it.
-pub const NONCES: TableDefinition<&str, u64> = TableDefinition::new("receipt_nonces");
-/// pubkey → (earned, spent, receipts it appears in).
-pub const BALANCES: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("balances");
-/// Totals and counters: `next_seq`, `receipts`, `tokens`.
-pub const LEDGER_META: TableDefinition<&str, u64> = TableDefinition::new("ledger_meta");
 
 /// One identity's standing in this ledger. `earned` and `spent` count every receipt;
 /// the `pending_*` and `anonymous_spent` parts of them are not settled yet (see
@@ -141,10 +142,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens the ledger, creating its tables on first use.
+    /// Opens the ledger, creating its tables on first use and converting those of an
+    /// older schema (see `migrate`), in one transaction.
     pub fn new(db: Db) -> Result<Self, StoreError> {
         if let Db::Writable(_) = db {
             let tx = db.begin_write()?;
+            migrate::upgrade(&tx)?;
             tx.open_table(RECEIPTS)?;
             tx.open_table(NONCES)?;
             tx.open_table(BALANCES)?;
@@ -153,8 +156,10 @@ impl Ledger {
             tx.open_table(UNCONFIRMED_BALANCES)?;
             tx.open_table(CONFIRMED_BY)?;
             tx.open_table(CONFIRMATIONS)?;
-            tx.open_table(requests::ANSWERED)?;
-            tx.open_table(requests::PROOFS)?;
+            tx.open_table(schema::ANSWERED)?;
+            tx.open_table(schema::PROOFS)?;
+            tx.open_table(keys::KEYS)?;
+            tx.open_table(keys::KEY_IDS)?;
             tx.commit()?;
         }
         Ok(Ledger { db })
@@ -162,6 +167,15 @@ impl Ledger {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Whether `tx` sees the first schema: only a read-only open can (a writable one
+    /// converts it in `new`), so a writable ledger never pays for the look.
+    fn old_schema(&self, tx: &redb::ReadTransaction) -> Result<bool, StoreError> {
+        match self.db {
+            Db::Writable(_) => Ok(false),
+            Db::ReadOnly(_) => migrate::is_old(tx),
+        }
     }
 
     /// Appends verified receipts in one durable transaction; a nonce already present
@@ -187,6 +201,8 @@ impl Ledger {
         {
             let mut log = tx.open_table(RECEIPTS)?;
             let mut nonces = tx.open_table(NONCES)?;
+            let mut answered = tx.open_table(schema::ANSWERED)?;
+            let mut keys = keys::KeyTables::open(tx)?;
             let mut balances = tx.open_table(BALANCES)?;
             let mut meta = tx.open_table(LEDGER_META)?;
             let mut next_seq = read_meta(&meta, "next_seq")?.max(1);
@@ -198,10 +214,18 @@ impl Ledger {
             for verified in receipts {
                 let signed = verified.signed();
                 let r = signed.receipt();
-                let existing = match nonces.get(r.nonce.as_str())? {
+                // Accepted receipts have a 32-hex nonce (v1 requires it).
+                let Some(key) = receipt_key(&r.nonce) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "a verified receipt has the nonce {:?}, not 32 hex",
+                        r.nonce
+                    )));
+                };
+                let request_key = verified.request().map(|p| schema::request_key(&p.nonce));
+                let existing = match nonces.get(key)? {
                     Some(seq) => Some(seq.value()),
-                    None => match verified.request() {
-                        Some(proof) => requests::answered_by(tx, proof)?,
+                    None => match request_key {
+                        Some(k) => answered.get(k)?.map(|g| g.value()),
                         None => None,
                     },
                 };
@@ -211,11 +235,12 @@ impl Ledger {
                 }
                 let seq = next_seq;
                 next_seq += 1;
-                nonces.insert(r.nonce.as_str(), seq)?;
-                log.insert(seq, signed.to_json().as_bytes())?;
+                nonces.insert(key, seq)?;
+                log.insert(seq, record::encode(signed, &mut keys)?.as_slice())?;
                 standing::record(tx, signed, seq, verified.standing())?;
-                if let Some(proof) = verified.request() {
-                    requests::record(tx, proof, &r.nonce, seq, verified.standing())?;
+                if let (Some(proof), Some(k)) = (verified.request(), request_key) {
+                    answered.insert(k, seq)?;
+                    requests::record(tx, proof, seq, verified.standing())?;
                 }
                 let tokens = r.total_tokens();
                 let worker = r.worker_pubkey.to_string();
@@ -299,40 +324,6 @@ impl Ledger {
         Ok(outcomes)
     }
 
-    /// How settled the receipt with `nonce` is; `None` if it is not ledgered here.
-    pub fn standing(&self, nonce: &str) -> Result<Option<Standing>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let (Some(unconfirmed), Some(nonces)) = (
-            open_existing(&tx, UNCONFIRMED)?,
-            open_existing(&tx, NONCES)?,
-        ) else {
-            return Ok(None);
-        };
-        standing::standing_of(&unconfirmed, &nonces, nonce)
-    }
-
-    /// The signed confirmation that settled the receipt with `nonce`, as received.
-    pub fn confirmation_of(&self, nonce: &str) -> Result<Option<SignedConfirmation>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let (Some(by), Some(batches)) = (
-            open_existing(&tx, CONFIRMED_BY)?,
-            open_existing(&tx, CONFIRMATIONS)?,
-        ) else {
-            return Ok(None);
-        };
-        let Some(id) = by.get(nonce)?.map(|g| g.value()) else {
-            return Ok(None);
-        };
-        let Some(bytes) = batches.get(id)?.map(|g| g.value().to_vec()) else {
-            return Err(StoreError::Corrupt(format!(
-                "confirmation #{id} is missing"
-            )));
-        };
-        SignedConfirmation::from_json(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("confirmation #{id} does not parse: {e}")))
-    }
-
     /// Every identity that appears in the ledger, by pubkey.
     pub fn balances(&self) -> Result<Vec<Balance>, StoreError> {
         let tx = self.db.begin_read()?;
@@ -373,58 +364,9 @@ impl Ledger {
             tokens: read_meta(&meta, "tokens")?,
         })
     }
-
-    /// The newest `limit` receipts, newest first.
-    pub fn newest(&self, limit: usize) -> Result<Vec<StoredReceipt>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let Some(log) = open_existing(&tx, RECEIPTS)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for row in log.iter()?.rev().take(limit) {
-            let (k, v) = row?;
-            out.push(decode_row(k.value(), v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// Receipts with a sequence number greater than `after`, oldest first, at most `limit`.
-    pub fn since(&self, after: u64, limit: usize) -> Result<Vec<StoredReceipt>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let Some(log) = open_existing(&tx, RECEIPTS)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for row in log.range(after.saturating_add(1)..)?.take(limit) {
-            let (k, v) = row?;
-            out.push(decode_row(k.value(), v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The receipt at `seq`, if there is one.
-    pub fn receipt_at(&self, seq: u64) -> Result<Option<StoredReceipt>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let Some(log) = open_existing(&tx, RECEIPTS)? else {
-            return Ok(None);
-        };
-        match log.get(seq)? {
-            Some(v) => decode_row(seq, v.value()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Whether a receipt with this nonce is already ledgered.
-    pub fn contains_nonce(&self, nonce: &str) -> Result<bool, StoreError> {
-        let tx = self.db.begin_read()?;
-        let Some(table) = open_existing(&tx, NONCES)? else {
-            return Ok(false);
-        };
-        Ok(table.get(nonce)?.is_some())
-    }
 }
 
-fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(super) fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
     tx: &redb::ReadTransaction,
     def: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
@@ -435,15 +377,9 @@ fn open_existing<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-fn read_meta<T: ReadableTable<&'static str, u64>>(table: &T, key: &str) -> Result<u64, StoreError> {
+pub(super) fn read_meta<T: ReadableTable<&'static str, u64>>(
+    table: &T,
+    key: &str,
+) -> Result<u64, StoreError> {
     Ok(table.get(key)?.map(|v| v.value()).unwrap_or(0))
-}
-
-/// Decodes a stored row. Rows were written from verified receipts, so a failure here
-/// means the file was damaged or edited; it is reported, not papered over.
-fn decode_row(seq: u64, bytes: &[u8]) -> Result<StoredReceipt, StoreError> {
-    let receipt = SignedReceipt::from_json(bytes).map_err(|e| {
-        StoreError::Corrupt(format!("receipt #{seq} in the ledger does not parse: {e}"))
-    })?;
-    Ok(StoredReceipt { seq, receipt })
 }

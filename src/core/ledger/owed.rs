@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use serde::Serialize;
 
-use super::{
-    BALANCES, Balance, Ledger, RECEIPTS, Standing, UNCONFIRMED, UNCONFIRMED_BALANCES, decode_row,
-    open_existing, standing,
-};
+use super::keys::KEYS;
+use super::record::decode_row;
+use super::schema::{BALANCES, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES};
+use super::{Balance, Ledger, Standing, migrate, open_existing, standing};
 use crate::core::protocol::PublicKey;
 use crate::core::store::StoreError;
 
@@ -69,6 +69,9 @@ impl Ledger {
     /// `owed`, reading at most `limit` receipts (small in tests).
     fn owed_reading(&self, limit: usize) -> Result<OwedReport, StoreError> {
         let tx = self.db.begin_read()?;
+        if self.old_schema(&tx)? {
+            return Err(migrate::needs_upgrade());
+        }
         let (Some(unconfirmed), Some(amounts), Some(gross), Some(log)) = (
             open_existing(&tx, UNCONFIRMED)?,
             open_existing(&tx, UNCONFIRMED_BALANCES)?,
@@ -77,6 +80,7 @@ impl Ledger {
         ) else {
             return Ok(OwedReport::default());
         };
+        let keys = open_existing(&tx, KEYS)?;
         let mut partial = false;
         let mut pending = Vec::new();
         for (i, row) in unconfirmed.iter()?.enumerate() {
@@ -84,13 +88,13 @@ impl Ledger {
                 partial = true;
                 break;
             }
-            let (code, seq) = row?.1.value();
-            if code == Standing::Pending.code() {
-                pending.push(seq);
+            let (seq, code) = row?;
+            if code.value() == Standing::Pending.code() {
+                pending.push(seq.value());
             }
         }
-        // Oldest first: if the list is cut, the oldest receipt of each requester is kept.
-        pending.sort_unstable();
+        // Keyed by seq, so oldest first: if the list is cut, the oldest receipt of each
+        // requester is kept.
         if pending.len() > limit {
             partial = true;
             pending.truncate(limit);
@@ -103,7 +107,7 @@ impl Ledger {
                     "an unconfirmed nonce points at missing receipt #{seq}"
                 )));
             };
-            let stored = decode_row(seq, bytes.value())?;
+            let stored = decode_row(seq, bytes.value(), &keys)?;
             let r = stored.receipt.receipt();
             let entry = tally
                 .entry(r.requester_pubkey)

@@ -5,51 +5,35 @@
 //! dropped when the receipt is confirmed: it is only needed while the requester may not
 //! know the receipt.
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
-use super::standing::{Standing, UNCONFIRMED};
-use super::{Ledger, RECEIPTS, decode_row};
+use super::keys::KEYS;
+use super::record::decode_row;
+use super::schema::{PROOFS, RECEIPTS, UNCONFIRMED};
+use super::standing::Standing;
+use super::{Ledger, migrate};
 use crate::core::protocol::{PublicKey, RequestProof, SignedReceipt};
 use crate::core::store::StoreError;
 
-/// request nonce → seq of the receipt that answers it.
-pub(super) const ANSWERED: TableDefinition<&str, u64> = TableDefinition::new("receipt_answers");
-/// receipt nonce → JSON of the request proof, for receipts not yet confirmed.
-pub(super) const PROOFS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("receipt_request_proofs");
-
-/// The receipt already answering `proof`'s request, if one is ledgered.
-pub(super) fn answered_by(
-    tx: &WriteTransaction,
-    proof: &RequestProof,
-) -> Result<Option<u64>, StoreError> {
-    Ok(tx
-        .open_table(ANSWERED)?
-        .get(proof.nonce.as_str())?
-        .map(|g| g.value()))
-}
-
-/// Records that receipt `seq` (with nonce `receipt_nonce`) answers `proof`'s request.
+/// Keeps the proof of receipt `seq`'s request while the receipt is pending (the index
+/// from request nonce to receipt is written by `append_in`, beside the nonce index).
 pub(super) fn record(
     tx: &WriteTransaction,
     proof: &RequestProof,
-    receipt_nonce: &str,
     seq: u64,
     standing: Standing,
 ) -> Result<(), StoreError> {
-    tx.open_table(ANSWERED)?.insert(proof.nonce.as_str(), seq)?;
     if standing == Standing::Pending {
         let json = serde_json::to_vec(proof)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode a request proof: {e}")))?;
-        tx.open_table(PROOFS)?
-            .insert(receipt_nonce, json.as_slice())?;
+        tx.open_table(PROOFS)?.insert(seq, json.as_slice())?;
     }
     Ok(())
 }
 
-/// Drops the proof of a receipt that has just been confirmed.
-pub(super) fn settled(tx: &WriteTransaction, receipt_nonce: &str) -> Result<(), StoreError> {
-    tx.open_table(PROOFS)?.remove(receipt_nonce)?;
+/// Drops the proof of receipt `seq`, which has just been confirmed or expired.
+pub(super) fn settled(tx: &WriteTransaction, seq: u64) -> Result<(), StoreError> {
+    tx.open_table(PROOFS)?.remove(seq)?;
     Ok(())
 }
 
@@ -70,6 +54,9 @@ impl Ledger {
         limit: usize,
     ) -> Result<Vec<Unsettled>, StoreError> {
         let tx = self.db.begin_read()?;
+        if self.old_schema(&tx)? {
+            return Err(migrate::needs_upgrade());
+        }
         let (unconfirmed, proofs, log) = match (
             tx.open_table(UNCONFIRMED),
             tx.open_table(PROOFS),
@@ -78,27 +65,25 @@ impl Ledger {
             (Ok(u), Ok(p), Ok(l)) => (u, p, l),
             _ => return Ok(Vec::new()),
         };
-        let mut pending: Vec<(u64, String)> = Vec::new();
-        for row in unconfirmed.iter()? {
-            let (nonce, value) = row?;
-            let (code, seq) = value.value();
-            if code == Standing::Pending.code() {
-                pending.push((seq, nonce.value().to_string()));
-            }
-        }
-        pending.sort_unstable();
+        let keys = super::open_existing(&tx, KEYS)?;
         let mut out = Vec::new();
-        for (seq, nonce) in pending {
+        // Keyed by seq: already oldest first.
+        for row in unconfirmed.iter()? {
             if out.len() == limit {
                 break;
             }
-            let Some(proof) = proofs.get(nonce.as_str())? else {
+            let (seq, code) = row?;
+            let (seq, code) = (seq.value(), code.value());
+            if code != Standing::Pending.code() {
+                continue;
+            }
+            let Some(proof) = proofs.get(seq)? else {
                 continue;
             };
             let Some(bytes) = log.get(seq)? else {
                 continue;
             };
-            let stored = decode_row(seq, bytes.value())?;
+            let stored = decode_row(seq, bytes.value(), &keys)?;
             if stored.receipt.receipt().requester_pubkey != *requester {
                 continue;
             }

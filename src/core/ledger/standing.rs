@@ -4,23 +4,20 @@
 //! receipts table itself never changes; these tables sit beside it, updated in the same
 //! transactions, so a balance read never scans.
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use std::collections::HashMap;
+
+use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 
-use super::{LEDGER_META, RECEIPTS};
+use super::keys::KEYS;
+use super::record::decode_row;
+use super::schema::{
+    CONFIRMATIONS, CONFIRMED_BY, LEDGER_META, NONCES, NonceKey, RECEIPTS, UNCONFIRMED,
+    UNCONFIRMED_BALANCES, receipt_key,
+};
+use super::{Ledger, bytes, confirm_record, migrate, open_existing, record, requests};
 use crate::core::protocol::{PublicKey, SignedConfirmation, SignedReceipt};
 use crate::core::store::StoreError;
-
-/// nonce → (standing code, seq) for every receipt not yet confirmed.
-pub const UNCONFIRMED: TableDefinition<&str, (u8, u64)> =
-    TableDefinition::new("receipt_unconfirmed");
-/// pubkey → (earned unconfirmed, spent pending, spent anonymous).
-pub const UNCONFIRMED_BALANCES: TableDefinition<&str, (u64, u64, u64)> =
-    TableDefinition::new("balances_unconfirmed");
-/// nonce → id of the confirmation batch that settled it.
-pub const CONFIRMED_BY: TableDefinition<&str, u64> = TableDefinition::new("receipt_confirmed_by");
-/// batch id → the requester's signed confirmation, as received.
-pub const CONFIRMATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("confirmations");
 
 /// How settled a receipt is in this ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +44,7 @@ impl Standing {
         }
     }
 
-    fn from_code(code: u8) -> Standing {
+    pub(super) fn from_code(code: u8) -> Standing {
         match code {
             1 => Standing::Pending,
             2 => Standing::Anonymous,
@@ -88,8 +85,7 @@ pub(super) fn record(
         return Ok(());
     }
     let r = receipt.receipt();
-    tx.open_table(UNCONFIRMED)?
-        .insert(r.nonce.as_str(), (standing.code(), seq))?;
+    tx.open_table(UNCONFIRMED)?.insert(seq, standing.code())?;
     adjust(
         tx,
         &r.worker_pubkey,
@@ -149,7 +145,7 @@ pub(super) fn restand(
     let r = receipt.receipt();
     let (worker, requester, tokens) = (&r.worker_pubkey, r.requester_pubkey, r.total_tokens());
     if from != Standing::Confirmed {
-        tx.open_table(UNCONFIRMED)?.remove(r.nonce.as_str())?;
+        tx.open_table(UNCONFIRMED)?.remove(seq)?;
         adjust(tx, worker, requester, tokens, from, false)?;
     }
     record(tx, receipt, seq, to)
@@ -157,7 +153,8 @@ pub(super) fn restand(
 
 /// Settles the receipts `confirmation` names, for the worker `me`, in the caller's
 /// transaction. The caller has checked the confirmation's signature and that it is
-/// addressed to `me`. The confirmation is stored once, beside the receipts it settled.
+/// addressed to `me`. The confirmation is stored once, beside the receipts it settled,
+/// naming by seq what is ledgered here (see `confirm_record`).
 pub(super) fn confirm(
     tx: &WriteTransaction,
     confirmation: &SignedConfirmation,
@@ -166,43 +163,48 @@ pub(super) fn confirm(
     let c = confirmation.confirmation();
     let mut outcomes = Vec::with_capacity(c.receipts.len());
     let mut settled = Vec::new();
+    // Per named receipt: its seq when the receipt there has exactly its nonce and signature.
+    let mut seqs = Vec::with_capacity(c.receipts.len());
+    let mut known = HashMap::new();
     {
         let mut unconfirmed = tx.open_table(UNCONFIRMED)?;
-        let confirmed_by = tx.open_table(CONFIRMED_BY)?;
         let log = tx.open_table(RECEIPTS)?;
-        let nonces = tx.open_table(super::NONCES)?;
+        let nonces = tx.open_table(NONCES)?;
+        let keys = tx.open_table(KEYS)?;
         for named in &c.receipts {
-            let Some((code, seq)) = unconfirmed.get(named.nonce.as_str())?.map(|g| g.value())
-            else {
-                let outcome = if confirmed_by.get(named.nonce.as_str())?.is_some()
-                    || nonces.get(named.nonce.as_str())?.is_some()
-                {
-                    ConfirmOutcome::AlreadyConfirmed
-                } else {
-                    ConfirmOutcome::Unknown
-                };
-                outcomes.push(outcome);
+            let seq = match receipt_key(&named.nonce) {
+                Some(key) => nonces.get(key)?.map(|g| g.value()),
+                None => None,
+            };
+            let Some(seq) = seq else {
+                seqs.push(None);
+                outcomes.push(ConfirmOutcome::Unknown);
                 continue;
             };
-            let Some(bytes) = log.get(seq)?.map(|g| g.value().to_vec()) else {
+            let Some(bytes) = log.get(seq)? else {
                 return Err(StoreError::Corrupt(format!(
-                    "unconfirmed nonce {} points at missing receipt #{seq}",
+                    "nonce {} points at missing receipt #{seq}",
                     named.nonce
                 )));
             };
-            let receipt = SignedReceipt::from_json(&bytes).map_err(|e| {
-                StoreError::Corrupt(format!("receipt #{seq} in the ledger does not parse: {e}"))
-            })?;
+            let receipt = decode_row(seq, bytes.value(), &keys)?.receipt;
+            let signature = receipt.signature().to_hex();
+            let same = signature == named.signature;
+            seqs.push(same.then_some(seq));
+            if same {
+                known.insert(seq, (named.nonce.clone(), signature));
+            }
+            let Some(code) = unconfirmed.get(seq)?.map(|g| g.value()) else {
+                outcomes.push(ConfirmOutcome::AlreadyConfirmed);
+                continue;
+            };
             let r = receipt.receipt();
-            if r.requester_pubkey != c.requester_pubkey
-                || r.worker_pubkey != *me
-                || receipt.signature().to_hex() != named.signature
-            {
+            if r.requester_pubkey != c.requester_pubkey || r.worker_pubkey != *me || !same {
                 outcomes.push(ConfirmOutcome::Mismatch);
                 continue;
             }
-            unconfirmed.remove(named.nonce.as_str())?;
-            settled.push((named.nonce.clone(), receipt, Standing::from_code(code)));
+            unconfirmed.remove(seq)?;
+            settled.push((seq, receipt, Standing::from_code(code)));
             outcomes.push(ConfirmOutcome::Confirmed);
         }
     }
@@ -218,12 +220,13 @@ pub(super) fn confirm(
         meta.insert("next_confirmation", id + 1)?;
         id
     };
+    let stored = confirm_record::encode(confirmation, &seqs, &known);
     tx.open_table(CONFIRMATIONS)?
-        .insert(batch, confirmation.to_value().to_string().as_bytes())?;
+        .insert(batch, stored.as_slice())?;
     let mut confirmed_by = tx.open_table(CONFIRMED_BY)?;
-    for (nonce, receipt, standing) in &settled {
-        confirmed_by.insert(nonce.as_str(), batch)?;
-        super::requests::settled(tx, nonce)?;
+    for (seq, receipt, standing) in &settled {
+        confirmed_by.insert(*seq, batch)?;
+        requests::settled(tx, *seq)?;
         let r = receipt.receipt();
         adjust(
             tx,
@@ -235,6 +238,21 @@ pub(super) fn confirm(
         )?;
     }
     Ok(outcomes)
+}
+
+/// The id of the confirmation batch that settled the receipt with `nonce`.
+fn confirmed_by(tx: &redb::ReadTransaction, nonce: &str) -> Result<Option<u64>, StoreError> {
+    let (Some(nonces), Some(by), Some(key)) = (
+        open_existing(tx, NONCES)?,
+        open_existing(tx, CONFIRMED_BY)?,
+        receipt_key(nonce),
+    ) else {
+        return Ok(None);
+    };
+    let Some(seq) = nonces.get(key)?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    Ok(by.get(seq)?.map(|g| g.value()))
 }
 
 /// The unsettled amounts of `key` inside any readable table handle.
@@ -262,11 +280,82 @@ pub(super) fn standing_of<U, N>(
     nonce: &str,
 ) -> Result<Option<Standing>, StoreError>
 where
-    U: ReadableTable<&'static str, (u8, u64)>,
-    N: ReadableTable<&'static str, u64>,
+    U: ReadableTable<u64, u8>,
+    N: ReadableTable<NonceKey, u64>,
 {
-    if let Some(g) = unconfirmed.get(nonce)? {
-        return Ok(Some(Standing::from_code(g.value().0)));
+    let Some(key) = receipt_key(nonce) else {
+        return Ok(None);
+    };
+    let Some(seq) = nonces.get(key)?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    Ok(Some(match unconfirmed.get(seq)? {
+        Some(g) => Standing::from_code(g.value()),
+        None => Standing::Confirmed,
+    }))
+}
+
+impl Ledger {
+    /// The signed confirmation that settled the receipt with `nonce`, as received.
+    pub fn confirmation_of(&self, nonce: &str) -> Result<Option<SignedConfirmation>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let (Some(batches), Some(log)) = (
+            open_existing(&tx, CONFIRMATIONS)?,
+            open_existing(&tx, RECEIPTS)?,
+        ) else {
+            return Ok(None);
+        };
+        let keys = open_existing(&tx, KEYS)?;
+        let id = if self.old_schema(&tx)? {
+            migrate::old_confirmed_by(&tx, nonce)?
+        } else {
+            confirmed_by(&tx, nonce)?
+        };
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let Some(bytes) = batches.get(id)? else {
+            return Err(StoreError::Corrupt(format!(
+                "confirmation #{id} is missing"
+            )));
+        };
+        let resolve = |seq: u64| match log.get(seq) {
+            Ok(Some(row)) => record::decode(row.value(), &keys)
+                .map(|r| Some((r.receipt().nonce.clone(), r.signature().to_hex()))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(bytes::RecordError::Invalid(format!(
+                "cannot read receipt #{seq}: {e}"
+            ))),
+        };
+        confirm_record::decode(bytes.value(), resolve)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("confirmation #{id} does not parse: {e}")))
     }
-    Ok(nonces.get(nonce)?.map(|_| Standing::Confirmed))
+
+    /// How settled the receipt with `nonce` is; `None` if it is not ledgered here.
+    pub fn standing(&self, nonce: &str) -> Result<Option<Standing>, StoreError> {
+        let tx = self.db.begin_read()?;
+        if self.old_schema(&tx)? {
+            return migrate::old_standing(&tx, nonce);
+        }
+        let (Some(unconfirmed), Some(nonces)) = (
+            open_existing(&tx, UNCONFIRMED)?,
+            open_existing(&tx, NONCES)?,
+        ) else {
+            return Ok(None);
+        };
+        standing_of(&unconfirmed, &nonces, nonce)
+    }
+
+    /// Whether a receipt with this nonce is already ledgered.
+    pub fn contains_nonce(&self, nonce: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read()?;
+        if self.old_schema(&tx)? {
+            return Ok(migrate::old_standing(&tx, nonce)?.is_some());
+        }
+        let (Some(table), Some(key)) = (open_existing(&tx, NONCES)?, receipt_key(nonce)) else {
+            return Ok(false);
+        };
+        Ok(table.get(key)?.is_some())
+    }
 }

@@ -1,17 +1,36 @@
 //! `ledger verify`: recompute every balance from the stored receipts and compare with
-//! the aggregates kept beside them.
+//! the aggregates kept beside them. It streams: one receipt decoded at a time, sums per
+//! identity (not per receipt), and at most `MAX_MISMATCHES` described, so its memory does
+//! not grow with the ledger; a callback hears how far it got every `PROGRESS_EVERY`.
+//! A ledger still in the first schema (opened read-only) is verified through its old
+//! nonce-keyed tables.
 
 use std::collections::BTreeMap;
 
-use redb::ReadableTable;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    BALANCES, LEDGER_META, Ledger, NONCES, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES,
-    open_existing, read_meta,
+use super::keys::KEYS;
+use super::migrate::old;
+use super::record::decode;
+use super::schema::{
+    BALANCES, LEDGER_META, NONCES, NonceKey, RECEIPTS, UNCONFIRMED, UNCONFIRMED_BALANCES,
+    receipt_key,
 };
-use crate::core::protocol::SignedReceipt;
+use super::{Ledger, open_existing, read_meta};
 use crate::core::store::StoreError;
+
+/// Receipts between two progress reports.
+pub(super) const PROGRESS_EVERY: u64 = 100_000;
+/// Disagreements described one by one; the rest are counted in a last line.
+const MAX_MISMATCHES: usize = 1_000;
+
+/// How far a verification has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyProgress {
+    pub receipts_checked: u64,
+    pub receipts_total: u64,
+}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -27,41 +46,94 @@ impl VerifyReport {
     }
 }
 
+/// The nonce index of either schema.
+enum NonceIndex {
+    Current(ReadOnlyTable<NonceKey, u64>),
+    Old(ReadOnlyTable<&'static str, u64>),
+    Missing,
+}
+
+impl NonceIndex {
+    fn open(tx: &ReadTransaction, old_schema: bool) -> Result<Self, StoreError> {
+        let index = if old_schema {
+            open_existing(tx, old::NONCES)?.map(NonceIndex::Old)
+        } else {
+            open_existing(tx, NONCES)?.map(NonceIndex::Current)
+        };
+        Ok(index.unwrap_or(NonceIndex::Missing))
+    }
+
+    fn seq_of(&self, nonce: &str) -> Result<Option<u64>, StoreError> {
+        Ok(match self {
+            NonceIndex::Current(t) => match receipt_key(nonce) {
+                Some(key) => t.get(key)?.map(|g| g.value()),
+                None => None,
+            },
+            NonceIndex::Old(t) => t.get(nonce)?.map(|g| g.value()),
+            NonceIndex::Missing => None,
+        })
+    }
+}
+
+/// Collects disagreements, describing the first `MAX_MISMATCHES`.
+fn note(report: &mut VerifyReport, dropped: &mut u64, message: String) {
+    if report.mismatches.len() < MAX_MISMATCHES {
+        report.mismatches.push(message);
+    } else {
+        *dropped += 1;
+    }
+}
+
 /// Reads the whole log in one read transaction, so a concurrent writer cannot make the
 /// comparison see half a commit.
 pub fn verify_ledger(ledger: &Ledger) -> Result<VerifyReport, StoreError> {
+    verify_ledger_with(ledger, &mut |_| {})
+}
+
+/// `verify_ledger`, telling `progress` how far it got every `PROGRESS_EVERY` receipts.
+pub fn verify_ledger_with(
+    ledger: &Ledger,
+    progress: &mut dyn FnMut(VerifyProgress),
+) -> Result<VerifyReport, StoreError> {
     let tx = ledger.db().begin_read()?;
+    let old_schema = ledger.old_schema(&tx)?;
     let mut report = VerifyReport::default();
+    let mut dropped = 0u64;
     let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     let mut tokens_total = 0u64;
-    let nonces = open_existing(&tx, NONCES)?;
+    let nonces = NonceIndex::open(&tx, old_schema)?;
+    let keys = open_existing(&tx, KEYS)?;
     if let Some(log) = open_existing(&tx, RECEIPTS)? {
+        let receipts_total = log.len()?;
         for row in log.iter()? {
             let (k, v) = row?;
             let seq = k.value();
             report.receipts_checked += 1;
-            let signed = match SignedReceipt::from_json(v.value()) {
+            if report.receipts_checked % PROGRESS_EVERY == 0 {
+                progress(VerifyProgress {
+                    receipts_checked: report.receipts_checked,
+                    receipts_total,
+                });
+            }
+            let signed = match decode(v.value(), &keys) {
                 Ok(s) => s,
                 Err(e) => {
-                    report
-                        .mismatches
-                        .push(format!("receipt #{seq} does not parse: {e}"));
+                    let message = format!("receipt #{seq} does not parse: {e}");
+                    note(&mut report, &mut dropped, message);
                     continue;
                 }
             };
             if let Err(e) = signed.verify_signature() {
-                report.mismatches.push(format!("receipt #{seq}: {e}"));
+                note(&mut report, &mut dropped, format!("receipt #{seq}: {e}"));
             }
             let r = signed.receipt();
-            let nonce_seq = match &nonces {
-                Some(t) => t.get(r.nonce.as_str())?.map(|g| g.value()),
-                None => None,
-            };
+            let nonce_seq = nonces.seq_of(&r.nonce)?;
             if nonce_seq != Some(seq) {
-                report.mismatches.push(format!(
+                let message = format!(
                     "receipt #{seq}: nonce {} is indexed as {:?}",
                     r.nonce, nonce_seq
-                ));
+                );
+                note(&mut report, &mut dropped, message);
             }
             let tokens = r.total_tokens();
             tokens_total = tokens_total.saturating_add(tokens);
@@ -115,42 +187,75 @@ pub fn verify_ledger(ledger: &Ledger) -> Result<VerifyReport, StoreError> {
             ));
         }
     }
-    check_unconfirmed(&tx, &mut report)?;
+    check_unconfirmed(&tx, old_schema, &nonces, &mut report)?;
+    if report.mismatches.len() > MAX_MISMATCHES {
+        dropped += (report.mismatches.len() - MAX_MISMATCHES) as u64;
+        report.mismatches.truncate(MAX_MISMATCHES);
+    }
+    if dropped > 0 {
+        report
+            .mismatches
+            .push(format!("… and {dropped} more disagreements"));
+    }
     Ok(report)
+}
+
+/// The unconfirmed set of either schema, as (nonce it is keyed by, seq, standing code).
+fn unconfirmed_rows(
+    tx: &ReadTransaction,
+    old_schema: bool,
+    each: &mut dyn FnMut(Option<String>, u64, u8) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if old_schema {
+        if let Some(t) = open_existing(tx, old::UNCONFIRMED)? {
+            for row in t.iter()? {
+                let (k, v) = row?;
+                let (code, seq) = v.value();
+                each(Some(k.value().to_string()), seq, code)?;
+            }
+        }
+    } else if let Some(t) = open_existing(tx, UNCONFIRMED)? {
+        for row in t.iter()? {
+            let (k, v) = row?;
+            each(None, k.value(), v.value())?;
+        }
+    }
+    Ok(())
 }
 
 /// Recomputes the unsettled amounts from the unconfirmed receipts and compares them with
 /// the stored ones.
 fn check_unconfirmed(
-    tx: &redb::ReadTransaction,
+    tx: &ReadTransaction,
+    old_schema: bool,
+    nonces: &NonceIndex,
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     let mut expected: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    if let (Some(unconfirmed), Some(log)) = (
-        open_existing(tx, UNCONFIRMED)?,
-        open_existing(tx, RECEIPTS)?,
-    ) {
-        for row in unconfirmed.iter()? {
-            let (k, v) = row?;
-            let (code, seq) = v.value();
+    let keys = open_existing(tx, KEYS)?;
+    if let Some(log) = open_existing(tx, RECEIPTS)? {
+        unconfirmed_rows(tx, old_schema, &mut |keyed_by, seq, code| {
             let Some(bytes) = log.get(seq)? else {
-                report.mismatches.push(format!(
-                    "unconfirmed nonce {} points at missing receipt #{seq}",
-                    k.value()
-                ));
-                continue;
+                report
+                    .mismatches
+                    .push(format!("unconfirmed receipt #{seq} is missing"));
+                return Ok(());
             };
-            let Ok(signed) = SignedReceipt::from_json(bytes.value()) else {
-                continue; // reported by the main pass
+            let Ok(signed) = decode(bytes.value(), &keys) else {
+                return Ok(()); // reported by the main pass
             };
             let r = signed.receipt();
-            if r.nonce != k.value() {
+            let points_back = match &keyed_by {
+                Some(nonce) => nonce == &r.nonce,
+                None => nonces.seq_of(&r.nonce)? == Some(seq),
+            };
+            if !points_back {
                 report.mismatches.push(format!(
-                    "unconfirmed nonce {} points at receipt #{seq} with nonce {}",
-                    k.value(),
+                    "unconfirmed entry {} points at receipt #{seq} with nonce {}",
+                    keyed_by.as_deref().unwrap_or("(by seq)"),
                     r.nonce
                 ));
-                continue;
+                return Ok(());
             }
             let tokens = r.total_tokens();
             let w = expected.entry(r.worker_pubkey.to_string()).or_default();
@@ -163,7 +268,8 @@ fn check_unconfirmed(
                     "unconfirmed receipt #{seq} has unknown standing {other}"
                 )),
             }
-        }
+            Ok(())
+        })?;
     }
     let mut stored: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     if let Some(table) = open_existing(tx, UNCONFIRMED_BALANCES)? {

@@ -140,16 +140,13 @@ fn owing(ledger: &Ledger, me: &PublicKey) -> Result<Vec<Owing>, StoreError> {
             .unwrap_or(0);
         (queued, scanned)
     };
-    let mut stored = Vec::with_capacity(queued.len());
-    for seq in queued {
-        stored.extend(ledger.receipt_at(seq)?);
-    }
-    stored.extend(ledger.since(scanned, ROUND_LIMIT)?);
+    // Summed as they are read: collecting ROUND_LIMIT decoded receipts first cost
+    // megabytes of heap per call, once a second.
     let mut by_worker: BTreeMap<PublicKey, Owing> = BTreeMap::new();
-    for s in &stored {
+    let mut add = |s: &crate::core::ledger::StoredReceipt| {
         let r = s.receipt.receipt();
         if r.requester_pubkey != *me || r.worker_pubkey == *me {
-            continue;
+            return;
         }
         let row = by_worker.entry(r.worker_pubkey).or_insert(Owing {
             worker: r.worker_pubkey,
@@ -160,7 +157,9 @@ fn owing(ledger: &Ledger, me: &PublicKey) -> Result<Vec<Owing>, StoreError> {
         row.tokens = row.tokens.saturating_add(r.total_tokens());
         row.receipts += 1;
         row.oldest_completed_at_ms = row.oldest_completed_at_ms.min(r.completed_at);
-    }
+    };
+    ledger.visit_at(&queued, &mut add)?;
+    ledger.visit_since(scanned, ROUND_LIMIT, &mut add)?;
     let mut rows: Vec<Owing> = by_worker.into_values().collect();
     rows.sort_by_key(|o| std::cmp::Reverse(o.tokens));
     Ok(rows)
