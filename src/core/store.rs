@@ -141,7 +141,13 @@ pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
         }
         Err(e) => return Err(e.into()),
     }
-    match ReadOnlyDatabase::open(path) {
+    // Bounded like a writable open: a `ledger verify` over millions of receipts reads
+    // the whole file, which redb's default cache (1 GiB) would keep.
+    let cache_bytes = usize::try_from(DEFAULT_CACHE_MIB << 20).unwrap_or(usize::MAX);
+    match Database::builder()
+        .set_cache_size(cache_bytes)
+        .open_read_only(path)
+    {
         Ok(db) => Ok(Db::ReadOnly(Arc::new(db))),
         Err(e) => Err(map_open_error(path, e)),
     }
