@@ -286,7 +286,14 @@ async fn drive(
         .build()?;
     let body = bytes::Bytes::copy_from_slice(body);
     let warmup = warmup(args.requests);
-    let warm = run_clients(&client, &url, &body, args.clients, warmup, args.stream).await;
+    let warm = run_clients(
+        &client,
+        &url,
+        &body,
+        (args.clients, warmup, args.stream),
+        Arc::new(AtomicU64::new(0)),
+    )
+    .await;
     if warm.errors > 0 {
         bail!(
             "{} of {warmup} warm-up requests failed: {}",
@@ -303,7 +310,14 @@ async fn drive(
         worker_pid,
         router_pid,
     ));
-    let main = run_clients_counted(&client, &url, &body, args, sent.clone()).await;
+    let main = run_clients(
+        &client,
+        &url,
+        &body,
+        (args.clients, args.requests, args.stream),
+        sent.clone(),
+    )
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     let after = (read(worker_pid)?, read(router_pid)?);
     sent.store(u64::MAX, Ordering::Relaxed);
@@ -425,36 +439,18 @@ struct ClientsOutcome {
     first_error: String,
 }
 
+/// `clients` tasks send requests until `sent` reaches `total` (it counts every start).
 async fn run_clients(
     client: &reqwest::Client,
     url: &Arc<str>,
     body: &bytes::Bytes,
-    clients: usize,
-    total: u64,
-    stream: bool,
-) -> ClientsOutcome {
-    let args = BenchArgs {
-        requests: total,
-        clients,
-        stream,
-        keep: None,
-        json: false,
-    };
-    run_clients_counted(client, url, body, &args, Arc::new(AtomicU64::new(0))).await
-}
-
-async fn run_clients_counted(
-    client: &reqwest::Client,
-    url: &Arc<str>,
-    body: &bytes::Bytes,
-    args: &BenchArgs,
+    (clients, total, stream): (usize, u64, bool),
     sent: Arc<AtomicU64>,
 ) -> ClientsOutcome {
-    let tasks: Vec<_> = (0..args.clients)
+    let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let (client, url, body, sent) =
                 (client.clone(), url.clone(), body.clone(), sent.clone());
-            let (total, stream) = (args.requests, args.stream);
             tokio::spawn(async move {
                 let mut out = ClientsOutcome {
                     latencies_us: Vec::new(),
