@@ -1119,7 +1119,8 @@ fn check_gate(
         };
         // Remembering from time 0: the oracle below is about signatures, not restarts.
         let gate = Gate::new(policy, worker, 0);
-        let identify = || gate.identify(target.method, target.path, &headers, target.body, now);
+        let identify =
+            || gate.identify(None, target.method, target.path, &headers, target.body, now);
         let first = identify();
         let signed_ok = !unsigned && !requester.is_empty() && verdict.is_some_and(Result::is_ok);
         match &first {

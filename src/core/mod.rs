@@ -14,6 +14,7 @@ pub mod format;
 pub mod jobs;
 pub mod keystore;
 pub mod ledger;
+pub mod links;
 pub mod metrics;
 pub mod net;
 pub mod node;

@@ -60,4 +60,5 @@ mod tui_update;
 mod url_safety;
 mod worker_access;
 mod worker_http;
+mod worker_links;
 mod worker_overdraft;

@@ -52,7 +52,7 @@ pub use bind::{ACCEPT_BACKLOG, bind};
 pub use browser::{BrowserPolicy, normalize_host, normalize_origin};
 pub use guard::header_bytes;
 pub use listener::{Limited, set_nodelay};
-pub use serve::serve;
+pub use serve::{serve, with_guard};
 pub use stats::ConnectionStats;
 
 /// How long our HTTP clients keep an idle connection to a peer: under the 30 s a

@@ -71,15 +71,7 @@ async fn run(
 ) {
     // The browser check is the outer layer: a forged request is refused before its
     // body is read, and before any handler could bill it.
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            Guard {
-                max_header_bytes: limits.max_header_bytes,
-                body_limit,
-                body_read_timeout: limits.body_read_timeout,
-            },
-            guard,
-        ))
+    let app = with_guard(app, &limits, body_limit)
         .layer(middleware::from_fn_with_state(browser_check, browser));
     let mut builder = http1::Builder::new();
     builder
@@ -143,6 +135,19 @@ async fn run(
     drop(listener);
     stop.cancel();
     while connections.join_next().await.is_some() {}
+}
+
+/// `app` behind the request guard: header bytes, body size and body read time bounded,
+/// as on every server (also the peer-link server, where no browser can reach).
+pub fn with_guard(app: Router, limits: &ServerLimits, body_limit: Option<usize>) -> Router {
+    app.layer(middleware::from_fn_with_state(
+        Guard {
+            max_header_bytes: limits.max_header_bytes,
+            body_limit,
+            body_read_timeout: limits.body_read_timeout,
+        },
+        guard,
+    ))
 }
 
 /// The app as hyper calls it for one connection, telling each request where it came

@@ -135,6 +135,11 @@ impl Identity {
             })
     }
 
+    /// The 32-byte seed, which is also the secret key of this node's peer-link endpoint.
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
     pub fn seed_hex(&self) -> String {
         lower_hex(&self.signing.to_bytes())
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
@@ -19,19 +19,23 @@ use super::reserve::wanted_output;
 use crate::core::api_error::ApiError;
 use crate::core::engine::{ChatRequest, StreamEvent, Usage};
 use crate::core::ledger::{OwnReceipt, sign_own};
+use crate::core::links::{LinkPeer, linked};
 use crate::core::metrics::{DirectionLabel, StreamLabel};
 use crate::core::net::relay::{self, Lost, Pulled};
+use crate::core::protocol::PublicKey;
 use crate::core::protocol::{Receipt, RequestProof, new_nonce};
 
 pub use crate::core::protocol::wire::{RECEIPT_COMMENT, RECEIPT_HEADER, REQUESTER_HEADER};
 
 pub(super) async fn chat_completions(
     State(w): State<Arc<Worker>>,
+    link: Option<Extension<LinkPeer>>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(w.clone(), uri, headers, body).await {
+    let link = linked(link);
+    match handle(w.clone(), link, uri, headers, body).await {
         Ok(response) => response,
         Err(e) => {
             w.metrics.outcome(e.kind);
@@ -42,6 +46,7 @@ pub(super) async fn chat_completions(
 
 async fn handle(
     w: Arc<Worker>,
+    link: Option<PublicKey>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -51,7 +56,9 @@ async fn handle(
     let mut request = ChatRequest::parse(&body)?;
     let now = w.clock.now_ms();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let (caller, proof) = w.gate.identify_proved("POST", path, &headers, &body, now)?;
+    let (caller, proof) = w
+        .gate
+        .identify_proved(link, "POST", path, &headers, &body, now)?;
     let wanted = wanted_output(request.requested_output(), w.max_output_tokens);
     let pass = w.gate.admit(
         caller,

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::json;
@@ -90,11 +90,17 @@ pub(super) async fn confirm_receipts(
 
 pub(super) async fn unsettled_receipts(
     State(w): State<Arc<Worker>>,
+    link: Option<Extension<crate::core::links::LinkPeer>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let caller = w
-        .gate
-        .identify("GET", UNSETTLED_PATH, &headers, b"", w.clock.now_ms())?;
+    let caller = w.gate.identify(
+        crate::core::links::linked(link),
+        "GET",
+        UNSETTLED_PATH,
+        &headers,
+        b"",
+        w.clock.now_ms(),
+    )?;
     let Caller::Signed(requester) = caller else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -16,14 +16,18 @@ use super::chat::answer_whole;
 use super::gate::estimate_tokens;
 use crate::core::api_error::ApiError;
 use crate::core::engine::EmbeddingsRequest;
+use crate::core::links::{LinkPeer, linked};
+use crate::core::protocol::PublicKey;
 
 pub(super) async fn embeddings(
     State(w): State<Arc<Worker>>,
+    link: Option<Extension<LinkPeer>>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(w.clone(), uri, headers, body).await {
+    let link = linked(link);
+    match handle(w.clone(), link, uri, headers, body).await {
         Ok(response) => response,
         Err(e) => {
             w.metrics.outcome(e.kind);
@@ -34,6 +38,7 @@ pub(super) async fn embeddings(
 
 async fn handle(
     w: Arc<Worker>,
+    link: Option<PublicKey>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -53,7 +58,9 @@ async fn handle(
     let request = EmbeddingsRequest::parse(&body)?;
     let now = w.clock.now_ms();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let (caller, proof) = w.gate.identify_proved("POST", path, &headers, &body, now)?;
+    let (caller, proof) = w
+        .gate
+        .identify_proved(link, "POST", path, &headers, &body, now)?;
     // Embeddings produce no output tokens: only the input is reserved and billed.
     let pass = w
         .gate

@@ -155,19 +155,55 @@ impl Gate {
     /// is present but wrong, stale or replayed is refused (401), never downgraded.
     pub fn identify(
         &self,
+        link: Option<PublicKey>,
         method: &str,
         path: &str,
         headers: &HeaderMap,
         body: &[u8],
         now_ms: u64,
     ) -> Result<Caller, ApiError> {
-        self.identify_proved(method, path, headers, body, now_ms)
+        self.identify_proved(link, method, path, headers, body, now_ms)
             .map(|(caller, _)| caller)
     }
 
     /// [`Gate::identify`], with the proof of a signed request kept for its receipt, so
     /// the requester can recognise the request when the receipt is offered back to it.
+    ///
+    /// `link` is the key a peer link authenticated (the request came over iroh). That key
+    /// is the requester: a request signature, if one comes too, must be by the same key,
+    /// and no header can name anyone else.
     pub fn identify_proved(
+        &self,
+        link: Option<PublicKey>,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(Caller, Option<RequestProof>), ApiError> {
+        let Some(linked) = link else {
+            return self.identify_by_headers(method, path, headers, body, now_ms);
+        };
+        if let Some(claimed) = header(headers, REQUESTER_HEADER) {
+            let named = PublicKey::parse(claimed.trim()).ok();
+            if named != Some(linked) {
+                return Err(link_mismatch(linked));
+            }
+        }
+        let signed = [TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER]
+            .iter()
+            .any(|h| headers.contains_key(*h));
+        if !signed {
+            return Ok((Caller::Signed(linked), None));
+        }
+        let (caller, proof) = self.identify_by_headers(method, path, headers, body, now_ms)?;
+        if caller != Caller::Signed(linked) {
+            return Err(link_mismatch(linked));
+        }
+        Ok((caller, proof))
+    }
+
+    fn identify_by_headers(
         &self,
         method: &str,
         path: &str,
@@ -237,6 +273,17 @@ pub fn estimate_tokens(body: &[u8]) -> u64 {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+fn link_mismatch(linked: PublicKey) -> ApiError {
+    refuse(
+        StatusCode::UNAUTHORIZED,
+        "link_mismatch",
+        format!(
+            "this request came over the peer link of {}; it cannot speak for another key",
+            linked.short()
+        ),
+    )
 }
 
 fn bad_signature(message: String) -> ApiError {

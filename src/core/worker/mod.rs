@@ -235,6 +235,23 @@ impl Worker {
         result
     }
 
+    /// Serves the same API over the peer links `link` accepts, until `shutdown` fires.
+    /// Jobs and expiry run from [`Worker::serve`]; this adds a transport beside it.
+    pub async fn serve_links(
+        self: Arc<Self>,
+        link: crate::core::links::LinkEndpoint,
+        shutdown: CancellationToken,
+    ) {
+        crate::core::links::serve_links(
+            link,
+            self.app(),
+            self.limits,
+            Some(self.body_limit),
+            shutdown.cancelled_owned(),
+        )
+        .await;
+    }
+
     /// Refuses new work while the ledger cannot be written (a full disk).
     pub fn taking_work(&self) -> Result<(), ApiError> {
         match self.ledger_reader.db().unavailable() {

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{JobError, JobRecord, Jobs, blocking};
 use crate::core::api_error::ApiError;
 use crate::core::jobs::{JOB_ID_HEADER, JobStatus, JobSubmission};
+use crate::core::links::{LinkPeer, linked};
+use crate::core::protocol::PublicKey;
 use crate::core::worker::{Caller, RECEIPT_HEADER, Worker, estimate_tokens, wanted_output};
 
 impl From<JobError> for ApiError {
@@ -83,12 +85,13 @@ fn done<T>(w: &Worker, result: Result<T, ApiError>) -> Result<T, ApiError> {
 
 pub(crate) async fn submit_job(
     State(w): State<Arc<Worker>>,
+    link: Option<Extension<LinkPeer>>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let result = match w.taking_work() {
-        Ok(()) => submit(&w, &uri, &headers, body).await,
+        Ok(()) => submit(&w, linked(link), &uri, &headers, body).await,
         Err(refused) => Err(refused),
     };
     done(&w, result)
@@ -97,6 +100,7 @@ pub(crate) async fn submit_job(
 /// Who is calling, by the request signature if there is one (see `worker::gate`).
 fn caller(
     w: &Worker,
+    link: Option<PublicKey>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -104,11 +108,12 @@ fn caller(
 ) -> Result<Caller, ApiError> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     w.gate
-        .identify(method.as_str(), path, headers, body, w.clock.now_ms())
+        .identify(link, method.as_str(), path, headers, body, w.clock.now_ms())
 }
 
 async fn submit(
     w: &Arc<Worker>,
+    link: Option<PublicKey>,
     uri: &Uri,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -117,7 +122,7 @@ async fn submit(
     let body = body.map_err(|r| ApiError::from_body_rejection(r, w.body_limit))?;
     let submission =
         JobSubmission::parse(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let caller = caller(w, &Method::POST, uri, headers, &body)?;
+    let caller = caller(w, link, &Method::POST, uri, headers, &body)?;
     // Admitted like a chat request (credit, exposure, limits), but the pass ends here: a
     // queued job holds no slot, and `--max-jobs` bounds the queue.
     // The run reserves again when it starts (`runner::reserve`).
@@ -164,12 +169,13 @@ async fn find(w: &Worker, id: &str, caller: Caller) -> Result<JobRecord, ApiErro
 
 pub(crate) async fn get_job(
     State(w): State<Arc<Worker>>,
+    link: Option<Extension<LinkPeer>>,
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let record = async {
-        let who = caller(&w, &Method::GET, &uri, &headers, b"")?;
+        let who = caller(&w, linked(link), &Method::GET, &uri, &headers, b"")?;
         find(&w, &id, who).await
     }
     .await;
@@ -178,12 +184,13 @@ pub(crate) async fn get_job(
 
 pub(crate) async fn cancel_job(
     State(w): State<Arc<Worker>>,
+    link: Option<Extension<LinkPeer>>,
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let result = async {
-        let who = caller(&w, &Method::DELETE, &uri, &headers, b"")?;
+        let who = caller(&w, linked(link), &Method::DELETE, &uri, &headers, b"")?;
         let (requester, signed) = (who.requester(), who.is_signed());
         let jobs = jobs_of(&w)?;
         let id = canonical_id(&id).ok_or(JobError::NotFound)?;

@@ -1,0 +1,180 @@
+//! The router's way onto a link: for each linked peer, a Unix socket in a directory only
+//! this user can open, whose connections are carried onto new streams of one link to
+//! that peer. An HTTP client pointed at the socket reaches the peer's link server, so
+//! forwarding, confirmations, reconciliation and jobs use the same client code over a
+//! link as over TCP. A Unix socket, not a loopback port: no web page and no other user
+//! can reach it to speak with this node's key.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use super::{LinkEndpoint, LinkError};
+use crate::core::protocol::PublicKey;
+
+/// Why a bridge could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("cannot prepare the link socket directory {dir}: {source}")]
+    Directory {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on the link socket {path}: {source}")]
+    Listen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Local sockets onto links, one per peer.
+pub struct Bridge {
+    link: LinkEndpoint,
+    dir: PathBuf,
+    peers: Mutex<HashMap<PublicKey, Bridged>>,
+}
+
+struct Bridged {
+    socket: PathBuf,
+    addrs: Vec<SocketAddr>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let peers = self.peers.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, bridged) in peers.drain() {
+            bridged.task.abort();
+            let _ = std::fs::remove_file(&bridged.socket);
+        }
+    }
+}
+
+impl Bridge {
+    /// Sockets go in `dir`, which is created (or tightened) to be this user's only.
+    pub fn new(link: LinkEndpoint, dir: &Path) -> Result<Self, BridgeError> {
+        let fail = |source| BridgeError::Directory {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        Ok(Bridge {
+            link,
+            dir: dir.to_path_buf(),
+            peers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn link(&self) -> &LinkEndpoint {
+        &self.link
+    }
+
+    /// The socket that reaches `peer`, dialled at `addrs` (and the endpoint's relays);
+    /// started on first use, and restarted when the addresses change.
+    pub fn socket_for(
+        &self,
+        peer: &PublicKey,
+        addrs: &[SocketAddr],
+    ) -> Result<PathBuf, BridgeError> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bridged) = peers.get(peer)
+            && bridged.addrs == addrs
+            && !bridged.task.is_finished()
+        {
+            return Ok(bridged.socket.clone());
+        }
+        if let Some(old) = peers.remove(peer) {
+            old.task.abort();
+        }
+        let socket = self.dir.join(format!("{}.sock", &peer.to_string()[4..20]));
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).map_err(|source| BridgeError::Listen {
+            path: socket.clone(),
+            source,
+        })?;
+        let carrier = Carrier {
+            link: self.link.clone(),
+            peer: *peer,
+            addrs: addrs.to_vec(),
+            connection: Arc::new(tokio::sync::Mutex::new(None)),
+        };
+        let task = tokio::spawn(carrier.run(listener));
+        peers.insert(
+            *peer,
+            Bridged {
+                socket: socket.clone(),
+                addrs: addrs.to_vec(),
+                task,
+            },
+        );
+        Ok(socket)
+    }
+
+    /// An HTTP client whose every connection goes to `peer` over its link.
+    pub fn client(
+        &self,
+        peer: &PublicKey,
+        addrs: &[SocketAddr],
+        builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::Client, String> {
+        let socket = self.socket_for(peer, addrs).map_err(|e| e.to_string())?;
+        builder
+            .unix_socket(socket)
+            .build()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Carries each local connection onto a new stream of the one link to a peer, dialling
+/// the link when there is none or it has closed.
+#[derive(Clone)]
+struct Carrier {
+    link: LinkEndpoint,
+    peer: PublicKey,
+    addrs: Vec<SocketAddr>,
+    connection: Arc<tokio::sync::Mutex<Option<iroh::endpoint::Connection>>>,
+}
+
+impl Carrier {
+    async fn run(self, listener: UnixListener) {
+        loop {
+            let Ok((local, _)) = listener.accept().await else {
+                break;
+            };
+            let carrier = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = carrier.carry(local).await {
+                    tracing::debug!(peer = %carrier.peer.short(), error = %e, "link stream failed");
+                }
+            });
+        }
+    }
+
+    async fn connection(&self) -> Result<iroh::endpoint::Connection, LinkError> {
+        let mut held = self.connection.lock().await;
+        if let Some(c) = held.as_ref()
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
+        }
+        let fresh = self.link.connect(&self.peer, &self.addrs).await?;
+        *held = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn carry(&self, mut local: UnixStream) -> Result<(), String> {
+        let connection = self.connection().await.map_err(|e| e.to_string())?;
+        let (send, recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
+        let mut remote = tokio::io::join(recv, send);
+        tokio::io::copy_bidirectional(&mut local, &mut remote)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

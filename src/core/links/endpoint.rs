@@ -1,0 +1,145 @@
+//! A node's link endpoint: an iroh endpoint whose secret key is the node's identity
+//! seed, so its endpoint id is its lobstah key. Nothing here contacts a server the user
+//! did not name: no address lookup, and relays only those configured.
+
+use std::net::SocketAddr;
+
+use iroh::endpoint::presets;
+use iroh::{Endpoint, EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
+
+use super::ALPN;
+use crate::core::protocol::{Identity, PublicKey};
+
+/// Where a link endpoint listens and which relays it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// The UDP address to bind (port 0: any).
+    pub bind: SocketAddr,
+    /// Relay URLs to keep a home on and dial through; empty: direct addresses only.
+    pub relays: Vec<String>,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+            relays: Vec::new(),
+        }
+    }
+}
+
+/// Why a link endpoint could not start or dial.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("relay URL {url:?} is not valid: {reason}")]
+    RelayUrl { url: String, reason: String },
+    #[error("cannot bind the link endpoint on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("cannot reach peer {peer} over its link: {reason}")]
+    Connect { peer: String, reason: String },
+}
+
+/// The iroh endpoint id of a lobstah key (the same 32 bytes).
+pub fn endpoint_id(key: &PublicKey) -> Option<iroh::EndpointId> {
+    iroh::EndpointId::from_bytes(key.as_bytes()).ok()
+}
+
+/// The lobstah key of an iroh endpoint id.
+pub fn public_key_of(id: &iroh::EndpointId) -> PublicKey {
+    PublicKey::from_bytes(*id.as_bytes())
+}
+
+/// A bound link endpoint; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LinkEndpoint {
+    endpoint: Endpoint,
+    relays: Vec<RelayUrl>,
+}
+
+impl LinkEndpoint {
+    pub async fn bind(identity: &Identity, config: &LinkConfig) -> Result<Self, LinkError> {
+        let relays = config
+            .relays
+            .iter()
+            .map(|url| {
+                url.parse::<RelayUrl>().map_err(|e| LinkError::RelayUrl {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let relay_mode = if relays.is_empty() {
+            RelayMode::Disabled
+        } else {
+            RelayMode::Custom(relays.iter().cloned().collect::<RelayMap>())
+        };
+        let bind_error = |reason: String| LinkError::Bind {
+            addr: config.bind,
+            reason,
+        };
+        let endpoint = Endpoint::builder(presets::Minimal)
+            .secret_key(SecretKey::from_bytes(&identity.seed()))
+            .alpns(vec![ALPN.to_vec()])
+            .relay_mode(relay_mode)
+            .clear_ip_transports()
+            .bind_addr(config.bind)
+            .map_err(|e| bind_error(e.to_string()))?
+            .bind()
+            .await
+            .map_err(|e| bind_error(e.to_string()))?;
+        Ok(LinkEndpoint { endpoint, relays })
+    }
+
+    pub fn key(&self) -> PublicKey {
+        public_key_of(&self.endpoint.id())
+    }
+
+    /// The addresses this endpoint can be dialled at, as far as it knows them now.
+    pub fn addr(&self) -> EndpointAddr {
+        let mut addr = EndpointAddr::new(self.endpoint.id());
+        for socket in self.endpoint.bound_sockets() {
+            addr = addr.with_ip_addr(socket);
+        }
+        for relay in &self.relays {
+            addr = addr.with_relay_url(relay.clone());
+        }
+        addr
+    }
+
+    /// The UDP sockets bound, for tests and `status`.
+    pub fn bound_sockets(&self) -> Vec<SocketAddr> {
+        self.endpoint.bound_sockets()
+    }
+
+    pub(super) fn inner(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Connects to `peer` at `addrs` (and through the relays this endpoint knows).
+    pub async fn connect(
+        &self,
+        peer: &PublicKey,
+        addrs: &[SocketAddr],
+    ) -> Result<iroh::endpoint::Connection, LinkError> {
+        let fail = |reason: String| LinkError::Connect {
+            peer: peer.short(),
+            reason,
+        };
+        let id = endpoint_id(peer).ok_or_else(|| fail("not a valid Ed25519 key".into()))?;
+        let mut target = EndpointAddr::new(id);
+        for addr in addrs {
+            target = target.with_ip_addr(*addr);
+        }
+        for relay in &self.relays {
+            target = target.with_relay_url(relay.clone());
+        }
+        self.endpoint
+            .connect(target, ALPN)
+            .await
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    pub async fn close(&self) {
+        self.endpoint.close().await;
+    }
+}
