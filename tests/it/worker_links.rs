@@ -148,7 +148,7 @@ async fn a_link_to_a_key_that_is_not_there_is_not_made() {
         .client(
             &w.pubkey,
             &impostor.bound_sockets(),
-            reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)),
+            || reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)),
         )
         .expect("client");
     let sent = client

@@ -43,6 +43,8 @@ struct Bridged {
     socket: PathBuf,
     addrs: Vec<SocketAddr>,
     task: JoinHandle<()>,
+    /// Made once per socket, so its connection pool lasts.
+    client: Option<reqwest::Client>,
 }
 
 impl Drop for Bridge {
@@ -111,23 +113,34 @@ impl Bridge {
                 socket: socket.clone(),
                 addrs: addrs.to_vec(),
                 task,
+                client: None,
             },
         );
         Ok(socket)
     }
 
-    /// An HTTP client whose every connection goes to `peer` over its link.
+    /// An HTTP client whose every connection goes to `peer` over its link; built from
+    /// `builder` the first time (and after the addresses change), then reused.
     pub fn client(
         &self,
         peer: &PublicKey,
         addrs: &[SocketAddr],
-        builder: reqwest::ClientBuilder,
+        builder: impl FnOnce() -> reqwest::ClientBuilder,
     ) -> Result<reqwest::Client, String> {
         let socket = self.socket_for(peer, addrs).map_err(|e| e.to_string())?;
-        builder
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bridged) = peers.get_mut(peer) else {
+            return Err(format!("the link socket for {} closed", peer.short()));
+        };
+        if let Some(client) = &bridged.client {
+            return Ok(client.clone());
+        }
+        let client = builder()
             .unix_socket(socket)
             .build()
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        bridged.client = Some(client.clone());
+        Ok(client)
     }
 }
 

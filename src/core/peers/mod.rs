@@ -4,6 +4,8 @@
 //! URLs and labels are validated and normalized on the way in, so everything read back is
 //! safe to dial and to draw.
 
+use std::net::SocketAddr;
+
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +56,36 @@ pub struct PeerRecord {
     pub source: PeerSource,
     pub added_at_ms: u64,
     pub updated_at_ms: u64,
+    /// Reached by key over a peer link, at these direct addresses (besides the relays
+    /// the node uses); `None`: over HTTP at `url` only. A key-only peer has an empty
+    /// `url`. Absent in records written before links, which read as HTTP peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Vec<SocketAddr>>,
+}
+
+/// The base URL requests to a linked peer are written against. The host is never
+/// resolved: the client for a linked peer sends every connection onto its link.
+pub const LINK_BASE: &str = "http://peer.link";
+
+/// Direct addresses kept per linked peer.
+pub const MAX_LINK_ADDRS: usize = 8;
+
+impl PeerRecord {
+    /// Whether this peer is reached by key over a peer link (preferred when it also has
+    /// a URL).
+    pub fn is_linked(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The base URL request paths are joined to: the worker's URL, or [`LINK_BASE`]
+    /// for a linked peer.
+    pub fn base(&self) -> &str {
+        if self.is_linked() {
+            LINK_BASE
+        } else {
+            &self.url
+        }
+    }
 }
 
 /// What `add` did.
@@ -87,6 +119,8 @@ pub enum PeerError {
     LabelTooLong { label: String, chars: usize },
     #[error("peer label {label:?} contains control characters; use printable text")]
     LabelNotPrintable { label: String },
+    #[error("{count} link addresses given; a peer keeps at most {MAX_LINK_ADDRS}")]
+    TooManyAddrs { count: usize },
     #[error("cannot encode the peer record for {pubkey}: {reason}")]
     Encode { pubkey: PublicKey, reason: String },
     #[error(transparent)]
@@ -122,6 +156,42 @@ impl PeerBook {
     ) -> Result<AddOutcome, PeerError> {
         let url = normalize_url(url)?;
         let label = normalize_label(label)?;
+        self.upsert(pubkey, label, source, now_ms, |old| {
+            (url, old.and_then(|o| o.link.clone()))
+        })
+    }
+
+    /// Adds a peer reached by key over a link, at `addrs` (may be empty when the relays
+    /// find it), or makes a known peer linked; a known peer keeps its URL as a fallback.
+    pub fn add_linked(
+        &self,
+        pubkey: PublicKey,
+        addrs: &[SocketAddr],
+        label: Option<&str>,
+        source: PeerSource,
+        now_ms: u64,
+    ) -> Result<AddOutcome, PeerError> {
+        if addrs.len() > MAX_LINK_ADDRS {
+            return Err(PeerError::TooManyAddrs {
+                count: addrs.len(),
+            });
+        }
+        let label = normalize_label(label)?;
+        let mut addrs = addrs.to_vec();
+        addrs.dedup();
+        self.upsert(pubkey, label, source, now_ms, |old| {
+            (old.map(|o| o.url.clone()).unwrap_or_default(), Some(addrs))
+        })
+    }
+
+    fn upsert(
+        &self,
+        pubkey: PublicKey,
+        label: Option<String>,
+        source: PeerSource,
+        now_ms: u64,
+        transports: impl FnOnce(Option<&PeerRecord>) -> (String, Option<Vec<SocketAddr>>),
+    ) -> Result<AddOutcome, PeerError> {
         let key = pubkey.to_string();
         let tx = self.db.begin_write()?;
         let outcome = {
@@ -130,9 +200,15 @@ impl PeerBook {
                 Some(bytes) => Some(decode(&key, bytes.value())?),
                 None => None,
             };
+            let (url, link) = transports(existing.as_ref());
             let (outcome, added_at_ms) = match existing {
                 None => (AddOutcome::Added, now_ms),
-                Some(old) if old.url == url && old.label == label && old.source == source => {
+                Some(old)
+                    if old.url == url
+                        && old.link == link
+                        && old.label == label
+                        && old.source == source =>
+                {
                     // Nothing to write: keep updated_at meaningful and skip an fsync.
                     (AddOutcome::Unchanged, old.added_at_ms)
                 }
@@ -150,6 +226,7 @@ impl PeerBook {
                 source,
                 added_at_ms,
                 updated_at_ms: now_ms,
+                link,
             };
             let bytes = serde_json::to_vec(&record).map_err(|e| PeerError::Encode {
                 pubkey,

@@ -32,6 +32,7 @@ fn add_update_unchanged_remove_in_memory() {
             source: PeerSource::Manual,
             added_at_ms: 10,
             updated_at_ms: 10,
+            link: None,
         }
     );
     let tracker = PeerSource::Tracker {
@@ -147,6 +148,7 @@ fn records_are_camel_case_json() {
         },
         added_at_ms: 1,
         updated_at_ms: 2,
+        link: None,
     };
     let json = serde_json::to_value(&record).unwrap();
     assert_eq!(json["addedAtMs"], 1);

@@ -118,6 +118,8 @@ impl RouterService {
                 json!({
                     "pubkey": p.pubkey.to_string(),
                     "url": p.url,
+                    "transport": if p.is_linked() { "link" } else { "http" },
+                    "linkAddrs": p.link,
                     "label": p.label,
                     "source": p.source,
                     "state": if exclusion.is_some() { "excluded" } else { state },

@@ -293,7 +293,7 @@ impl RouterService {
             Err(e) => return Sent::Failed(e.to_string()),
         };
         let sent = client
-            .post(format!("{}{CONFIRM_PATH}", record.url))
+            .post(format!("{}{CONFIRM_PATH}", record.base()))
             .json(&signed.to_value())
             .timeout(SEND_TIMEOUT)
             .send()

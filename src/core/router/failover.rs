@@ -84,7 +84,7 @@ where
         let Some(record) = r.peer_record(&peer) else {
             continue;
         };
-        let url = record.url.clone();
+        let url = record.base().to_string();
         let client = match r.client_for(&record) {
             Ok(client) => client,
             Err(reason) => {

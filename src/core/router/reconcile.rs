@@ -243,7 +243,7 @@ impl RouterService {
             return Ok(Recovered::default());
         };
         let client = self.client_for(&record)?;
-        let url = format!("{}{UNSETTLED_PATH}", record.url);
+        let url = format!("{}{UNSETTLED_PATH}", record.base());
         let mut got = Recovered::default();
         for _ in 0..MAX_PAGES {
             let response = self

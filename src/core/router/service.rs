@@ -112,6 +112,9 @@ pub struct RouterService {
     pub(super) client: reqwest::Client,
     /// For discovered peers: through the URL safety guard.
     pub(super) guarded: reqwest::Client,
+    /// The bridge onto peer links, once the node has bound its endpoint.
+    #[cfg(unix)]
+    links: std::sync::OnceLock<Arc<crate::core::links::Bridge>>,
     pub(super) ledger: Ledger,
     pub(super) writer: LedgerWriter,
     pub(super) book: PeerBook,
@@ -212,6 +215,8 @@ impl RouterService {
             config,
             client,
             guarded,
+            #[cfg(unix)]
+            links: std::sync::OnceLock::new(),
             ledger,
             writer,
             book,
@@ -288,7 +293,10 @@ impl RouterService {
         }
         for moved in fresh
             .iter()
-            .filter(|p| old.iter().any(|o| o.pubkey == p.pubkey && o.url != p.url))
+            .filter(|p| {
+                old.iter()
+                    .any(|o| o.pubkey == p.pubkey && (o.url != p.url || o.link != p.link))
+            })
         {
             // What we learned at its old address says nothing about the new one.
             self.capacity
@@ -316,6 +324,9 @@ impl RouterService {
     /// discovered ones only through the guard, and never at an IP literal the policy
     /// refuses (no resolver sees those).
     pub(super) fn client_for(&self, peer: &PeerRecord) -> Result<reqwest::Client, String> {
+        if let Some(addrs) = &peer.link {
+            return self.link_client(peer, addrs);
+        }
         if peer.source == PeerSource::Manual {
             return Ok(self.client.clone());
         }
@@ -329,6 +340,48 @@ impl RouterService {
         known
             .unwrap_or_else(|| url_verdict(&self.config.url_policy, &peer.url))
             .map(|()| self.guarded.clone())
+    }
+
+    /// A linked peer's client: the link proves who dials and who answers, so the URL
+    /// policy (which guards what a discovered URL may point at) has nothing to judge.
+    #[cfg(unix)]
+    fn link_client(
+        &self,
+        peer: &PeerRecord,
+        addrs: &[std::net::SocketAddr],
+    ) -> Result<reqwest::Client, String> {
+        let Some(bridge) = self.links.get() else {
+            return Err("this router has no link endpoint; start it as a node to reach peers by key".into());
+        };
+        let connect_timeout = self.config.connect_timeout;
+        bridge.client(&peer.pubkey, addrs, || {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .pool_max_idle_per_host(256)
+                .pool_idle_timeout(crate::core::net::CLIENT_POOL_IDLE)
+                .redirect(reqwest::redirect::Policy::none())
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn link_client(
+        &self,
+        _peer: &PeerRecord,
+        _addrs: &[std::net::SocketAddr],
+    ) -> Result<reqwest::Client, String> {
+        Err("peer links need a Unix-like system".into())
+    }
+
+    /// Gives the router its way onto peer links; set once, when the node starts.
+    #[cfg(unix)]
+    pub fn attach_links(&self, bridge: Arc<crate::core::links::Bridge>) {
+        let _ = self.links.set(bridge);
+    }
+
+    /// The link endpoint this router dials from, if it has one.
+    #[cfg(unix)]
+    pub fn link_endpoint(&self) -> Option<&crate::core::links::LinkEndpoint> {
+        self.links.get().map(|b| b.link())
     }
 
     pub(super) fn lock_selector(&self) -> std::sync::MutexGuard<'_, Selector> {
@@ -358,7 +411,7 @@ impl RouterService {
                 Ok(client) => {
                     capacity::fetch(
                         &client,
-                        &p.url,
+                        p.base(),
                         &p.pubkey,
                         now,
                         self.config.capacity_timeout,
@@ -377,7 +430,7 @@ impl RouterService {
         for (peer, state) in due.iter().zip(results) {
             if !current
                 .iter()
-                .any(|p| p.pubkey == peer.pubkey && p.url == peer.url)
+                .any(|p| p.pubkey == peer.pubkey && p.url == peer.url && p.link == peer.link)
             {
                 // Removed or moved while we asked: the answer is about an old address.
                 continue;

@@ -161,7 +161,7 @@ async fn route(
                 r,
                 &client,
                 peer,
-                &record.url,
+                record.base(),
                 path,
                 model_name,
                 body,

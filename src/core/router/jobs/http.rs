@@ -212,7 +212,7 @@ async fn cancel(r: &Arc<RouterService>, id: String) -> Result<Response, ApiError
         .peer_record(&peer)
         .ok_or_else(|| unreachable("the peer left the peer book"))?;
     let client = r.client_for(&record).map_err(|e| unreachable(&e))?;
-    let url = format!("{}/v1/jobs/{worker_job_id}", record.url);
+    let url = format!("{}/v1/jobs/{worker_job_id}", record.base());
     let answered = r
         .signed_request(&client, reqwest::Method::DELETE, &url, &peer, b"")
         .timeout(

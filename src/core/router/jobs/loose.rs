@@ -85,7 +85,7 @@ pub(super) async fn settle_loose(
     let Ok(client) = r.client_for(&record) else {
         return Ok(());
     };
-    let url = format!("{}/v1/jobs/{}", record.url, attempt.worker_job_id);
+    let url = format!("{}/v1/jobs/{}", record.base(), attempt.worker_job_id);
     let answer = r
         .signed_request(&client, reqwest::Method::DELETE, &url, &attempt.peer, b"")
         .timeout(POLL_TIMEOUT)

@@ -77,7 +77,7 @@ pub(super) async fn place(
     let placed = failover::each_candidate(r, candidates, |peer, record, client| {
         let body = body.clone();
         async move {
-            match offer_to(r, id, peer, &record.url, &client, body).await {
+            match offer_to(r, id, peer, record.base(), &client, body).await {
                 Ok(step) => step,
                 Err(e) => Step::Done(Err(e.into())),
             }

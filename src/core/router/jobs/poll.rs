@@ -38,7 +38,7 @@ pub(super) async fn fetch(r: &RouterService, peer: &PublicKey, worker_job_id: &s
         Ok(c) => c,
         Err(reason) => return Fetched::Failed(reason),
     };
-    let url = format!("{}/v1/jobs/{worker_job_id}", record.url);
+    let url = format!("{}/v1/jobs/{worker_job_id}", record.base());
     let sent = r
         .signed_request(&client, reqwest::Method::GET, &url, peer, b"")
         .timeout(POLL_TIMEOUT)
