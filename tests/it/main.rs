@@ -48,6 +48,7 @@ mod protocol_props;
 mod router_bad_input;
 mod router_credits;
 mod router_embeddings;
+mod router_links;
 mod router_models;
 mod router_receipts;
 mod router_streaming;

@@ -56,7 +56,7 @@ async fn a_link_speaks_for_its_key_and_no_other() {
         .client(
             &w.pubkey,
             &worker_link.bound_sockets(),
-            reqwest::Client::builder(),
+            reqwest::Client::builder,
         )
         .expect("client");
     let base = "http://peer.link";

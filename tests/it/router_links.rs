@@ -1,0 +1,186 @@
+//! The router reaching workers by key over peer links, on loopback with direct
+//! addresses: a key-only peer answers whole and streamed requests with both ledgers
+//! agreeing receipt by receipt, and when the linked peer dies an HTTP peer of the
+//! existing network takes over.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::support;
+
+use lobstah::core::clock::SystemClock;
+use lobstah::core::links::{Bridge, LinkConfig, LinkEndpoint};
+use lobstah::core::peers::{PeerBook, PeerSource};
+use lobstah::core::protocol::{Identity, PublicKey};
+use lobstah::testkit::FakeConfig;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+fn loopback() -> LinkConfig {
+    LinkConfig {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        relays: Vec::new(),
+    }
+}
+
+/// A worker with a fake engine, served over a link (and over TCP, which the router is
+/// not told about unless a test says so).
+struct LinkedWorker {
+    worker: support::TestWorker,
+    link: LinkEndpoint,
+    stop: CancellationToken,
+    served: tokio::task::JoinHandle<()>,
+    _engine: lobstah::testkit::FakeOpenAi,
+}
+
+impl LinkedWorker {
+    async fn start(seed: u8, reply: &str) -> Self {
+        let (worker, engine) =
+            support::worker_on(seed, FakeConfig::default().with_models(["fake-model"]).with_reply(reply), |_| {}).await;
+        let link = LinkEndpoint::bind(&Identity::from_seed([seed; 32]), &loopback())
+            .await
+            .expect("worker link");
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(worker.worker.clone().serve_links(link.clone(), stop.clone()));
+        LinkedWorker {
+            worker,
+            link,
+            stop,
+            served,
+            _engine: engine,
+        }
+    }
+
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.link.bound_sockets()
+    }
+
+    /// Ends the link server and closes the endpoint: the peer is gone from the link.
+    async fn kill_link(self) -> support::TestWorker {
+        self.stop.cancel();
+        self.link.close().await;
+        let _ = self.served.await;
+        self.worker
+    }
+}
+
+/// A router whose book holds `linked` (by key and addresses) and `http` (by URL).
+async fn router_with(
+    me: &Identity,
+    linked: &[(PublicKey, Vec<SocketAddr>)],
+    http: &[(PublicKey, String)],
+    dir: &std::path::Path,
+) -> support::TestRouter {
+    let db = support::memory_db();
+    let book = PeerBook::new(db.clone()).expect("book");
+    for (key, addrs) in linked {
+        book.add_linked(*key, addrs, Some("linked"), PeerSource::Manual, 1)
+            .expect("add linked");
+    }
+    let router = support::start_router(me.clone(), db, http, Arc::new(SystemClock), |_| {}).await;
+    let link = LinkEndpoint::bind(me, &loopback()).await.expect("router link");
+    router
+        .service
+        .attach_links(Arc::new(Bridge::new(link, &dir.join("links")).expect("bridge")));
+    router.service.refresh_capacity(true).await;
+    router
+}
+
+async fn chat(client: &reqwest::Client, router: &str, stream: bool) -> (u16, String) {
+    let response = client
+        .post(format!("{router}/v1/chat/completions"))
+        .json(&support::chat_body("fake-model", stream))
+        .send()
+        .await
+        .expect("router answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_peer_known_only_by_key_is_served_over_its_link() {
+    let me = Identity::from_seed([70; 32]);
+    let w = LinkedWorker::start(71, "hello over the link").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let router = router_with(&me, &[(w.worker.pubkey, w.addrs())], &[], dir.path()).await;
+    let client = support::client();
+
+    let peers: Value = client
+        .get(format!("{}/peers", router.url))
+        .send()
+        .await
+        .expect("peers")
+        .json()
+        .await
+        .expect("json");
+    let listed = &peers["peers"][0];
+    assert_eq!(listed["transport"], "link", "{peers}");
+    assert_eq!(listed["state"], "ok", "capacity came over the link: {peers}");
+
+    let (status, whole) = chat(&client, &router.url, false).await;
+    assert_eq!(status, 200, "{whole}");
+    let whole: Value = serde_json::from_str(&whole).expect("json");
+    assert_eq!(whole["choices"][0]["message"]["content"], "hello over the link");
+    let (status, streamed) = chat(&client, &router.url, true).await;
+    assert_eq!(status, 200);
+    assert!(streamed.contains("link") && streamed.contains("[DONE]"), "{streamed}");
+
+    router.service.flush_ledger().await;
+    w.worker.worker.flush_ledger().await;
+    let at_router = router.ledger.newest(100).expect("router receipts");
+    let at_worker = w.worker.ledger.newest(100).expect("worker receipts");
+    assert_eq!(at_router.len(), 2);
+    let nonces = |rs: &[lobstah::core::ledger::StoredReceipt]| {
+        let mut n: Vec<String> = rs.iter().map(|r| r.receipt.receipt().nonce.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(nonces(&at_router), nonces(&at_worker), "the same receipts on both sides");
+    let spent = router.ledger.balance(&me.public()).expect("balance").spent;
+    assert!(spent > 0);
+    assert_eq!(w.worker.ledger.balance(&me.public()).expect("balance").spent, spent);
+    assert_eq!(
+        w.worker.ledger.balance(&me.public()).expect("balance").charged_spent(),
+        spent,
+        "charged to the router's key, which the link proved"
+    );
+
+    router.stop().await;
+    w.kill_link().await.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn when_the_linked_peer_dies_an_http_peer_answers() {
+    let me = Identity::from_seed([72; 32]);
+    let linked = LinkedWorker::start(73, "from the link").await;
+    let (http, _http_engine) =
+        support::worker_on(74, FakeConfig::default().with_models(["fake-model"]).with_reply("from http"), |_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let router = router_with(
+        &me,
+        &[(linked.worker.pubkey, linked.addrs())],
+        &[(http.pubkey, http.url.clone())],
+        dir.path(),
+    )
+    .await;
+    let client = support::client();
+
+    let mut by_link = 0;
+    for _ in 0..8 {
+        let (status, body) = chat(&client, &router.url, false).await;
+        assert_eq!(status, 200, "{body}");
+        by_link += usize::from(body.contains("from the link"));
+    }
+    assert!(by_link > 0, "the linked peer takes a share while it lives");
+
+    let gone = linked.kill_link().await;
+    for _ in 0..6 {
+        let (status, body) = chat(&client, &router.url, false).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("from http"), "{body}");
+    }
+
+    router.stop().await;
+    gone.shutdown.cancel();
+    http.shutdown.cancel();
+}
