@@ -35,13 +35,24 @@ struct LinkedWorker {
 
 impl LinkedWorker {
     async fn start(seed: u8, reply: &str) -> Self {
-        let (worker, engine) =
-            support::worker_on(seed, FakeConfig::default().with_models(["fake-model"]).with_reply(reply), |_| {}).await;
+        let (worker, engine) = support::worker_on(
+            seed,
+            FakeConfig::default()
+                .with_models(["fake-model"])
+                .with_reply(reply),
+            |_| {},
+        )
+        .await;
         let link = LinkEndpoint::bind(&Identity::from_seed([seed; 32]), &loopback())
             .await
             .expect("worker link");
         let stop = CancellationToken::new();
-        let served = tokio::spawn(worker.worker.clone().serve_links(link.clone(), stop.clone()));
+        let served = tokio::spawn(
+            worker
+                .worker
+                .clone()
+                .serve_links(link.clone(), stop.clone()),
+        );
         LinkedWorker {
             worker,
             link,
@@ -78,10 +89,12 @@ async fn router_with(
             .expect("add linked");
     }
     let router = support::start_router(me.clone(), db, http, Arc::new(SystemClock), |_| {}).await;
-    let link = LinkEndpoint::bind(me, &loopback()).await.expect("router link");
-    router
-        .service
-        .attach_links(Arc::new(Bridge::new(link, &dir.join("links")).expect("bridge")));
+    let link = LinkEndpoint::bind(me, &loopback())
+        .await
+        .expect("router link");
+    router.service.attach_links(Arc::new(
+        Bridge::new(link, &dir.join("links"), std::time::Duration::from_secs(3)).expect("bridge"),
+    ));
     router.service.refresh_capacity(true).await;
     router
 }
@@ -115,15 +128,24 @@ async fn a_peer_known_only_by_key_is_served_over_its_link() {
         .expect("json");
     let listed = &peers["peers"][0];
     assert_eq!(listed["transport"], "link", "{peers}");
-    assert_eq!(listed["state"], "ok", "capacity came over the link: {peers}");
+    assert_eq!(
+        listed["state"], "ok",
+        "capacity came over the link: {peers}"
+    );
 
     let (status, whole) = chat(&client, &router.url, false).await;
     assert_eq!(status, 200, "{whole}");
     let whole: Value = serde_json::from_str(&whole).expect("json");
-    assert_eq!(whole["choices"][0]["message"]["content"], "hello over the link");
+    assert_eq!(
+        whole["choices"][0]["message"]["content"],
+        "hello over the link"
+    );
     let (status, streamed) = chat(&client, &router.url, true).await;
     assert_eq!(status, 200);
-    assert!(streamed.contains("link") && streamed.contains("[DONE]"), "{streamed}");
+    assert!(
+        streamed.contains("link") && streamed.contains("[DONE]"),
+        "{streamed}"
+    );
 
     router.service.flush_ledger().await;
     w.worker.worker.flush_ledger().await;
@@ -131,16 +153,34 @@ async fn a_peer_known_only_by_key_is_served_over_its_link() {
     let at_worker = w.worker.ledger.newest(100).expect("worker receipts");
     assert_eq!(at_router.len(), 2);
     let nonces = |rs: &[lobstah::core::ledger::StoredReceipt]| {
-        let mut n: Vec<String> = rs.iter().map(|r| r.receipt.receipt().nonce.clone()).collect();
+        let mut n: Vec<String> = rs
+            .iter()
+            .map(|r| r.receipt.receipt().nonce.clone())
+            .collect();
         n.sort();
         n
     };
-    assert_eq!(nonces(&at_router), nonces(&at_worker), "the same receipts on both sides");
+    assert_eq!(
+        nonces(&at_router),
+        nonces(&at_worker),
+        "the same receipts on both sides"
+    );
     let spent = router.ledger.balance(&me.public()).expect("balance").spent;
     assert!(spent > 0);
-    assert_eq!(w.worker.ledger.balance(&me.public()).expect("balance").spent, spent);
     assert_eq!(
-        w.worker.ledger.balance(&me.public()).expect("balance").charged_spent(),
+        w.worker
+            .ledger
+            .balance(&me.public())
+            .expect("balance")
+            .spent,
+        spent
+    );
+    assert_eq!(
+        w.worker
+            .ledger
+            .balance(&me.public())
+            .expect("balance")
+            .charged_spent(),
         spent,
         "charged to the router's key, which the link proved"
     );
@@ -153,8 +193,14 @@ async fn a_peer_known_only_by_key_is_served_over_its_link() {
 async fn when_the_linked_peer_dies_an_http_peer_answers() {
     let me = Identity::from_seed([72; 32]);
     let linked = LinkedWorker::start(73, "from the link").await;
-    let (http, _http_engine) =
-        support::worker_on(74, FakeConfig::default().with_models(["fake-model"]).with_reply("from http"), |_| {}).await;
+    let (http, _http_engine) = support::worker_on(
+        74,
+        FakeConfig::default()
+            .with_models(["fake-model"])
+            .with_reply("from http"),
+        |_| {},
+    )
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let router = router_with(
         &me,

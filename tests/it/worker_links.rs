@@ -51,7 +51,12 @@ async fn a_link_speaks_for_its_key_and_no_other() {
         .await
         .expect("router link");
     let dir = tempfile::tempdir().expect("tempdir");
-    let bridge = Bridge::new(router_link, &dir.path().join("links")).expect("bridge");
+    let bridge = Bridge::new(
+        router_link,
+        &dir.path().join("links"),
+        std::time::Duration::from_secs(3),
+    )
+    .expect("bridge");
     let client = bridge
         .client(
             &w.pubkey,
@@ -143,13 +148,16 @@ async fn a_link_to_a_key_that_is_not_there_is_not_made() {
         .await
         .expect("router");
     let dir = tempfile::tempdir().expect("tempdir");
-    let bridge = Bridge::new(router, &dir.path().join("links")).expect("bridge");
+    let bridge = Bridge::new(
+        router,
+        &dir.path().join("links"),
+        std::time::Duration::from_secs(3),
+    )
+    .expect("bridge");
     let client = bridge
-        .client(
-            &w.pubkey,
-            &impostor.bound_sockets(),
-            || reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)),
-        )
+        .client(&w.pubkey, &impostor.bound_sockets(), || {
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(20))
+        })
         .expect("client");
     let sent = client
         .post(format!("http://peer.link{CHAT}"))

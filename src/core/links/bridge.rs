@@ -11,6 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use std::time::{Duration, Instant};
+
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
@@ -36,6 +38,7 @@ pub enum BridgeError {
 pub struct Bridge {
     link: LinkEndpoint,
     dir: PathBuf,
+    dial_timeout: Duration,
     peers: Mutex<HashMap<PublicKey, Bridged>>,
 }
 
@@ -59,7 +62,14 @@ impl Drop for Bridge {
 
 impl Bridge {
     /// Sockets go in `dir`, which is created (or tightened) to be this user's only.
-    pub fn new(link: LinkEndpoint, dir: &Path) -> Result<Self, BridgeError> {
+    /// A dial that has not completed within `dial_timeout` fails, as a TCP connect
+    /// would, so the router's failover moves on instead of waiting out QUIC's idle
+    /// timeout on a peer that is gone.
+    pub fn new(
+        link: LinkEndpoint,
+        dir: &Path,
+        dial_timeout: Duration,
+    ) -> Result<Self, BridgeError> {
         let fail = |source| BridgeError::Directory {
             dir: dir.to_path_buf(),
             source,
@@ -69,6 +79,7 @@ impl Bridge {
         Ok(Bridge {
             link,
             dir: dir.to_path_buf(),
+            dial_timeout,
             peers: Mutex::new(HashMap::new()),
         })
     }
@@ -104,7 +115,8 @@ impl Bridge {
             link: self.link.clone(),
             peer: *peer,
             addrs: addrs.to_vec(),
-            connection: Arc::new(tokio::sync::Mutex::new(None)),
+            dial_timeout: self.dial_timeout,
+            link_state: Arc::new(tokio::sync::Mutex::new(LinkState::Idle)),
         };
         let task = tokio::spawn(carrier.run(listener));
         peers.insert(
@@ -151,8 +163,21 @@ struct Carrier {
     link: LinkEndpoint,
     peer: PublicKey,
     addrs: Vec<SocketAddr>,
-    connection: Arc<tokio::sync::Mutex<Option<iroh::endpoint::Connection>>>,
+    dial_timeout: Duration,
+    link_state: Arc<tokio::sync::Mutex<LinkState>>,
 }
+
+/// The one link to a peer, or why there is none.
+enum LinkState {
+    Idle,
+    Up(iroh::endpoint::Connection),
+    /// The last dial failed then; streams arriving soon after fail at once rather than
+    /// each waiting out a dial of its own.
+    Failed(Instant, String),
+}
+
+/// How long a failed dial answers for the streams that follow it.
+const FAILED_DIAL_HOLD: Duration = Duration::from_secs(1);
 
 impl Carrier {
     async fn run(self, listener: UnixListener) {
@@ -169,20 +194,38 @@ impl Carrier {
         }
     }
 
-    async fn connection(&self) -> Result<iroh::endpoint::Connection, LinkError> {
-        let mut held = self.connection.lock().await;
-        if let Some(c) = held.as_ref()
-            && c.close_reason().is_none()
-        {
-            return Ok(c.clone());
+    async fn connection(&self) -> Result<iroh::endpoint::Connection, String> {
+        let mut state = self.link_state.lock().await;
+        match &*state {
+            LinkState::Up(c) if c.close_reason().is_none() => return Ok(c.clone()),
+            LinkState::Failed(at, reason) if at.elapsed() < FAILED_DIAL_HOLD => {
+                return Err(reason.clone());
+            }
+            _ => {}
         }
-        let fresh = self.link.connect(&self.peer, &self.addrs).await?;
-        *held = Some(fresh.clone());
-        Ok(fresh)
+        let dialled = tokio::time::timeout(
+            self.dial_timeout,
+            self.link.connect(&self.peer, &self.addrs),
+        )
+        .await;
+        let result = match dialled {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(LinkError::Connect {
+                peer: self.peer.short(),
+                reason: format!("no answer within {:?}", self.dial_timeout),
+            }
+            .to_string()),
+        };
+        *state = match &result {
+            Ok(c) => LinkState::Up(c.clone()),
+            Err(reason) => LinkState::Failed(Instant::now(), reason.clone()),
+        };
+        result
     }
 
     async fn carry(&self, mut local: UnixStream) -> Result<(), String> {
-        let connection = self.connection().await.map_err(|e| e.to_string())?;
+        let connection = self.connection().await?;
         let (send, recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
         let mut remote = tokio::io::join(recv, send);
         tokio::io::copy_bidirectional(&mut local, &mut remote)

@@ -172,9 +172,7 @@ impl PeerBook {
         now_ms: u64,
     ) -> Result<AddOutcome, PeerError> {
         if addrs.len() > MAX_LINK_ADDRS {
-            return Err(PeerError::TooManyAddrs {
-                count: addrs.len(),
-            });
+            return Err(PeerError::TooManyAddrs { count: addrs.len() });
         }
         let label = normalize_label(label)?;
         let mut addrs = addrs.to_vec();

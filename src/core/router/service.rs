@@ -291,13 +291,10 @@ impl RouterService {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&gone.pubkey);
         }
-        for moved in fresh
-            .iter()
-            .filter(|p| {
-                old.iter()
-                    .any(|o| o.pubkey == p.pubkey && (o.url != p.url || o.link != p.link))
-            })
-        {
+        for moved in fresh.iter().filter(|p| {
+            old.iter()
+                .any(|o| o.pubkey == p.pubkey && (o.url != p.url || o.link != p.link))
+        }) {
             // What we learned at its old address says nothing about the new one.
             self.capacity
                 .write()
@@ -351,7 +348,9 @@ impl RouterService {
         addrs: &[std::net::SocketAddr],
     ) -> Result<reqwest::Client, String> {
         let Some(bridge) = self.links.get() else {
-            return Err("this router has no link endpoint; start it as a node to reach peers by key".into());
+            return Err(
+                "this router has no link endpoint; start it as a node to reach peers by key".into(),
+            );
         };
         let connect_timeout = self.config.connect_timeout;
         bridge.client(&peer.pubkey, addrs, || {
