@@ -283,9 +283,15 @@ Beside a running node it goes through the node and applies at once.")]
         /// The peer's public key: lob1 and 64 hex characters (`lobstah id` on its machine).
         pubkey: String,
         /// Its worker's base URL, http:// or https://, e.g. http://192.168.1.20:17474.
-        url: String,
+        /// Without one, the peer is reached by key over an encrypted peer link (the node
+        /// needs `links.enabled`).
+        url: Option<String>,
         /// A name for it in the console and in `receipts` (printable, up to 64 characters).
         label: Option<String>,
+        /// A direct UDP address of the peer's link endpoint (repeatable); implies a link,
+        /// beside the URL if one is given.
+        #[arg(long = "addr", value_name = "IP:PORT")]
+        addrs: Vec<std::net::SocketAddr>,
     },
     /// Remove a peer.
     Remove {
@@ -403,7 +409,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => runtime()?.block_on(tracker_cmds::tracker_start(&paths, args)),
         // Beside a running node these go through its control API (it owns the file).
         Command::Peers { command } => match command {
-            PeersCommand::Add { pubkey, url, label } => {
+            PeersCommand::Add {
+                pubkey,
+                url: Some(url),
+                label,
+                addrs,
+            } if addrs.is_empty() => {
                 let via = NodeCommand::AddPeer {
                     pubkey: pubkey.clone(),
                     url: url.clone(),
@@ -412,6 +423,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 via_node::node_command(&paths, via)
                     .unwrap_or_else(|| peers_cmds::peers_add(&paths, &pubkey, &url, label))
             }
+            PeersCommand::Add {
+                pubkey,
+                url,
+                label,
+                addrs,
+            } => peers_cmds::peers_add_linked(&paths, &pubkey, url.as_deref(), label, &addrs),
             PeersCommand::Remove { pubkey } => {
                 let via = NodeCommand::RemovePeer {
                     pubkey: pubkey.clone(),

@@ -17,6 +17,39 @@ pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
     Ok(PeerBook::new(db)?)
 }
 
+/// `peers add KEY [URL] --addr …`: a peer reached over a link (and at its URL, if
+/// given). Written to the book of a stopped node; a running one reads it at start.
+pub(super) fn peers_add_linked(
+    paths: &Paths,
+    pubkey: &str,
+    url: Option<&str>,
+    label: Option<String>,
+    addrs: &[std::net::SocketAddr],
+) -> anyhow::Result<ExitCode> {
+    let pubkey = PublicKey::parse(pubkey)?;
+    if crate::core::control::ControlClient::discover(paths.data_dir()).is_ok() {
+        anyhow::bail!(
+            "a node runs on this home; stop it to add a linked peer (a running node takes HTTP peers only, for now)"
+        );
+    }
+    let book = open_book(paths)?;
+    let now = system_clock().now_ms();
+    if let Some(url) = url {
+        book.add(pubkey, url, label.as_deref(), PeerSource::Manual, now)?;
+    }
+    book.add_linked(pubkey, addrs, label.as_deref(), PeerSource::Manual, now)?;
+    println!("linked peer {pubkey} at {}", addrs_text(addrs));
+    if !crate::core::config::Config::load(paths, &Default::default())
+        .map(|c| c.links.enabled)
+        .unwrap_or(false)
+    {
+        eprintln!(
+            "note: peer links are off on this node; set links.enabled = true (or LOBSTAH_LINKS=1)"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn peers_add(
     paths: &Paths,
     pubkey: &str,
@@ -72,6 +105,8 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCod
                     "pubkey": p.pubkey.to_string(),
                     "label": p.label,
                     "url": p.url,
+                    "transport": if p.is_linked() { "link" } else { "http" },
+                    "linkAddrs": p.link,
                     "source": p.source.to_string(),
                     "addedAtMs": p.added_at_ms,
                     "updatedAtMs": p.updated_at_ms,
@@ -85,15 +120,34 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCod
         println!("no peers yet: lobstah peers add <pubkey> <url> [label]");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<16} {:<14} {:<32} source", "label", "pubkey", "url");
+    println!(
+        "{:<16} {:<14} {:<32} source",
+        "label", "pubkey", "reached at"
+    );
     for p in peers {
+        let at = match &p.link {
+            Some(addrs) if p.url.is_empty() => format!("link {}", addrs_text(addrs)),
+            Some(addrs) => format!("link {} (URL {} kept)", addrs_text(addrs), p.url),
+            None => p.url.clone(),
+        };
         println!(
             "{:<16} {:<14} {:<32} {}",
             p.label.as_deref().unwrap_or("-"),
             p.pubkey.short(),
-            p.url,
+            at,
             p.source
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn addrs_text(addrs: &[std::net::SocketAddr]) -> String {
+    if addrs.is_empty() {
+        return "(relays)".into();
+    }
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -252,6 +252,21 @@ pub const KEYS: &[Key] = &[
         "LOBSTAH_LEDGER_CACHE_MIB",
         "MiB of memory the ledger database may cache (its file is read from disk past that)",
     ),
+    key(
+        "links.enabled",
+        "LOBSTAH_LINKS",
+        "open an encrypted peer-link endpoint (iroh, UDP) keyed by this node's identity",
+    ),
+    key(
+        "links.port",
+        "LOBSTAH_LINKS_PORT",
+        "UDP port of the peer-link endpoint (0: any free port)",
+    ),
+    key(
+        "links.relays",
+        "LOBSTAH_LINKS_RELAYS",
+        "relay URLs the peer-link endpoint uses (none: direct addresses only)",
+    ),
 ];
 
 /// The key named `name`, if it exists.

@@ -195,6 +195,15 @@ pub struct AdvertiseSettings {
     pub ttl_secs: u64,
 }
 
+/// The peer-link endpoint (see `links`): off unless asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSettings {
+    pub enabled: bool,
+    /// UDP port on all interfaces; 0: any.
+    pub port: u16,
+    pub relays: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscoverySettings {
     pub nostr_relays: Vec<String>,
@@ -233,6 +242,7 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// The ledger database's cache, in MiB: what the node's memory holds of the file.
     pub ledger_cache_mib: u64,
+    pub links: LinkSettings,
     entries: Vec<Entry>,
 }
 
@@ -392,6 +402,11 @@ impl Config {
                 crate::core::store::DEFAULT_CACHE_MIB,
                 parse_positive,
             )?,
+            links: LinkSettings {
+                enabled: r.get("links.enabled", false, parse_bool)?,
+                port: r.get("links.port", 0, parse_int)?,
+                relays: r.get("links.relays", Vec::new(), parse_urls)?,
+            },
             entries: Vec::new(),
         };
         Ok(Config {

@@ -15,6 +15,7 @@ mod commands;
 mod discover;
 mod engine;
 mod handle;
+mod links;
 mod monitor;
 mod observer;
 mod owed;

@@ -18,7 +18,7 @@ use super::bus::{EventBus, RING_CAPACITY};
 use super::handle::{Core, NodeHandle, Served, Tasks, Urls};
 use super::observer::Observer;
 use super::wiring::{self, Roles};
-use super::{build_engine, discover, monitor, owed, state, toggles};
+use super::{build_engine, discover, links, monitor, owed, state, toggles};
 use crate::core::clock::{SharedClock, system_clock};
 use crate::core::config::Config;
 use crate::core::control::{self, ControlError, NodeInfo, files};
@@ -89,6 +89,11 @@ pub enum NodeError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Router(#[from] RouterError),
+    #[error("cannot open the peer-link endpoint: {0}")]
+    Links(#[from] crate::core::links::LinkError),
+    #[cfg(unix)]
+    #[error("cannot set up peer links: {0}")]
+    Bridge(#[from] crate::core::links::BridgeError),
     #[error("cannot open the job queue: {0}")]
     Jobs(#[from] crate::core::worker::JobError),
     #[error("cannot write {path}: {source}")]
@@ -252,6 +257,7 @@ impl Node {
         }
         let handle = NodeHandle { core: core.clone() };
 
+        let link = links::open(&config, &identity, &router, &data_dir).await?;
         let monitor_stop = CancellationToken::new();
         let control_stop = CancellationToken::new();
         let worker_task = worker
@@ -259,10 +265,8 @@ impl Node {
             .zip(worker_listener)
             .map(|(worker, listener)| {
                 let stop = CancellationToken::new();
-                Served {
-                    token: stop.clone(),
-                    task: tokio::spawn(worker.serve(listener, stop)),
-                }
+                let task = tokio::spawn(links::serve_worker(worker, listener, link, stop.clone()));
+                Served { token: stop, task }
             });
         let router_task = router_listener.map(|listener| {
             let stop = CancellationToken::new();
