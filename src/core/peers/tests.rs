@@ -1,6 +1,8 @@
 //! Peer book tests: add, update, remove and list against in-memory and file-backed
 //! databases, and what a damaged record looks like.
 
+use std::net::SocketAddr;
+
 use super::*;
 use crate::core::store;
 
@@ -177,4 +179,47 @@ fn add_refuses_invalid_input_and_writes_nothing() {
         Err(PeerError::LabelNotPrintable { .. })
     ));
     assert!(book.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_linked_peer_keeps_its_link_and_its_url_through_either_add() {
+    let book = PeerBook::new(store::in_memory().unwrap()).unwrap();
+    let a: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let b: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+    let linked = |addrs: &[SocketAddr], now| {
+        book.add_linked(pk(1), addrs, None, PeerSource::Manual, now)
+            .unwrap()
+    };
+    assert_eq!(linked(&[a], 1), AddOutcome::Added);
+    let record = book.get(&pk(1)).unwrap().unwrap();
+    assert_eq!((record.url.as_str(), record.link.clone()), ("", Some(vec![a])));
+    assert_eq!(record.base(), LINK_BASE);
+    assert_eq!(linked(&[a, a], 2), AddOutcome::Unchanged, "duplicates fold");
+    assert_eq!(linked(&[a, b], 3), AddOutcome::Updated);
+    // A URL added later is kept beside the link, which is still preferred.
+    let url = book.add(pk(1), "http://h:1", None, PeerSource::Manual, 4).unwrap();
+    assert_eq!(url, AddOutcome::Updated);
+    let record = book.get(&pk(1)).unwrap().unwrap();
+    assert_eq!(record.url, "http://h:1");
+    assert_eq!(record.link, Some(vec![a, b]));
+    assert!(record.is_linked());
+    let too_many = vec![a; MAX_LINK_ADDRS + 1];
+    assert!(matches!(
+        book.add_linked(pk(2), &too_many, None, PeerSource::Manual, 5),
+        Err(PeerError::TooManyAddrs { .. })
+    ));
+    assert!(book.get(&pk(2)).unwrap().is_none());
+}
+
+#[test]
+fn records_written_before_links_read_as_http_peers() {
+    let old = format!(
+        r#"{{"pubkey":"{}","url":"http://a","label":null,"source":{{"kind":"manual"}},"addedAtMs":1,"updatedAtMs":2}}"#,
+        pk(1)
+    );
+    let record: PeerRecord = serde_json::from_str(&old).unwrap();
+    assert_eq!(record.link, None);
+    assert_eq!(record.base(), "http://a");
+    let written = serde_json::to_string(&record).unwrap();
+    assert!(!written.contains("link"), "an HTTP peer is written as before: {written}");
 }
