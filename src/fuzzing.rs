@@ -913,7 +913,7 @@ pub fn control_command(data: &[u8]) {
         NodeCommand::AddPeer { pubkey, url, label } => {
             check_add_peer(pubkey, url, label.as_deref());
         }
-        NodeCommand::RemovePeer { pubkey } => {
+        NodeCommand::RemovePeer { pubkey } | NodeCommand::AddLinkedPeer { pubkey, .. } => {
             check_pubkey(pubkey);
         }
         NodeCommand::SyncTracker { url } => {

@@ -428,7 +428,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 url,
                 label,
                 addrs,
-            } => peers_cmds::peers_add_linked(&paths, &pubkey, url.as_deref(), label, &addrs),
+            } => {
+                let via = NodeCommand::AddLinkedPeer {
+                    pubkey: pubkey.clone(),
+                    url: url.clone(),
+                    label: label.clone(),
+                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
+                };
+                via_node::node_command(&paths, via).unwrap_or_else(|| {
+                    peers_cmds::peers_add_linked(&paths, &pubkey, url.as_deref(), label, &addrs)
+                })
+            }
             PeersCommand::Remove { pubkey } => {
                 let via = NodeCommand::RemovePeer {
                     pubkey: pubkey.clone(),

@@ -18,7 +18,8 @@ pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
 }
 
 /// `peers add KEY [URL] --addr …`: a peer reached over a link (and at its URL, if
-/// given). Written to the book of a stopped node; a running one reads it at start.
+/// given), written to the book of a stopped node (a running one takes it through its
+/// control API).
 pub(super) fn peers_add_linked(
     paths: &Paths,
     pubkey: &str,
@@ -27,11 +28,6 @@ pub(super) fn peers_add_linked(
     addrs: &[std::net::SocketAddr],
 ) -> anyhow::Result<ExitCode> {
     let pubkey = PublicKey::parse(pubkey)?;
-    if crate::core::control::ControlClient::discover(paths.data_dir()).is_ok() {
-        anyhow::bail!(
-            "a node runs on this home; stop it to add a linked peer (a running node takes HTTP peers only, for now)"
-        );
-    }
     let book = open_book(paths)?;
     let now = system_clock().now_ms();
     if let Some(url) = url {

@@ -376,3 +376,41 @@ async fn attach_uses_a_running_node_or_starts_one() {
     };
     handle.close().await;
 }
+
+#[tokio::test]
+async fn a_linked_peer_is_added_through_the_control_api_and_bad_addresses_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let remote = ControlClient::discover(dir.path()).expect("found through node.json");
+    let peer = Identity::from_seed([5; 32]).public().to_string();
+    let linked = |addrs: &[&str]| NodeCommand::AddLinkedPeer {
+        pubkey: peer.clone(),
+        url: None,
+        label: Some("friend".into()),
+        addrs: addrs.iter().map(|a| a.to_string()).collect(),
+    };
+
+    let refused = remote.command(linked(&["not-an-address"])).await.unwrap();
+    assert!(
+        !refused.ok && refused.message.contains("IP:PORT"),
+        "{refused:?}"
+    );
+    assert!(
+        remote.snapshot().await.unwrap().peers.is_empty(),
+        "nothing added"
+    );
+
+    let added = remote.command(linked(&["127.0.0.1:9"])).await.unwrap();
+    assert!(added.ok, "{added:?}");
+    // This node runs without links.enabled, and says so rather than pretending.
+    assert!(added.message.contains("links are off"), "{added:?}");
+    let peers: serde_json::Value = reqwest::get(format!("{}/peers", node.router_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(peers["peers"][0]["transport"], "link", "{peers}");
+    assert_eq!(peers["peers"][0]["linkAddrs"][0], "127.0.0.1:9", "{peers}");
+    node.shutdown().await;
+}

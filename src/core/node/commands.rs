@@ -67,6 +67,12 @@ impl Core {
             NodeCommand::AddPeer { pubkey, url, label } => {
                 self.add_peer(&pubkey, &url, label.as_deref())
             }
+            NodeCommand::AddLinkedPeer {
+                pubkey,
+                url,
+                label,
+                addrs,
+            } => self.add_linked_peer(&pubkey, url.as_deref(), label.as_deref(), &addrs),
             NodeCommand::RemovePeer { pubkey } => self.remove_peer(&pubkey),
             NodeCommand::SetAdvertising { on } => self.switch_advertising(on).await,
             NodeCommand::SyncPeers => self.sync_peers().await,
@@ -86,6 +92,47 @@ impl Core {
         let router = self.router.clone();
         tokio::spawn(async move { router.refresh_capacity(false).await });
         Ok(())
+    }
+
+    fn add_linked_peer(
+        self: &Arc<Self>,
+        pubkey: &str,
+        url: Option<&str>,
+        label: Option<&str>,
+        addrs: &[String],
+    ) -> CommandOutcome {
+        let pubkey = match PublicKey::parse(pubkey.trim()) {
+            Ok(pk) => pk,
+            Err(e) => return fail(e.to_string()),
+        };
+        let mut parsed = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            match addr.trim().parse::<std::net::SocketAddr>() {
+                Ok(a) => parsed.push(a),
+                Err(_) => return fail(format!("{addr:?} is not an IP:PORT address")),
+            }
+        }
+        let now = self.clock.now_ms();
+        let book = self.router.book();
+        let added = url
+            .map(|url| book.add(pubkey, url, label, PeerSource::Manual, now))
+            .transpose()
+            .and_then(|_| book.add_linked(pubkey, &parsed, label, PeerSource::Manual, now));
+        if let Err(e) = added {
+            return fail(e.to_string());
+        }
+        let message = format!("linked peer {} at {}", pubkey.short(), addrs.join(" "));
+        if let Err(e) = self.peers_changed() {
+            return fail(format!(
+                "{message}, but the router could not reload its peers: {e}"
+            ));
+        }
+        if self.router.link_endpoint().is_none() {
+            return ok(format!(
+                "{message}; note: peer links are off on this node (links.enabled), so it cannot reach it yet"
+            ));
+        }
+        ok(message)
     }
 
     fn add_peer(self: &Arc<Self>, pubkey: &str, url: &str, label: Option<&str>) -> CommandOutcome {

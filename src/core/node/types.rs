@@ -341,6 +341,14 @@ pub enum NodeCommand {
         url: String,
         label: Option<String>,
     },
+    /// A peer reached by key over a peer link, at these direct `IP:PORT` addresses (may
+    /// be empty with relays), and at `url` too if given.
+    AddLinkedPeer {
+        pubkey: String,
+        url: Option<String>,
+        label: Option<String>,
+        addrs: Vec<String>,
+    },
     RemovePeer {
         pubkey: String,
     },

@@ -192,12 +192,17 @@ fn a_linked_peer_keeps_its_link_and_its_url_through_either_add() {
     };
     assert_eq!(linked(&[a], 1), AddOutcome::Added);
     let record = book.get(&pk(1)).unwrap().unwrap();
-    assert_eq!((record.url.as_str(), record.link.clone()), ("", Some(vec![a])));
+    assert_eq!(
+        (record.url.as_str(), record.link.clone()),
+        ("", Some(vec![a]))
+    );
     assert_eq!(record.base(), LINK_BASE);
     assert_eq!(linked(&[a, a], 2), AddOutcome::Unchanged, "duplicates fold");
     assert_eq!(linked(&[a, b], 3), AddOutcome::Updated);
     // A URL added later is kept beside the link, which is still preferred.
-    let url = book.add(pk(1), "http://h:1", None, PeerSource::Manual, 4).unwrap();
+    let url = book
+        .add(pk(1), "http://h:1", None, PeerSource::Manual, 4)
+        .unwrap();
     assert_eq!(url, AddOutcome::Updated);
     let record = book.get(&pk(1)).unwrap().unwrap();
     assert_eq!(record.url, "http://h:1");
@@ -221,5 +226,8 @@ fn records_written_before_links_read_as_http_peers() {
     assert_eq!(record.link, None);
     assert_eq!(record.base(), "http://a");
     let written = serde_json::to_string(&record).unwrap();
-    assert!(!written.contains("link"), "an HTTP peer is written as before: {written}");
+    assert!(
+        !written.contains("link"),
+        "an HTTP peer is written as before: {written}"
+    );
 }

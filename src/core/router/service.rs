@@ -383,6 +383,11 @@ impl RouterService {
         self.links.get().map(|b| b.link())
     }
 
+    #[cfg(not(unix))]
+    pub fn link_endpoint(&self) -> Option<&crate::core::links::LinkEndpoint> {
+        None
+    }
+
     pub(super) fn lock_selector(&self) -> std::sync::MutexGuard<'_, Selector> {
         self.selector.lock().unwrap_or_else(|p| p.into_inner())
     }
