@@ -68,14 +68,24 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<
         }
         println!(
             "{:<16} {:<14} {:<32} {:<12} source",
-            "label", "pubkey", "url", "state"
+            "label", "pubkey", "reached at", "state"
         );
         for p in peers {
+            let at = if p.transport.as_deref() == Some("link") {
+                let addrs = if p.link_addrs.is_empty() {
+                    "(relays)".to_string()
+                } else {
+                    p.link_addrs.join(" ")
+                };
+                format!("link {addrs}")
+            } else {
+                p.url.clone()
+            };
             println!(
                 "{:<16} {:<14} {:<32} {:<12} {}",
                 p.label.as_deref().unwrap_or("-"),
                 p.pubkey.chars().take(12).collect::<String>() + "…",
-                p.url,
+                at,
                 format!("{:?}", p.health).to_lowercase(),
                 p.source
             );

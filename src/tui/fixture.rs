@@ -31,6 +31,8 @@ fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
         pubkey: pubkey(n),
         label: label.map(str::to_string),
         url: url.to_string(),
+        transport: None,
+        link_addrs: Vec::new(),
         source: "manual".to_string(),
         models: vec!["llama3.1:8b".to_string()],
         tier: Some("interactive".to_string()),

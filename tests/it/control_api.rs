@@ -412,5 +412,12 @@ async fn a_linked_peer_is_added_through_the_control_api_and_bad_addresses_are_re
         .unwrap();
     assert_eq!(peers["peers"][0]["transport"], "link", "{peers}");
     assert_eq!(peers["peers"][0]["linkAddrs"][0], "127.0.0.1:9", "{peers}");
+    let row = &remote.snapshot().await.unwrap().peers[0];
+    assert_eq!(
+        row.transport.as_deref(),
+        Some("link"),
+        "the snapshot carries it"
+    );
+    assert_eq!(row.link_addrs, vec!["127.0.0.1:9".to_string()]);
     node.shutdown().await;
 }

@@ -103,6 +103,8 @@ impl NodeClient for FakeNode {
                         pubkey,
                         label: label.clone(),
                         url,
+                        transport: None,
+                        link_addrs: Vec::new(),
                         source: "manual".into(),
                         models: Vec::new(),
                         tier: None,

@@ -171,6 +171,17 @@ fn peer_row(v: &Value) -> Option<PeerRow> {
         pubkey: text("pubkey")?,
         label: text("label"),
         url: text("url")?,
+        transport: text("transport"),
+        link_addrs: v
+            .get("linkAddrs")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
         source,
         models: v
             .get("models")

@@ -88,6 +88,12 @@ pub struct PeerRow {
     pub pubkey: String,
     pub label: Option<String>,
     pub url: String,
+    /// `http`, or `link` for a peer reached by key over a peer link (preferred).
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// A linked peer's direct addresses.
+    #[serde(default)]
+    pub link_addrs: Vec<String>,
     /// `manual`, `tracker <url>` or `nostr`.
     pub source: String,
     pub models: Vec<String>,
