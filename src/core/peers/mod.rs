@@ -175,8 +175,13 @@ impl PeerBook {
             return Err(PeerError::TooManyAddrs { count: addrs.len() });
         }
         let label = normalize_label(label)?;
-        let mut addrs = addrs.to_vec();
-        addrs.dedup();
+        let mut unique: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            if !unique.contains(addr) {
+                unique.push(*addr);
+            }
+        }
+        let addrs = unique;
         self.upsert(pubkey, label, source, now_ms, |old| {
             (old.map(|o| o.url.clone()).unwrap_or_default(), Some(addrs))
         })

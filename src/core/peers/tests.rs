@@ -198,7 +198,9 @@ fn a_linked_peer_keeps_its_link_and_its_url_through_either_add() {
     );
     assert_eq!(record.base(), LINK_BASE);
     assert_eq!(linked(&[a, a], 2), AddOutcome::Unchanged, "duplicates fold");
-    assert_eq!(linked(&[a, b], 3), AddOutcome::Updated);
+    assert_eq!(linked(&[a, b, a], 3), AddOutcome::Updated);
+    assert_eq!(book.get(&pk(1)).unwrap().unwrap().link, Some(vec![a, b]));
+    assert_eq!(linked(&[a, b], 3), AddOutcome::Unchanged);
     // A URL added later is kept beside the link, which is still preferred.
     let url = book
         .add(pk(1), "http://h:1", None, PeerSource::Manual, 4)
