@@ -137,7 +137,8 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn addrs_text(addrs: &[std::net::SocketAddr]) -> String {
+/// How `peers list` names a link's addresses; none means the relays find the peer.
+pub(super) fn addrs_text<T: std::fmt::Display>(addrs: &[T]) -> String {
     if addrs.is_empty() {
         return "(relays)".into();
     }

@@ -72,12 +72,7 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<
         );
         for p in peers {
             let at = if p.transport.as_deref() == Some("link") {
-                let addrs = if p.link_addrs.is_empty() {
-                    "(relays)".to_string()
-                } else {
-                    p.link_addrs.join(" ")
-                };
-                format!("link {addrs}")
+                format!("link {}", super::peers_cmds::addrs_text(&p.link_addrs))
             } else {
                 p.url.clone()
             };

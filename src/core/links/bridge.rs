@@ -46,8 +46,7 @@ struct Bridged {
     socket: PathBuf,
     addrs: Vec<SocketAddr>,
     task: JoinHandle<()>,
-    /// Made once per socket, so its connection pool lasts.
-    client: Option<reqwest::Client>,
+    client: reqwest::Client,
 }
 
 impl Drop for Bridge {
@@ -88,29 +87,39 @@ impl Bridge {
         &self.link
     }
 
-    /// The socket that reaches `peer`, dialled at `addrs` (and the endpoint's relays);
-    /// started on first use, and restarted when the addresses change.
-    pub fn socket_for(
+    /// An HTTP client whose every connection goes to `peer` over its link, dialled at
+    /// `addrs` (and the endpoint's relays). The socket and its client (from `builder`)
+    /// are made on first use and again when the addresses change; otherwise reused, so
+    /// the client's connection pool lasts.
+    pub fn client(
         &self,
         peer: &PublicKey,
         addrs: &[SocketAddr],
-    ) -> Result<PathBuf, BridgeError> {
+        builder: impl FnOnce() -> reqwest::ClientBuilder,
+    ) -> Result<reqwest::Client, String> {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bridged) = peers.get(peer)
             && bridged.addrs == addrs
             && !bridged.task.is_finished()
         {
-            return Ok(bridged.socket.clone());
+            return Ok(bridged.client.clone());
         }
         if let Some(old) = peers.remove(peer) {
             old.task.abort();
         }
         let socket = self.dir.join(format!("{}.sock", &peer.to_string()[4..20]));
         let _ = std::fs::remove_file(&socket);
-        let listener = UnixListener::bind(&socket).map_err(|source| BridgeError::Listen {
-            path: socket.clone(),
-            source,
+        let listener = UnixListener::bind(&socket).map_err(|source| {
+            BridgeError::Listen {
+                path: socket.clone(),
+                source,
+            }
+            .to_string()
         })?;
+        let client = builder()
+            .unix_socket(socket.clone())
+            .build()
+            .map_err(|e| e.to_string())?;
         let carrier = Carrier {
             link: self.link.clone(),
             peer: *peer,
@@ -122,36 +131,12 @@ impl Bridge {
         peers.insert(
             *peer,
             Bridged {
-                socket: socket.clone(),
+                socket,
                 addrs: addrs.to_vec(),
                 task,
-                client: None,
+                client: client.clone(),
             },
         );
-        Ok(socket)
-    }
-
-    /// An HTTP client whose every connection goes to `peer` over its link; built from
-    /// `builder` the first time (and after the addresses change), then reused.
-    pub fn client(
-        &self,
-        peer: &PublicKey,
-        addrs: &[SocketAddr],
-        builder: impl FnOnce() -> reqwest::ClientBuilder,
-    ) -> Result<reqwest::Client, String> {
-        let socket = self.socket_for(peer, addrs).map_err(|e| e.to_string())?;
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bridged) = peers.get_mut(peer) else {
-            return Err(format!("the link socket for {} closed", peer.short()));
-        };
-        if let Some(client) = &bridged.client {
-            return Ok(client.clone());
-        }
-        let client = builder()
-            .unix_socket(socket)
-            .build()
-            .map_err(|e| e.to_string())?;
-        bridged.client = Some(client.clone());
         Ok(client)
     }
 }

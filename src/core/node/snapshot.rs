@@ -151,6 +151,18 @@ fn served_per_sec<'a>(
 fn peer_row(v: &Value) -> Option<PeerRow> {
     let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
     let number = |key: &str| v.get(key).and_then(Value::as_u64);
+    let texts = |key: &str| -> Vec<String> {
+        v.get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let health = match v.get("state").and_then(Value::as_str) {
         Some("ok") => PeerHealth::Ok,
         Some("excluded") => PeerHealth::Excluded,
@@ -172,27 +184,9 @@ fn peer_row(v: &Value) -> Option<PeerRow> {
         label: text("label"),
         url: text("url")?,
         transport: text("transport"),
-        link_addrs: v
-            .get("linkAddrs")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        link_addrs: texts("linkAddrs"),
         source,
-        models: v
-            .get("models")
-            .and_then(Value::as_array)
-            .map(|m| {
-                m.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        models: texts("models"),
         tier: text("tier"),
         health,
         excluded_until_ms: number("excludedUntilMs"),
