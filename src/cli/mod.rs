@@ -17,11 +17,13 @@ mod follow_cmds;
 mod identity_cmds;
 mod jobs_cmds;
 mod ledger_cmds;
+mod link_flags;
 mod models_cmds;
 mod node_cmds;
 mod output;
 mod owed_view;
 mod peers_cmds;
+mod relay_cmds;
 mod serve_cmds;
 mod service_cmds;
 mod service_files;
@@ -230,6 +232,12 @@ Example:
         #[command(subcommand)]
         command: TrackerCommand,
     },
+    /// Run a relay for peer links: nodes behind NAT keep a home on it, links go through
+    /// it until hole punching makes them direct.
+    Relay {
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
     /// Async jobs through the router: submit, get (--wait), cancel, list.
     Jobs {
         #[command(subcommand)]
@@ -269,6 +277,19 @@ It prints `router lob1… listening on http://ADDR (OpenAI base URL: http://ADDR
 pub enum TrackerCommand {
     /// Start the tracker (runs until SIGINT/SIGTERM).
     Start(tracker_cmds::TrackerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Start the relay (runs until SIGINT/SIGTERM).
+    #[command(after_help = "\
+Examples:
+  lobstah relay start --host 0.0.0.0 --public-name 203.0.113.7    for the world (or --admit)
+  lobstah relay start --host 0.0.0.0 --admit lob1… --admit lob1…    friends only
+
+Nodes then take --relay http://203.0.113.7:3340 --relay-cert FILE (the file it prints).
+It prints `relay listening on http://ADDR (relay URL …)` once it serves.")]
+    Start(relay_cmds::RelayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +428,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tracker {
             command: TrackerCommand::Start(args),
         } => runtime()?.block_on(tracker_cmds::tracker_start(&paths, args)),
+        Command::Relay {
+            command: RelayCommand::Start(args),
+        } => runtime()?.block_on(relay_cmds::relay_start(&paths, args)),
         // Beside a running node these go through its control API (it owns the file).
         Command::Peers { command } => match command {
             PeersCommand::Add {

@@ -96,6 +96,8 @@ pub struct NodeFlags {
     pub access: super::access_flags::AccessFlags,
     #[command(flatten)]
     pub browser: super::access_flags::BrowserFlags,
+    #[command(flatten)]
+    pub links: super::link_flags::LinkFlags,
 }
 
 impl NodeFlags {
@@ -195,6 +197,7 @@ impl NodeFlags {
         }
         self.access.apply(&mut o);
         self.browser.apply(&mut o);
+        self.links.apply(&mut o);
         o
     }
 }

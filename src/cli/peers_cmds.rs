@@ -148,3 +148,17 @@ pub(super) fn addrs_text<T: std::fmt::Display>(addrs: &[T]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// How a running node reaches a peer: its URL, or for a linked peer the link's path and
+/// round-trip time ("link direct 1.4ms", "link relayed 31ms") and, while no link is open,
+/// where it will be dialled.
+pub(super) fn reached_at(p: &crate::core::node::PeerRow) -> String {
+    if p.transport.as_deref() != Some("link") {
+        return p.url.clone();
+    }
+    match (&p.path, p.rtt_ms) {
+        (Some(path), Some(rtt)) => format!("link {path} {rtt:.1}ms"),
+        (Some(path), None) => format!("link {path}"),
+        (None, _) => format!("link {} (not open)", addrs_text(&p.link_addrs)),
+    }
+}

@@ -86,6 +86,8 @@ pub struct WorkerArgs {
     pub access: super::access_flags::AccessFlags,
     #[command(flatten)]
     pub browser: super::access_flags::BrowserFlags,
+    #[command(flatten)]
+    pub links: super::link_flags::LinkFlags,
     /// Control API port on 127.0.0.1 (0, the default, picks a free one; `node.json` in
     /// the home says which, so `lobstah status`, `balance` and the rest find it).
     #[arg(long, value_name = "PORT", default_value_t = 0)]
@@ -116,6 +118,8 @@ pub struct RouterArgs {
     pub connections: super::connection_flags::ConnectionFlags,
     #[command(flatten)]
     pub browser: super::access_flags::BrowserFlags,
+    #[command(flatten)]
+    pub links: super::link_flags::LinkFlags,
     /// Control API port on 127.0.0.1 (0, the default, picks a free one; `node.json` in
     /// the home says which, so `lobstah status`, `balance` and the rest find it).
     #[arg(long, value_name = "PORT", default_value_t = 0)]
@@ -199,6 +203,7 @@ fn role_config(
     paths: &Paths,
     access: Option<&super::access_flags::AccessFlags>,
     browser: &super::access_flags::BrowserFlags,
+    links: &super::link_flags::LinkFlags,
     advertise: bool,
 ) -> anyhow::Result<Config> {
     let mut overrides = Overrides::default();
@@ -206,6 +211,7 @@ fn role_config(
         access.apply(&mut overrides);
     }
     browser.apply(&mut overrides);
+    links.apply(&mut overrides);
     if advertise {
         overrides.set("advertise.enabled", "--announce-to", "true");
     }
@@ -228,7 +234,13 @@ async fn until_signal(node: NodeHandle) -> anyhow::Result<ExitCode> {
 
 pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let advertise = !args.announce_to.is_empty() || args.publish_via_nostr;
-    let mut config = role_config(paths, Some(&args.access), &args.browser, advertise)?;
+    let mut config = role_config(
+        paths,
+        Some(&args.access),
+        &args.browser,
+        &args.links,
+        advertise,
+    )?;
     config.worker.host = parse_host(&args.host)?;
     config.worker.port = args.port;
     config.worker.tier = args.tier;
@@ -299,7 +311,7 @@ pub(super) async fn worker_start(paths: &Paths, args: WorkerArgs) -> anyhow::Res
 }
 
 pub(super) async fn router_start(paths: &Paths, args: RouterArgs) -> anyhow::Result<ExitCode> {
-    let mut config = role_config(paths, None, &args.browser, false)?;
+    let mut config = role_config(paths, None, &args.browser, &args.links, false)?;
     config.router.host = parse_host(&args.host)?;
     config.router.port = args.port;
     config.router.exclude_after = args.exclude_after.max(1);

@@ -177,7 +177,7 @@ pub(super) fn render(s: &Snapshot, pid: Option<u32>) -> String {
         let _ = writeln!(
             out,
             "  {:<16} {:<14} {:<30} {:<12} {:<20} {:>5} {:>8} {:>13}",
-            "label", "pubkey", "url", "state", "models", "queue", "latency", "served/failed"
+            "label", "pubkey", "reached at", "state", "models", "queue", "latency", "served/failed"
         );
         for p in &s.peers {
             let state = match p.health {
@@ -196,7 +196,7 @@ pub(super) fn render(s: &Snapshot, pid: Option<u32>) -> String {
                 "  {:<16} {:<14} {:<30} {:<12} {:<20} {:>5} {:>8} {:>13}",
                 p.label.clone().unwrap_or_else(dash),
                 short(&p.pubkey),
-                p.url,
+                super::peers_cmds::reached_at(p),
                 state,
                 if p.models.is_empty() {
                     "-".to_string()
@@ -266,6 +266,8 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             transport: None,
             link_addrs: Vec::new(),
+            path: None,
+            rtt_ms: None,
             source: "manual".into(),
             models: vec!["m".into()],
             tier: None,
@@ -383,6 +385,8 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             transport: None,
             link_addrs: Vec::new(),
+            path: None,
+            rtt_ms: None,
             source: "manual".into(),
             models: vec![],
             tier: None,

@@ -67,17 +67,13 @@ pub(super) fn peers_list(paths: &Paths, as_json: bool) -> Option<anyhow::Result<
             return Ok(ExitCode::SUCCESS);
         }
         println!(
-            "{:<16} {:<14} {:<32} {:<12} source",
+            "{:<16} {:<14} {:<40} {:<12} source",
             "label", "pubkey", "reached at", "state"
         );
         for p in peers {
-            let at = if p.transport.as_deref() == Some("link") {
-                format!("link {}", super::peers_cmds::addrs_text(&p.link_addrs))
-            } else {
-                p.url.clone()
-            };
+            let at = super::peers_cmds::reached_at(&p);
             println!(
-                "{:<16} {:<14} {:<32} {:<12} {}",
+                "{:<16} {:<14} {:<40} {:<12} {}",
                 p.label.as_deref().unwrap_or("-"),
                 p.pubkey.chars().take(12).collect::<String>() + "…",
                 at,

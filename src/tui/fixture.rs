@@ -33,6 +33,8 @@ fn peer(n: u64, label: Option<&str>, url: &str, health: PeerHealth) -> PeerRow {
         url: url.to_string(),
         transport: None,
         link_addrs: Vec::new(),
+        path: Some("http".to_string()),
+        rtt_ms: None,
         source: "manual".to_string(),
         models: vec!["llama3.1:8b".to_string()],
         tier: Some("interactive".to_string()),
@@ -106,6 +108,11 @@ pub fn sample_snapshot(now_ms: u64) -> Snapshot {
     laptop.latency_ms = Some(412);
     laptop.served = 45;
     laptop.receipts = 45;
+    // A friend's laptop reached by key, through its home router by hole punching.
+    laptop.url = String::new();
+    laptop.transport = Some("link".into());
+    laptop.path = Some("direct".into());
+    laptop.rtt_ms = Some(1.4);
 
     let mut far = peer(
         5,

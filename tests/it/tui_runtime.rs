@@ -105,6 +105,8 @@ impl NodeClient for FakeNode {
                         url,
                         transport: None,
                         link_addrs: Vec::new(),
+                        path: None,
+                        rtt_ms: None,
                         source: "manual".into(),
                         models: Vec::new(),
                         tier: None,

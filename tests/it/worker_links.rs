@@ -19,6 +19,7 @@ fn loopback() -> LinkConfig {
     LinkConfig {
         bind: "127.0.0.1:0".parse().expect("address"),
         relays: Vec::new(),
+        relay_roots: Vec::new(),
     }
 }
 

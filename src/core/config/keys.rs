@@ -267,6 +267,11 @@ pub const KEYS: &[Key] = &[
         "LOBSTAH_LINKS_RELAYS",
         "relay URLs the peer-link endpoint uses (none: direct addresses only)",
     ),
+    key(
+        "links.relay_certs",
+        "LOBSTAH_LINKS_RELAY_CERTS",
+        "PEM files of self-hosted relays' certificates, trusted for address discovery",
+    ),
 ];
 
 /// The key named `name`, if it exists.

@@ -202,6 +202,8 @@ pub struct LinkSettings {
     /// UDP port on all interfaces; 0: any.
     pub port: u16,
     pub relays: Vec<String>,
+    /// PEM certificates trusted for relays' address discovery (self-hosted relays').
+    pub relay_certs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -406,6 +408,11 @@ impl Config {
                 enabled: r.get("links.enabled", false, parse_bool)?,
                 port: r.get("links.port", 0, parse_int)?,
                 relays: r.get("links.relays", Vec::new(), parse_urls)?,
+                relay_certs: r
+                    .get("links.relay_certs", Vec::new(), parse_list)?
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect(),
             },
             entries: Vec::new(),
         };

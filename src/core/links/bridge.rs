@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use super::{LinkEndpoint, LinkError};
+use super::{LinkEndpoint, LinkError, LinkPath, LinkRoute};
 use crate::core::protocol::PublicKey;
 
 /// Why a bridge could not be set up.
@@ -47,6 +47,7 @@ struct Bridged {
     addrs: Vec<SocketAddr>,
     task: JoinHandle<()>,
     client: reqwest::Client,
+    link_state: Arc<tokio::sync::Mutex<LinkState>>,
 }
 
 impl Drop for Bridge {
@@ -120,12 +121,13 @@ impl Bridge {
             .unix_socket(socket.clone())
             .build()
             .map_err(|e| e.to_string())?;
+        let link_state = Arc::new(tokio::sync::Mutex::new(LinkState::Idle));
         let carrier = Carrier {
             link: self.link.clone(),
             peer: *peer,
             addrs: addrs.to_vec(),
             dial_timeout: self.dial_timeout,
-            link_state: Arc::new(tokio::sync::Mutex::new(LinkState::Idle)),
+            link_state: link_state.clone(),
         };
         let task = tokio::spawn(carrier.run(listener));
         peers.insert(
@@ -135,9 +137,33 @@ impl Bridge {
                 addrs: addrs.to_vec(),
                 task,
                 client: client.clone(),
+                link_state,
             },
         );
         Ok(client)
+    }
+
+    /// The selected path of the open link to `peer`; None when there is no open link
+    /// (never dialled, failed, closed, or being dialled right now).
+    pub fn path(&self, peer: &PublicKey) -> Option<LinkPath> {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let state = peers.get(peer)?.link_state.try_lock().ok()?;
+        let LinkState::Up(connection) = &*state else {
+            return None;
+        };
+        if connection.close_reason().is_some() {
+            return None;
+        }
+        let paths = connection.paths();
+        let selected = paths.iter().find(|p| p.is_selected())?;
+        Some(LinkPath {
+            route: if selected.is_relay() {
+                LinkRoute::Relayed
+            } else {
+                LinkRoute::Direct
+            },
+            rtt: selected.rtt(),
+        })
     }
 }
 

@@ -5,7 +5,10 @@
 use std::net::SocketAddr;
 
 use iroh::endpoint::presets;
-use iroh::{Endpoint, EndpointAddr, RelayMap, RelayMode, RelayUrl, SecretKey};
+use iroh::{Endpoint, EndpointAddr, RelayConfig, RelayMap, RelayMode, RelayUrl, SecretKey};
+use iroh_relay::RelayQuicConfig;
+use iroh_relay::tls::CaTlsConfig;
+use rustls::pki_types::CertificateDer;
 
 use super::ALPN;
 use crate::core::protocol::{Identity, PublicKey};
@@ -17,6 +20,9 @@ pub struct LinkConfig {
     pub bind: SocketAddr,
     /// Relay URLs to keep a home on and dial through; empty: direct addresses only.
     pub relays: Vec<String>,
+    /// Certificates trusted, beside the public roots, for relays' address discovery
+    /// (a self-hosted relay's own, from `lobstah relay start`).
+    pub relay_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for LinkConfig {
@@ -24,6 +30,7 @@ impl Default for LinkConfig {
         LinkConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             relays: Vec::new(),
+            relay_roots: Vec::new(),
         }
     }
 }
@@ -37,6 +44,18 @@ pub enum LinkError {
     Bind { addr: SocketAddr, reason: String },
     #[error("cannot reach peer {peer} over its link: {reason}")]
     Connect { peer: String, reason: String },
+}
+
+/// Where a relay answers address discovery: a plain-HTTP relay (a self-hosted one,
+/// `lobstah relay start`) on UDP at its URL's port number; an HTTPS relay on iroh's
+/// usual port.
+fn relay_config(url: &RelayUrl) -> RelayConfig {
+    let quic_port = match url.scheme() {
+        "http" => url.port_or_known_default(),
+        _ => None,
+    }
+    .unwrap_or(iroh_relay::defaults::DEFAULT_RELAY_QUIC_PORT);
+    RelayConfig::new(url.clone(), Some(RelayQuicConfig::new(quic_port)))
 }
 
 /// The iroh endpoint id of a lobstah key (the same 32 bytes).
@@ -71,7 +90,7 @@ impl LinkEndpoint {
         let relay_mode = if relays.is_empty() {
             RelayMode::Disabled
         } else {
-            RelayMode::Custom(relays.iter().cloned().collect::<RelayMap>())
+            RelayMode::Custom(relays.iter().map(relay_config).collect::<RelayMap>())
         };
         let bind_error = |reason: String| LinkError::Bind {
             addr: config.bind,
@@ -81,6 +100,7 @@ impl LinkEndpoint {
             .secret_key(SecretKey::from_bytes(&identity.seed()))
             .alpns(vec![ALPN.to_vec()])
             .relay_mode(relay_mode)
+            .ca_tls_config(CaTlsConfig::embedded().with_extra_roots(config.relay_roots.clone()))
             .clear_ip_transports()
             .bind_addr(config.bind)
             .map_err(|e| bind_error(e.to_string()))?

@@ -8,12 +8,16 @@
 #[cfg(unix)]
 mod bridge;
 mod endpoint;
+mod relay;
 mod serve;
 
 #[cfg(unix)]
 pub use bridge::{Bridge, BridgeError};
 pub use endpoint::{LinkConfig, LinkEndpoint, LinkError, endpoint_id, public_key_of};
+pub use relay::{RelayCertificate, RelayError, RelaySettings, RunningRelay};
 pub use serve::serve_links;
+
+use std::time::Duration;
 
 use axum::extract::Extension;
 
@@ -30,4 +34,29 @@ pub struct LinkPeer(pub PublicKey);
 /// The proved key of a request's link, if it came over one.
 pub fn linked(link: Option<Extension<LinkPeer>>) -> Option<PublicKey> {
     link.map(|Extension(LinkPeer(key))| key)
+}
+
+/// How a link to a peer is carried right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRoute {
+    /// UDP straight between the two nodes (on one network, or after hole punching).
+    Direct,
+    /// Through a relay, until (if ever) hole punching succeeds.
+    Relayed,
+}
+
+impl LinkRoute {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkRoute::Direct => "direct",
+            LinkRoute::Relayed => "relayed",
+        }
+    }
+}
+
+/// The path a peer's link takes and its round-trip time, as QUIC measures it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkPath {
+    pub route: LinkRoute,
+    pub rtt: Duration,
 }

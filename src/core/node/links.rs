@@ -3,10 +3,12 @@
 //! the node's data directory.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +35,7 @@ pub(super) async fn open(
     let link_config = LinkConfig {
         bind: SocketAddr::from(([0, 0, 0, 0], config.links.port)),
         relays: config.links.relays.clone(),
+        relay_roots: relay_roots(&config.links.relay_certs)?,
     };
     let link = LinkEndpoint::bind(identity, &link_config).await?;
     tracing::info!(
@@ -64,6 +67,27 @@ fn attach(
         "this router cannot dial peer links on this system; the worker still serves them"
     );
     Ok(())
+}
+
+/// The certificates in the PEM files named, each file one or more.
+fn relay_roots(files: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, NodeError> {
+    let mut roots = Vec::new();
+    for file in files {
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| NodeError::RelayCert {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+        if certs.is_empty() {
+            return Err(NodeError::RelayCert {
+                file: file.clone(),
+                reason: "no certificate in it".into(),
+            });
+        }
+        roots.extend(certs);
+    }
+    Ok(roots)
 }
 
 /// The worker on TCP and, with an endpoint, on its links too; `stop` ends both.

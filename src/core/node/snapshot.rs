@@ -185,6 +185,8 @@ fn peer_row(v: &Value) -> Option<PeerRow> {
         url: text("url")?,
         transport: text("transport"),
         link_addrs: texts("linkAddrs"),
+        path: text("path"),
+        rtt_ms: v.get("rttMs").and_then(Value::as_f64),
         source,
         models: texts("models"),
         tier: text("tier"),

@@ -91,6 +91,8 @@ pub enum NodeError {
     Router(#[from] RouterError),
     #[error("cannot open the peer-link endpoint: {0}")]
     Links(#[from] crate::core::links::LinkError),
+    #[error("cannot read the relay certificate {file}: {reason}")]
+    RelayCert { file: PathBuf, reason: String },
     #[cfg(unix)]
     #[error("cannot set up peer links: {0}")]
     Bridge(#[from] crate::core::links::BridgeError),

@@ -94,6 +94,13 @@ pub struct PeerRow {
     /// A linked peer's direct addresses.
     #[serde(default)]
     pub link_addrs: Vec<String>,
+    /// How requests reach it now: `http`, or a link's `direct` or `relayed`; None while
+    /// a linked peer has no open link.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The open link's round-trip time, as QUIC measures it.
+    #[serde(default)]
+    pub rtt_ms: Option<f64>,
     /// `manual`, `tracker <url>` or `nostr`.
     pub source: String,
     pub models: Vec<String>,

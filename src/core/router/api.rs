@@ -115,11 +115,26 @@ impl RouterService {
                 };
                 let exclusion = exclusions.iter().find(|x| x.peer == p.pubkey);
                 let health = selector.health(&p.pubkey);
+                // An HTTP peer's path is HTTP; a linked one's is how its open link goes,
+                // or null while none is open.
+                let (path, rtt_ms) = if p.is_linked() {
+                    match self.link_path(&p.pubkey) {
+                        Some(link) => (
+                            Some(link.route.as_str()),
+                            Some((link.rtt.as_secs_f64() * 10_000.0).round() / 10.0),
+                        ),
+                        None => (None, None),
+                    }
+                } else {
+                    (Some("http"), None)
+                };
                 json!({
                     "pubkey": p.pubkey.to_string(),
                     "url": p.url,
                     "transport": if p.is_linked() { "link" } else { "http" },
                     "linkAddrs": p.link,
+                    "path": path,
+                    "rttMs": rtt_ms,
                     "label": p.label,
                     "source": p.source,
                     "state": if exclusion.is_some() { "excluded" } else { state },

@@ -388,6 +388,17 @@ impl RouterService {
         None
     }
 
+    /// How the open link to `peer` is carried, if one is open.
+    #[cfg(unix)]
+    pub fn link_path(&self, peer: &PublicKey) -> Option<crate::core::links::LinkPath> {
+        self.links.get().and_then(|b| b.path(peer))
+    }
+
+    #[cfg(not(unix))]
+    pub fn link_path(&self, _peer: &PublicKey) -> Option<crate::core::links::LinkPath> {
+        None
+    }
+
     pub(super) fn lock_selector(&self) -> std::sync::MutexGuard<'_, Selector> {
         self.selector.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -6,6 +6,9 @@
 //! implausible token counts: a lying peer), how often it declined us (credit, limits,
 //! friends list: a stingy one) and where the peer was learned.
 //!
+//! A peer reached over a peer link shows, where its URL would be, the link's path
+//! (direct or relayed) and round-trip time.
+//!
 //! Columns drop by importance on narrow terminals: at 80 columns the name, state, speeds,
 //! URL, models and source stay; the counters come back from about 90 columns, the tier
 //! and key on the widest. A URL too long for its cell is cut in the middle, so its port
@@ -148,6 +151,7 @@ fn cell_for<'a>(
     match col {
         Col::Label => Cell::from(fit(peer.label.as_deref().unwrap_or(cell::NONE))),
         Col::Pubkey => Cell::from(short_pubkey(&peer.pubkey)),
+        Col::Url if peer.transport.as_deref() == Some("link") => Cell::from(fit(&link_cell(peer))),
         Col::Url => Cell::from(figures::url(&printable(&peer.url), max)),
         Col::Models => Cell::from(models(&peer.models, max)),
         Col::Tier => Cell::from(fit(peer.tier.as_deref().unwrap_or(cell::NONE))),
@@ -187,6 +191,17 @@ fn cell_for<'a>(
         }
         Col::Declined => Cell::from(fit(&thousands(peer.declined))),
         Col::Source => Cell::from(fit(source(&peer.source))),
+    }
+}
+
+/// Where a URL would be, how a linked peer is reached: the link's path and round-trip
+/// time ("link direct 1.2ms", "link relayed 31ms"), or "link" alone while none is open.
+fn link_cell(peer: &PeerRow) -> String {
+    match (&peer.path, peer.rtt_ms) {
+        (Some(path), Some(rtt)) if rtt < 10.0 => format!("link {path} {rtt:.1}ms"),
+        (Some(path), Some(rtt)) => format!("link {path} {rtt:.0}ms"),
+        (Some(path), None) => format!("link {path}"),
+        (None, _) => "link".to_string(),
     }
 }
 
