@@ -41,6 +41,7 @@ mod jobs_restart;
 mod jobs_routing;
 mod ledger_model;
 mod limits;
+mod links_nat;
 mod node;
 mod nostr_discovery;
 mod openai_sdk;

@@ -6,6 +6,20 @@ use std::process::Command;
 
 pub fn lobstah(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lobstah"));
+    clean_env(&mut c, home);
+    c
+}
+
+/// The binary run inside network namespace `netns` (`ip netns exec`, which execs it, so
+/// the child's pid is lobstah's own and signals reach it).
+pub fn lobstah_in_netns(netns: &str, home: &Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_lobstah")]);
+    clean_env(&mut c, home);
+    c
+}
+
+fn clean_env(c: &mut Command, home: &Path) {
     c.env("LOBSTAH_HOME", home)
         .env_remove("RUST_LOG")
         .env("NO_PROXY", "127.0.0.1");
@@ -14,7 +28,6 @@ pub fn lobstah(home: &Path) -> Command {
             c.env_remove(var);
         }
     }
-    c
 }
 
 /// Runs `lobstah ARGS` to the end: whether it succeeded, and stdout then stderr.
