@@ -1,7 +1,8 @@
 //! The router reaching workers by key over peer links, on loopback with direct
 //! addresses: a key-only peer answers whole and streamed requests with both ledgers
 //! agreeing receipt by receipt, and when the linked peer dies an HTTP peer of the
-//! existing network takes over.
+//! existing network takes over; a peer known both ways is reached on its link and, when
+//! the link fails, at its URL.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,11 +69,16 @@ impl LinkedWorker {
     }
 
     /// Ends the link server and closes the endpoint: the peer is gone from the link.
-    async fn kill_link(self) -> support::TestWorker {
+    async fn kill_link(mut self) -> support::TestWorker {
+        self.close_link().await;
+        self.worker
+    }
+
+    /// As `kill_link`, keeping the worker's TCP listener and engine.
+    async fn close_link(&mut self) {
         self.stop.cancel();
         self.link.close().await;
-        let _ = self.served.await;
-        self.worker
+        let _ = (&mut self.served).await;
     }
 }
 
@@ -83,11 +89,28 @@ async fn router_with(
     http: &[(PublicKey, String)],
     dir: &std::path::Path,
 ) -> support::TestRouter {
+    router_with_both(me, linked, http, &[], dir).await
+}
+
+/// As `router_with`, and `both` booked with a link and a URL.
+async fn router_with_both(
+    me: &Identity,
+    linked: &[(PublicKey, Vec<SocketAddr>)],
+    http: &[(PublicKey, String)],
+    both: &[(PublicKey, Vec<SocketAddr>, String)],
+    dir: &std::path::Path,
+) -> support::TestRouter {
     let db = support::memory_db();
     let book = PeerBook::new(db.clone()).expect("book");
     for (key, addrs) in linked {
         book.add_linked(*key, addrs, Some("linked"), PeerSource::Manual, 1)
             .expect("add linked");
+    }
+    for (key, addrs, url) in both {
+        book.add_linked(*key, addrs, Some("both"), PeerSource::Manual, 1)
+            .expect("add linked");
+        book.add(*key, url, Some("both"), PeerSource::Manual, 1)
+            .expect("add its URL");
     }
     let router = support::start_router(me.clone(), db, http, Arc::new(SystemClock), |_| {}).await;
     let link = LinkEndpoint::bind(me, &loopback())
@@ -230,4 +253,64 @@ async fn when_the_linked_peer_dies_an_http_peer_answers() {
     router.stop().await;
     gone.shutdown.cancel();
     http.shutdown.cancel();
+}
+
+async fn first_peer(client: &reqwest::Client, router: &str) -> Value {
+    let peers: Value = client
+        .get(format!("{router}/peers"))
+        .send()
+        .await
+        .expect("peers")
+        .json()
+        .await
+        .expect("json");
+    peers["peers"][0].clone()
+}
+
+#[tokio::test]
+async fn a_peer_known_both_ways_is_reached_on_its_link_then_at_its_url_when_the_link_fails() {
+    let me = Identity::from_seed([75; 32]);
+    let mut w = LinkedWorker::start(76, "one worker, two ways").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let both = [(w.worker.pubkey, w.addrs(), w.worker.url.clone())];
+    let router = router_with_both(&me, &[], &[], &both, dir.path()).await;
+    let client = support::client();
+
+    let (status, body) = chat(&client, &router.url, false).await;
+    assert_eq!(status, 200, "{body}");
+    let peer = first_peer(&client, &router.url).await;
+    assert_eq!(peer["transport"], "link", "{peer}");
+    assert_eq!(peer["path"], "direct", "the link is preferred: {peer}");
+    assert!(peer["rttMs"].as_f64().is_some(), "{peer}");
+
+    // The link goes; the worker's TCP listener stays.
+    w.close_link().await;
+    let mut answered = 0;
+    for _ in 0..4 {
+        let (status, body) = chat(&client, &router.url, false).await;
+        if status == 200 {
+            assert!(body.contains("one worker, two ways"), "{body}");
+            answered += 1;
+        }
+    }
+    assert!(
+        answered >= 3,
+        "at most the request that found the link gone fails: {answered} of 4"
+    );
+    let peer = first_peer(&client, &router.url).await;
+    assert_eq!(
+        peer["transport"], "link",
+        "still booked with its link: {peer}"
+    );
+    assert_eq!(peer["path"], "http", "reached at its URL meanwhile: {peer}");
+
+    router.service.flush_ledger().await;
+    w.worker.worker.flush_ledger().await;
+    let at_router = router.ledger.newest(100).expect("router receipts").len();
+    let at_worker = w.worker.ledger.newest(100).expect("worker receipts").len();
+    assert_eq!(at_router, 1 + answered);
+    assert_eq!(at_router, at_worker);
+
+    router.stop().await;
+    w.worker.shutdown.cancel();
 }

@@ -143,6 +143,19 @@ impl Bridge {
         Ok(client)
     }
 
+    /// Whether the last dial of `peer`'s link failed less than `within` ago (a dial under
+    /// way counts as not failed).
+    pub fn failed_within(&self, peer: &PublicKey, within: Duration) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bridged) = peers.get(peer) else {
+            return false;
+        };
+        let Ok(state) = bridged.link_state.try_lock() else {
+            return false;
+        };
+        matches!(&*state, LinkState::Failed(at, _) if at.elapsed() < within)
+    }
+
     /// The selected path of the open link to `peer`; None when there is no open link
     /// (never dialled, failed, closed, or being dialled right now).
     pub fn path(&self, peer: &PublicKey) -> Option<LinkPath> {

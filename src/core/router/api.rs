@@ -91,7 +91,7 @@ impl RouterService {
         let now = self.now_ms();
         // The list first (a copy, its lock released): holding the capacity table while
         // waiting for the peer list would invert `peer_snapshots`' lock order.
-        let peers = self.peer_list();
+        let peers = self.booked_peers();
         let table = self.capacity.read().unwrap_or_else(|p| p.into_inner());
         let selector = self.lock_selector();
         // Once for all peers: the monitor calls this every second.
@@ -115,9 +115,11 @@ impl RouterService {
                 };
                 let exclusion = exclusions.iter().find(|x| x.peer == p.pubkey);
                 let health = selector.health(&p.pubkey);
-                // An HTTP peer's path is HTTP; a linked one's is how its open link goes,
-                // or null while none is open.
-                let (path, rtt_ms) = if p.is_linked() {
+                // An HTTP peer's path is HTTP, and a linked one's while it falls back
+                // to its URL; otherwise how its open link goes, or null while none is.
+                let (path, rtt_ms) = if self.falls_back(&p) {
+                    (Some("http"), None)
+                } else if p.is_linked() {
                     match self.link_path(&p.pubkey) {
                         Some(link) => (
                             Some(link.route.as_str()),

@@ -58,6 +58,9 @@ pub trait RouterObserver: Send + Sync + 'static {
 /// a slow model any more, and the worker's own bound (45 s) comes first.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a peer whose link failed is reached at its URL instead, when it has one.
+pub(super) const LINK_FALLBACK_HOLD: Duration = Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct RouterConfig {
     pub identity: Identity,
@@ -304,7 +307,17 @@ impl RouterService {
         Ok(())
     }
 
+    /// The peers as requests reach them now: a peer with both a link and a URL whose
+    /// link just failed is, for a while, an HTTP peer (see [`Self::falls_back`]).
     pub fn peer_list(&self) -> Vec<PeerRecord> {
+        self.booked_peers()
+            .into_iter()
+            .map(|p| self.as_reached(p))
+            .collect()
+    }
+
+    /// The peers as the book holds them, transports and all.
+    pub(super) fn booked_peers(&self) -> Vec<PeerRecord> {
         self.peers.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -315,6 +328,33 @@ impl RouterService {
             .iter()
             .find(|p| &p.pubkey == peer)
             .cloned()
+            .map(|p| self.as_reached(p))
+    }
+
+    fn as_reached(&self, mut peer: PeerRecord) -> PeerRecord {
+        if self.falls_back(&peer) {
+            peer.link = None;
+        }
+        peer
+    }
+
+    /// A peer reachable both ways is dialled on its encrypted link first; when that
+    /// dial fails, its URL carries requests for [`LINK_FALLBACK_HOLD`], then the link is
+    /// tried again.
+    pub(super) fn falls_back(&self, peer: &PeerRecord) -> bool {
+        peer.is_linked() && !peer.url.is_empty() && self.link_failed_lately(&peer.pubkey)
+    }
+
+    #[cfg(unix)]
+    fn link_failed_lately(&self, peer: &PublicKey) -> bool {
+        self.links
+            .get()
+            .is_some_and(|b| b.failed_within(peer, LINK_FALLBACK_HOLD))
+    }
+
+    #[cfg(not(unix))]
+    fn link_failed_lately(&self, _peer: &PublicKey) -> bool {
+        true
     }
 
     /// The client to reach `peer` with. Peers added by hand are dialled as given;
