@@ -46,6 +46,7 @@ mod node;
 mod nostr_discovery;
 mod openai_sdk;
 mod protocol_props;
+mod relay_links;
 mod router_bad_input;
 mod router_credits;
 mod router_embeddings;

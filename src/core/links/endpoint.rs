@@ -159,6 +159,15 @@ impl LinkEndpoint {
             .map_err(|e| fail(e.to_string()))
     }
 
+    /// Waits for the next link made to this endpoint and returns the key its handshake
+    /// proved, leaving the link to close; None when the endpoint closed or the handshake
+    /// failed. For checks of reachability (`serve_links` is what serves).
+    pub async fn accept_one(&self) -> Option<PublicKey> {
+        let incoming = self.endpoint.accept().await?;
+        let connection = incoming.accept().ok()?.await.ok()?;
+        Some(public_key_of(&connection.remote_id()))
+    }
+
     pub async fn close(&self) {
         self.endpoint.close().await;
     }
