@@ -106,6 +106,7 @@ fn announcements<M: Measurement>(c: &mut Criterion<M>, suffix: &str) {
         tier: Tier::Interactive,
         ttl_seconds: 300,
         announced_at: 1_700_000_000_000,
+        link: None,
     };
     let signed = SignedAnnouncement::sign(a.clone(), &id).unwrap();
     let mut g = c.benchmark_group(format!("announcement{suffix}"));

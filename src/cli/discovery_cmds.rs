@@ -96,6 +96,7 @@ impl Offline {
             now_ms: system_clock().now_ms(),
             policy: self.config.discovery.url_policy,
             lookup: &SystemLookup,
+            links: self.config.links.enabled,
         }
     }
 }

@@ -263,6 +263,7 @@ fn announcement_bodies() -> Vec<([u8; 32], Map<String, Value>)> {
             tier: [Tier::Interactive, Tier::Batch, Tier::BestEffort][i as usize % 3],
             ttl_seconds: rng.int(),
             announced_at: rng.int(),
+            link: None,
         });
         if i % 2 == 0 {
             body.insert("x_future".into(), json!({"a": [1, "é"]}));

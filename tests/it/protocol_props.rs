@@ -172,6 +172,7 @@ impl AnnouncementCase {
             tier: self.tier,
             ttl_seconds: self.ttl_seconds,
             announced_at: self.announced_at,
+            link: None,
         }
     }
 }
@@ -599,6 +600,7 @@ fn announcement_with_unknown_field_and_tricky_label_round_trips() {
         tier: Tier::BestEffort,
         ttl_seconds: 300,
         announced_at: 1_700_000_000_000,
+        link: None,
     })
     .unwrap() else {
         unreachable!()

@@ -39,7 +39,7 @@ async fn endpoint(identity: &Identity, relay_url: &str) -> LinkEndpoint {
 
 /// Dials `to` by key alone (no address: only the relay can find it).
 async fn dial(from: &LinkEndpoint, to: &PublicKey) -> Result<(), String> {
-    match tokio::time::timeout(Duration::from_secs(5), from.connect(to, &[])).await {
+    match tokio::time::timeout(Duration::from_secs(5), from.connect(to, &[], &[])).await {
         Ok(Ok(connection)) => {
             connection.close(0u32.into(), b"done");
             Ok(())

@@ -2,7 +2,8 @@
 //! addresses: a key-only peer answers whole and streamed requests with both ledgers
 //! agreeing receipt by receipt, and when the linked peer dies an HTTP peer of the
 //! existing network takes over; a peer known both ways is reached on its link and, when
-//! the link fails, at its URL.
+//! the link fails, at its URL; a worker found by its announcement is dialled by the key
+//! and addresses it announced.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -313,4 +314,78 @@ async fn a_peer_known_both_ways_is_reached_on_its_link_then_at_its_url_when_the_
 
     router.stop().await;
     w.worker.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_discovered_worker_is_reached_by_the_key_and_addresses_it_announced() {
+    use lobstah::core::discovery::announcer::{AnnounceSettings, Announcer};
+    use lobstah::core::discovery::url_safety::UrlPolicy;
+    use lobstah::core::discovery::{Listing, MergeContext, SyncReport, SystemLookup, merge};
+    use lobstah::core::protocol::Tier;
+
+    let me = Identity::from_seed([78; 32]);
+    let w = LinkedWorker::start(79, "found by its announcement").await;
+    // Its announced URL is its loopback address, useless to a friend: the link is what
+    // the router can use.
+    let announcer = Announcer::new(
+        support::client(),
+        Identity::from_seed([79; 32]),
+        Arc::new(SystemClock),
+        AnnounceSettings {
+            trackers: Vec::new(),
+            url: "http://127.0.0.1:9".into(),
+            label: None,
+            tier: Tier::Interactive,
+            ttl_secs: 300,
+        },
+    )
+    .with_link(w.link.clone());
+    let signed = announcer
+        .sign(vec!["fake-model".into()])
+        .expect("sign the announcement");
+    let dial = signed
+        .announcement()
+        .link
+        .clone()
+        .expect("dial information");
+    assert_eq!(
+        dial.addrs,
+        w.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let router = router_with(&me, &[], &[], dir.path()).await;
+    let mut report = SyncReport::default();
+    let ctx = MergeContext {
+        me: me.public(),
+        now_ms: lobstah::core::clock::system_clock().now_ms(),
+        policy: UrlPolicy {
+            block_private: false,
+            allow_local: true,
+        },
+        lookup: &SystemLookup,
+        links: true,
+    };
+    let listing = Listing {
+        source: PeerSource::Tracker {
+            url: "http://127.0.0.1:17476".into(),
+        },
+        fresh: vec![signed],
+        complete: true,
+    };
+    merge(router.service.book(), &[listing], &ctx, &mut report).await;
+    assert_eq!(report.added, 1, "{report:?}");
+    router.service.reload_peers().expect("reload");
+    router.service.refresh_capacity(true).await;
+
+    let client = support::client();
+    let (status, body) = chat(&client, &router.url, false).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("found by its announcement"), "{body}");
+    let peer = first_peer(&client, &router.url).await;
+    assert_eq!(peer["transport"], "link", "{peer}");
+    assert_eq!(peer["path"], "direct", "{peer}");
+
+    router.stop().await;
+    w.kill_link().await.shutdown.cancel();
 }

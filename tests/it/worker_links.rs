@@ -62,6 +62,7 @@ async fn a_link_speaks_for_its_key_and_no_other() {
         .client(
             &w.pubkey,
             &worker_link.bound_sockets(),
+            &[],
             reqwest::Client::builder,
         )
         .expect("client");
@@ -156,7 +157,7 @@ async fn a_link_to_a_key_that_is_not_there_is_not_made() {
     )
     .expect("bridge");
     let client = bridge
-        .client(&w.pubkey, &impostor.bound_sockets(), || {
+        .client(&w.pubkey, &impostor.bound_sockets(), &[], || {
             reqwest::Client::builder().timeout(std::time::Duration::from_secs(20))
         })
         .expect("client");

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::nostr::{NostrError, NostrPublisher};
 use super::tracker_client::{self, TrackerError};
 use crate::core::clock::SharedClock;
+use crate::core::links::LinkEndpoint;
 use crate::core::protocol::{Announcement, Identity, PROTOCOL_VERSION, SignedAnnouncement, Tier};
 
 /// What is announced, apart from the models (asked of the engine each time).
@@ -46,6 +47,7 @@ pub struct Announcer {
     clock: SharedClock,
     settings: AnnounceSettings,
     nostr: Option<NostrPublisher>,
+    link: Option<LinkEndpoint>,
 }
 
 impl Announcer {
@@ -61,7 +63,15 @@ impl Announcer {
             clock,
             settings,
             nostr: None,
+            link: None,
         }
+    }
+
+    /// Also announces how to reach this worker by key over `link`, as it knows that
+    /// at each heartbeat (its public address can change).
+    pub fn with_link(mut self, link: LinkEndpoint) -> Self {
+        self.link = Some(link);
+        self
     }
 
     /// Also publishes on the relays `publisher` is connected to.
@@ -92,6 +102,7 @@ impl Announcer {
             tier: self.settings.tier,
             ttl_seconds: self.settings.ttl_secs,
             announced_at: self.clock.now_ms(),
+            link: self.link.as_ref().map(LinkEndpoint::dial),
         };
         SignedAnnouncement::sign(announcement, &self.identity)
             .map_err(|e| format!("cannot sign the announcement: {e}"))

@@ -1,5 +1,6 @@
 //! Merging discovered announcements into the peer book: verify each as received, keep
-//! the newest per pubkey, apply the URL safety policy, and book the rest under their
+//! the newest per pubkey, apply the URL safety policy (to announced link addresses and
+//! relays too), and book the rest under their
 //! source. Peers a source booked earlier and no longer lists (withdrawn or expired) leave
 //! the book, so a worker that shut down stops being a candidate at the next sync. Peers
 //! the operator added by hand are never touched.
@@ -11,8 +12,8 @@ use serde_json::Value;
 
 use super::guarded::Lookup;
 use super::url_safety::UrlPolicy;
-use crate::core::peers::{AddOutcome, PeerBook, PeerSource};
-use crate::core::protocol::{ProtocolError, PublicKey, SignedAnnouncement};
+use crate::core::peers::{AddOutcome, MAX_LINK_ADDRS, PeerBook, PeerSource};
+use crate::core::protocol::{LinkDial, ProtocolError, PublicKey, SignedAnnouncement};
 
 /// How a sync went, in the counts an operator reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -122,6 +123,8 @@ pub struct MergeContext<'a> {
     pub now_ms: u64,
     pub policy: UrlPolicy,
     pub lookup: &'a dyn Lookup,
+    /// This node dials peer links: announced dial information is booked.
+    pub links: bool,
 }
 
 /// Books what `listings` vouch for and prunes what their sources no longer list.
@@ -156,18 +159,56 @@ pub async fn merge(
             report.kept_manual += 1;
             continue;
         }
-        if let Err(e) = ctx.policy.check_url(&a.url, ctx.lookup).await {
-            tracing::warn!(peer = %pubkey.short(), url = %a.url, reason = %e, "discovered peer refused: unsafe URL");
-            report.unsafe_url += 1;
-            continue;
-        }
-        match book.add(
-            pubkey,
-            &a.url,
-            a.label.as_deref(),
-            source.clone(),
-            ctx.now_ms,
-        ) {
+        let url_safe = match ctx.policy.check_url(&a.url, ctx.lookup).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(peer = %pubkey.short(), url = %a.url, reason = %e, "discovered peer's URL refused: unsafe URL");
+                false
+            }
+        };
+        let link = match (&a.link, ctx.links) {
+            (Some(dial), true) => safe_dial(dial, ctx).await,
+            _ => None,
+        };
+        let booked = match (&link, url_safe) {
+            (None, false) => {
+                report.unsafe_url += 1;
+                continue;
+            }
+            (None, true) => book.add(
+                pubkey,
+                &a.url,
+                a.label.as_deref(),
+                source.clone(),
+                ctx.now_ms,
+            ),
+            (Some((addrs, relays)), _) => {
+                let label = a.label.as_deref();
+                let url = if url_safe {
+                    book.add(pubkey, &a.url, label, source.clone(), ctx.now_ms)
+                        .map(Some)
+                } else {
+                    Ok(None)
+                };
+                url.and_then(|url| {
+                    let link = book.add_announced_link(
+                        pubkey,
+                        addrs,
+                        relays,
+                        label,
+                        source.clone(),
+                        ctx.now_ms,
+                    )?;
+                    // Added by the first write, changed by the second: one change.
+                    Ok(match (url, link) {
+                        (Some(AddOutcome::Added), _) => AddOutcome::Added,
+                        (Some(AddOutcome::Updated), _) => AddOutcome::Updated,
+                        (_, link) => link,
+                    })
+                })
+            }
+        };
+        match booked {
             Ok(outcome) => {
                 vouched.insert(pubkey);
                 match outcome {
@@ -183,6 +224,29 @@ pub async fn merge(
         }
     }
     prune(book, listings, &vouched, report);
+}
+
+/// The parts of announced dial information this node may use: direct addresses the URL
+/// policy allows and relays whose URLs it allows; None when nothing is left.
+async fn safe_dial(
+    dial: &LinkDial,
+    ctx: &MergeContext<'_>,
+) -> Option<(Vec<std::net::SocketAddr>, Vec<String>)> {
+    let addrs: Vec<std::net::SocketAddr> = dial
+        .addrs
+        .iter()
+        .filter_map(|a| a.parse::<std::net::SocketAddr>().ok())
+        .filter(|a| ctx.policy.allows(a.ip()).is_ok())
+        .take(MAX_LINK_ADDRS)
+        .collect();
+    let mut relays = Vec::new();
+    for relay in &dial.relays {
+        match ctx.policy.check_url(relay, ctx.lookup).await {
+            Ok(()) => relays.push(relay.clone()),
+            Err(e) => tracing::warn!(relay = %relay, reason = %e, "announced relay refused"),
+        }
+    }
+    (!addrs.is_empty() || !relays.is_empty()).then_some((addrs, relays))
 }
 
 fn prune(

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::core::discovery::StaticLookup;
-use crate::core::protocol::{Announcement, Identity, PROTOCOL_VERSION, Tier};
+use crate::core::protocol::{Announcement, Identity, LinkDial, PROTOCOL_VERSION, Tier};
 use crate::core::store;
 
 const NOW: u64 = 1_800_000_000_000;
@@ -26,6 +26,7 @@ fn announce(who: &Identity, url: &str, at: u64) -> SignedAnnouncement {
         tier: Tier::Interactive,
         ttl_seconds: 300,
         announced_at: at,
+        link: None,
     };
     SignedAnnouncement::sign(announcement, who).expect("sign")
 }
@@ -45,12 +46,17 @@ fn lookup() -> StaticLookup {
 }
 
 async fn run(book: &PeerBook, listings: &[Listing]) -> SyncReport {
+    run_with(book, listings, false).await
+}
+
+async fn run_with(book: &PeerBook, listings: &[Listing], links: bool) -> SyncReport {
     let lookup = lookup();
     let ctx = MergeContext {
         me: identity(99).public(),
         now_ms: NOW,
         policy: UrlPolicy::default(),
         lookup: &lookup,
+        links,
     };
     let mut report = SyncReport::default();
     merge(book, listings, &ctx, &mut report).await;
@@ -180,4 +186,120 @@ async fn a_source_that_stops_listing_a_peer_loses_it_and_others_keep_theirs() {
     let report = run(&book, &[]).await;
     assert_eq!(report.removed, 0);
     assert!(book.get(&a.public()).expect("get").is_some());
+}
+
+fn announce_link(who: &Identity, url: &str, addrs: &[&str], relays: &[&str]) -> SignedAnnouncement {
+    let announcement = Announcement {
+        version: PROTOCOL_VERSION,
+        pubkey: who.public(),
+        url: url.into(),
+        label: None,
+        models: vec!["llama3.1:8b".into()],
+        tier: Tier::Interactive,
+        ttl_seconds: 300,
+        announced_at: NOW,
+        link: Some(LinkDial {
+            relays: relays.iter().map(|r| r.to_string()).collect(),
+            addrs: addrs.iter().map(|a| a.to_string()).collect(),
+        }),
+    };
+    SignedAnnouncement::sign(announcement, who).expect("sign")
+}
+
+#[tokio::test]
+async fn announced_dial_information_is_booked_only_as_far_as_the_url_policy_allows() {
+    // (URL, addresses, relays, this node dials links) → booked (url, addrs, relays),
+    // or None: refused as unsafe.
+    type Case = (
+        &'static str,
+        &'static [&'static str],
+        &'static [&'static str],
+        bool,
+        Option<(
+            &'static str,
+            &'static [&'static str],
+            &'static [&'static str],
+        )>,
+    );
+    let cases: [Case; 6] = [
+        // A worker behind NAT announces its loopback URL: only its link is usable.
+        (
+            "http://127.0.0.1:17474",
+            &["203.0.113.5:4000", "127.0.0.1:4000"],
+            &["http://a.test:3340", "http://rebind.test:3340"],
+            true,
+            Some(("", &["203.0.113.5:4000"], &["http://a.test:3340"])),
+        ),
+        // Both usable: booked both ways.
+        (
+            "http://a.test:17474",
+            &["203.0.113.5:4000"],
+            &[],
+            true,
+            Some(("http://a.test:17474", &["203.0.113.5:4000"], &[])),
+        ),
+        // A relay alone is enough to dial by key.
+        (
+            "http://127.0.0.1:17474",
+            &[],
+            &["http://b.test:3340"],
+            true,
+            Some(("", &[], &["http://b.test:3340"])),
+        ),
+        // Nothing safe in it: refused like an unsafe URL.
+        (
+            "http://127.0.0.1:17474",
+            &["127.0.0.1:4000", "[::1]:4000"],
+            &["http://rebind.test:3340"],
+            true,
+            None,
+        ),
+        // A node without links ignores the field: the URL decides.
+        (
+            "http://127.0.0.1:17474",
+            &["203.0.113.5:4000"],
+            &[],
+            false,
+            None,
+        ),
+        (
+            "http://b.test:17474",
+            &["203.0.113.5:4000"],
+            &[],
+            false,
+            Some(("http://b.test:17474", &[], &[])),
+        ),
+    ];
+    for (n, (url, addrs, relays, links, want)) in cases.into_iter().enumerate() {
+        let book = PeerBook::new(store::in_memory().expect("db")).expect("book");
+        let who = identity(10 + n as u8);
+        let listing = Listing {
+            source: tracker(1),
+            fresh: vec![announce_link(&who, url, addrs, relays)],
+            complete: true,
+        };
+        let report = run_with(&book, &[listing], links).await;
+        let booked = book.get(&who.public()).expect("read");
+        match want {
+            None => {
+                assert_eq!(booked, None, "case {n}");
+                assert_eq!(report.unsafe_url, 1, "case {n}");
+            }
+            Some((url, addrs, relays)) => {
+                let record = booked.unwrap_or_else(|| panic!("case {n}: not booked"));
+                assert_eq!(record.url, url, "case {n}");
+                let linked: Vec<String> = record
+                    .link
+                    .clone()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                assert_eq!(linked, addrs.to_vec(), "case {n}");
+                assert_eq!(record.is_linked(), links, "case {n}");
+                assert_eq!(record.link_relays, relays.to_vec(), "case {n}");
+                assert_eq!(report.added, 1, "case {n}");
+            }
+        }
+    }
 }

@@ -45,6 +45,7 @@ pub struct Bridge {
 struct Bridged {
     socket: PathBuf,
     addrs: Vec<SocketAddr>,
+    relays: Vec<String>,
     task: JoinHandle<()>,
     client: reqwest::Client,
     link_state: Arc<tokio::sync::Mutex<LinkState>>,
@@ -89,18 +90,20 @@ impl Bridge {
     }
 
     /// An HTTP client whose every connection goes to `peer` over its link, dialled at
-    /// `addrs` (and the endpoint's relays). The socket and its client (from `builder`)
+    /// `addrs` (and the endpoint's relays and `relays`, the ones the peer announced). The socket and its client (from `builder`)
     /// are made on first use and again when the addresses change; otherwise reused, so
     /// the client's connection pool lasts.
     pub fn client(
         &self,
         peer: &PublicKey,
         addrs: &[SocketAddr],
+        relays: &[String],
         builder: impl FnOnce() -> reqwest::ClientBuilder,
     ) -> Result<reqwest::Client, String> {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bridged) = peers.get(peer)
             && bridged.addrs == addrs
+            && bridged.relays == relays
             && !bridged.task.is_finished()
         {
             return Ok(bridged.client.clone());
@@ -126,6 +129,7 @@ impl Bridge {
             link: self.link.clone(),
             peer: *peer,
             addrs: addrs.to_vec(),
+            relays: relays.to_vec(),
             dial_timeout: self.dial_timeout,
             link_state: link_state.clone(),
         };
@@ -135,6 +139,7 @@ impl Bridge {
             Bridged {
                 socket,
                 addrs: addrs.to_vec(),
+                relays: relays.to_vec(),
                 task,
                 client: client.clone(),
                 link_state,
@@ -187,6 +192,7 @@ struct Carrier {
     link: LinkEndpoint,
     peer: PublicKey,
     addrs: Vec<SocketAddr>,
+    relays: Vec<String>,
     dial_timeout: Duration,
     link_state: Arc<tokio::sync::Mutex<LinkState>>,
 }
@@ -229,7 +235,7 @@ impl Carrier {
         }
         let dialled = tokio::time::timeout(
             self.dial_timeout,
-            self.link.connect(&self.peer, &self.addrs),
+            self.link.connect(&self.peer, &self.addrs, &self.relays),
         )
         .await;
         let result = match dialled {

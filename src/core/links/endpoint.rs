@@ -11,7 +11,7 @@ use iroh_relay::tls::CaTlsConfig;
 use rustls::pki_types::CertificateDer;
 
 use super::ALPN;
-use crate::core::protocol::{Identity, PublicKey};
+use crate::core::protocol::{Identity, LinkDial, MAX_ANNOUNCED_ADDRS, PublicKey};
 
 /// Where a link endpoint listens and which relays it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,22 @@ impl LinkEndpoint {
         addr
     }
 
+    /// What an announcement says about reaching this endpoint: the relays it keeps a
+    /// home on (as configured) and the direct addresses it knows now (its interfaces',
+    /// and its public one once a relay's address discovery told it).
+    pub fn dial(&self) -> LinkDial {
+        let known = self.endpoint.addr();
+        LinkDial {
+            relays: self.relays.iter().map(|r| r.to_string()).collect(),
+            addrs: known
+                .ip_addrs()
+                .filter(|a| !a.ip().is_unspecified())
+                .take(MAX_ANNOUNCED_ADDRS)
+                .map(|a| a.to_string())
+                .collect(),
+        }
+    }
+
     /// The UDP sockets bound, for tests and `status`.
     pub fn bound_sockets(&self) -> Vec<SocketAddr> {
         self.endpoint.bound_sockets()
@@ -135,11 +151,13 @@ impl LinkEndpoint {
         &self.endpoint
     }
 
-    /// Connects to `peer` at `addrs` (and through the relays this endpoint knows).
+    /// Connects to `peer` at `addrs`, through the relays this endpoint knows and
+    /// `peer_relays` (the ones it announced; ones that do not parse are skipped).
     pub async fn connect(
         &self,
         peer: &PublicKey,
         addrs: &[SocketAddr],
+        peer_relays: &[String],
     ) -> Result<iroh::endpoint::Connection, LinkError> {
         let fail = |reason: String| LinkError::Connect {
             peer: peer.short(),
@@ -152,6 +170,12 @@ impl LinkEndpoint {
         }
         for relay in &self.relays {
             target = target.with_relay_url(relay.clone());
+        }
+        for relay in peer_relays
+            .iter()
+            .filter_map(|r| r.parse::<RelayUrl>().ok())
+        {
+            target = target.with_relay_url(relay);
         }
         self.endpoint
             .connect(target, ALPN)

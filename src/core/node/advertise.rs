@@ -161,6 +161,10 @@ impl Core {
                 ttl_secs: self.config.advertise.ttl_secs,
             },
         );
+        let announcer = match self.router.link_endpoint() {
+            Some(link) => announcer.with_link(link.clone()),
+            None => announcer,
+        };
         if !self.config.advertise.publish_via_nostr {
             return Ok(announcer);
         }

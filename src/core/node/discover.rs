@@ -45,6 +45,7 @@ impl Core {
             now_ms: self.clock.now_ms(),
             policy: self.config.discovery.url_policy,
             lookup: &SystemLookup,
+            links: self.router.link_endpoint().is_some(),
         }
     }
 

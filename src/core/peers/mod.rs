@@ -61,6 +61,9 @@ pub struct PeerRecord {
     /// `url`. Absent in records written before links, which read as HTTP peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<Vec<SocketAddr>>,
+    /// Relays the peer announced it keeps a home on, dialled besides this node's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_relays: Vec<String>,
 }
 
 /// The base URL requests to a linked peer are written against. The host is never
@@ -86,6 +89,13 @@ impl PeerRecord {
             &self.url
         }
     }
+}
+
+/// How a peer is reached, as an add leaves it.
+struct Transports {
+    url: String,
+    link: Option<Vec<SocketAddr>>,
+    link_relays: Vec<String>,
 }
 
 /// What `add` did.
@@ -156,8 +166,10 @@ impl PeerBook {
     ) -> Result<AddOutcome, PeerError> {
         let url = normalize_url(url)?;
         let label = normalize_label(label)?;
-        self.upsert(pubkey, label, source, now_ms, |old| {
-            (url, old.and_then(|o| o.link.clone()))
+        self.upsert(pubkey, label, source, now_ms, |old| Transports {
+            url,
+            link: old.and_then(|o| o.link.clone()),
+            link_relays: old.map(|o| o.link_relays.clone()).unwrap_or_default(),
         })
     }
 
@@ -171,7 +183,33 @@ impl PeerBook {
         source: PeerSource,
         now_ms: u64,
     ) -> Result<AddOutcome, PeerError> {
-        if addrs.len() > MAX_LINK_ADDRS {
+        self.add_link(pubkey, addrs, None, label, source, now_ms)
+    }
+
+    /// As `add_linked`, for a peer whose announcement named the relays it is on: they
+    /// replace the ones it named before.
+    pub fn add_announced_link(
+        &self,
+        pubkey: PublicKey,
+        addrs: &[SocketAddr],
+        relays: &[String],
+        label: Option<&str>,
+        source: PeerSource,
+        now_ms: u64,
+    ) -> Result<AddOutcome, PeerError> {
+        self.add_link(pubkey, addrs, Some(relays), label, source, now_ms)
+    }
+
+    fn add_link(
+        &self,
+        pubkey: PublicKey,
+        addrs: &[SocketAddr],
+        relays: Option<&[String]>,
+        label: Option<&str>,
+        source: PeerSource,
+        now_ms: u64,
+    ) -> Result<AddOutcome, PeerError> {
+        if addrs.len() > MAX_LINK_ADDRS || relays.is_some_and(|r| r.len() > MAX_LINK_ADDRS) {
             return Err(PeerError::TooManyAddrs { count: addrs.len() });
         }
         let label = normalize_label(label)?;
@@ -182,8 +220,13 @@ impl PeerBook {
             }
         }
         let addrs = unique;
-        self.upsert(pubkey, label, source, now_ms, |old| {
-            (old.map(|o| o.url.clone()).unwrap_or_default(), Some(addrs))
+        self.upsert(pubkey, label, source, now_ms, |old| Transports {
+            url: old.map(|o| o.url.clone()).unwrap_or_default(),
+            link: Some(addrs),
+            link_relays: match relays {
+                Some(relays) => relays.to_vec(),
+                None => old.map(|o| o.link_relays.clone()).unwrap_or_default(),
+            },
         })
     }
 
@@ -193,7 +236,7 @@ impl PeerBook {
         label: Option<String>,
         source: PeerSource,
         now_ms: u64,
-        transports: impl FnOnce(Option<&PeerRecord>) -> (String, Option<Vec<SocketAddr>>),
+        transports: impl FnOnce(Option<&PeerRecord>) -> Transports,
     ) -> Result<AddOutcome, PeerError> {
         let key = pubkey.to_string();
         let tx = self.db.begin_write()?;
@@ -203,12 +246,17 @@ impl PeerBook {
                 Some(bytes) => Some(decode(&key, bytes.value())?),
                 None => None,
             };
-            let (url, link) = transports(existing.as_ref());
+            let Transports {
+                url,
+                link,
+                link_relays,
+            } = transports(existing.as_ref());
             let (outcome, added_at_ms) = match existing {
                 None => (AddOutcome::Added, now_ms),
                 Some(old)
                     if old.url == url
                         && old.link == link
+                        && old.link_relays == link_relays
                         && old.label == label
                         && old.source == source =>
                 {
@@ -230,6 +278,7 @@ impl PeerBook {
                 added_at_ms,
                 updated_at_ms: now_ms,
                 link,
+                link_relays,
             };
             let bytes = serde_json::to_vec(&record).map_err(|e| PeerError::Encode {
                 pubkey,

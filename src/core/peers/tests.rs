@@ -35,6 +35,7 @@ fn add_update_unchanged_remove_in_memory() {
             added_at_ms: 10,
             updated_at_ms: 10,
             link: None,
+            link_relays: Vec::new(),
         }
     );
     let tracker = PeerSource::Tracker {
@@ -151,6 +152,7 @@ fn records_are_camel_case_json() {
         added_at_ms: 1,
         updated_at_ms: 2,
         link: None,
+        link_relays: Vec::new(),
     };
     let json = serde_json::to_value(&record).unwrap();
     assert_eq!(json["addedAtMs"], 1);

@@ -68,7 +68,29 @@ pub struct Announcement {
     pub tier: Tier,
     pub ttl_seconds: u64,
     pub announced_at: u64,
+    /// How to reach the worker by key over a peer link: absent from announcements of
+    /// workers without links, so theirs are byte for byte what they were. Covered by the
+    /// signature like every field; old peers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkDial>,
 }
+
+/// Dial information for a worker's peer link: the relays it keeps a home on and the
+/// UDP addresses it may be reached at directly.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkDial {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<String>,
+}
+
+/// At most this many relays and addresses in an announcement's dial information.
+pub const MAX_ANNOUNCED_RELAYS: usize = 4;
+pub const MAX_ANNOUNCED_ADDRS: usize = 8;
+/// The longest relay URL announced.
+const MAX_RELAY_URL_BYTES: usize = 256;
 
 /// An announcement with its signature.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,7 +227,38 @@ fn check_fields(announcement: &Announcement) -> Result<(), ProtocolError> {
         });
     }
     check_safe_integer("announcement", "ttlSeconds", announcement.ttl_seconds)?;
-    check_safe_integer("announcement", "announcedAt", announcement.announced_at)
+    check_safe_integer("announcement", "announcedAt", announcement.announced_at)?;
+    if let Some(link) = &announcement.link {
+        check_link(link)?;
+    }
+    Ok(())
+}
+
+/// Bounded and well formed; whether the addresses are safe to dial is the URL policy's
+/// call when the announcement is merged.
+fn check_link(link: &LinkDial) -> Result<(), ProtocolError> {
+    let bad = |why: String| ProtocolError::malformed("announcement link", why);
+    if link.relays.len() > MAX_ANNOUNCED_RELAYS || link.addrs.len() > MAX_ANNOUNCED_ADDRS {
+        return Err(bad(format!(
+            "at most {MAX_ANNOUNCED_RELAYS} relays and {MAX_ANNOUNCED_ADDRS} addresses"
+        )));
+    }
+    for relay in &link.relays {
+        let parsed = url::Url::parse(relay).map_err(|e| bad(format!("relay {relay:?}: {e}")))?;
+        if relay.len() > MAX_RELAY_URL_BYTES
+            || !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host().is_none()
+        {
+            return Err(bad(format!(
+                "relay {relay:?} is not an http(s) URL with a host"
+            )));
+        }
+    }
+    for addr in &link.addrs {
+        addr.parse::<std::net::SocketAddr>()
+            .map_err(|_| bad(format!("{addr:?} is not IP:PORT")))?;
+    }
+    Ok(())
 }
 
 /// The text an unannounce request signs: `unannounce:<pubkey>:<timestamp>`.
@@ -227,6 +280,7 @@ mod tests {
             tier: Tier::Batch,
             ttl_seconds: 300,
             announced_at: at,
+            link: None,
         }
     }
 
@@ -257,5 +311,50 @@ mod tests {
         for (now, fresh) in cases {
             assert_eq!(signed.check_fresh(now).is_ok(), fresh, "now={now}");
         }
+    }
+
+    #[test]
+    fn dial_information_is_signed_bounded_and_absent_unless_given() {
+        let id = Identity::from_seed([5; 32]);
+        let plain = SignedAnnouncement::sign(sample(&id, 1_000_000), &id).unwrap();
+        assert!(
+            plain.to_value()["announcement"].get("link").is_none(),
+            "an announcement without links is what it was before links"
+        );
+
+        let mut linked = sample(&id, 1_000_000);
+        linked.link = Some(LinkDial {
+            relays: vec!["http://198.18.1.1:3340".into()],
+            addrs: vec!["198.18.1.2:55068".into()],
+        });
+        let signed = SignedAnnouncement::sign(linked.clone(), &id).unwrap();
+        let back = SignedAnnouncement::from_value(signed.to_value()).unwrap();
+        back.verify_signature().unwrap();
+        assert_eq!(back.announcement().link, linked.link);
+        let mut moved = signed.to_value();
+        moved["announcement"]["link"]["addrs"][0] = Value::from("203.0.113.66:55068");
+        let moved = SignedAnnouncement::from_value(moved).unwrap();
+        assert!(
+            moved.verify_signature().is_err(),
+            "the signature covers the link"
+        );
+
+        let bad = |link: LinkDial| {
+            let mut a = sample(&id, 1_000_000);
+            a.link = Some(link);
+            SignedAnnouncement::sign(a, &id).is_err()
+        };
+        assert!(bad(LinkDial {
+            relays: vec![],
+            addrs: vec!["not-an-address".into()],
+        }));
+        assert!(bad(LinkDial {
+            relays: vec!["ftp://relay.example".into()],
+            addrs: vec![],
+        }));
+        assert!(bad(LinkDial {
+            relays: vec![],
+            addrs: vec!["198.18.1.2:1".into(); MAX_ANNOUNCED_ADDRS + 1],
+        }));
     }
 }

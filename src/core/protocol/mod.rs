@@ -14,7 +14,8 @@ mod request_proof;
 pub mod wire;
 
 pub use announcement::{
-    ANNOUNCE_FUTURE_SKEW_MS, Announcement, SignedAnnouncement, Tier, unannounce_message,
+    ANNOUNCE_FUTURE_SKEW_MS, Announcement, LinkDial, MAX_ANNOUNCED_ADDRS, MAX_ANNOUNCED_RELAYS,
+    SignedAnnouncement, Tier, unannounce_message,
 };
 pub use canonical::{canonical_json, canonical_object};
 pub use confirmation::{

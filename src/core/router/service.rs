@@ -393,7 +393,7 @@ impl RouterService {
             );
         };
         let connect_timeout = self.config.connect_timeout;
-        bridge.client(&peer.pubkey, addrs, || {
+        bridge.client(&peer.pubkey, addrs, &peer.link_relays, || {
             reqwest::Client::builder()
                 .connect_timeout(connect_timeout)
                 .pool_max_idle_per_host(256)

@@ -29,6 +29,7 @@ fn signed_with(who: &Identity, at: u64, ttl: u64, label: &str) -> SignedAnnounce
         tier: Tier::Batch,
         ttl_seconds: ttl,
         announced_at: at,
+        link: None,
     };
     SignedAnnouncement::sign(a, who).expect("sign")
 }

@@ -78,6 +78,7 @@ fn announcement(id: &Identity, url: &str, at: u64) -> Value {
             tier: Tier::Batch,
             ttl_seconds: 300,
             announced_at: at,
+            link: None,
         },
         id,
     )

@@ -76,6 +76,7 @@ pub fn announcement(identity: &Identity, announced_at: u64) -> SignedAnnouncemen
         tier: Tier::Batch,
         ttl_seconds: 300,
         announced_at,
+        link: None,
     };
     SignedAnnouncement::sign(announcement, identity).expect("sign the announcement")
 }

@@ -142,6 +142,7 @@ pub fn announcement_for(
         tier: Tier::Batch,
         ttl_seconds,
         announced_at: at,
+        link: None,
     };
     SignedAnnouncement::sign(a, who).expect("sign an announcement")
 }

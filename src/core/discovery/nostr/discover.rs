@@ -302,6 +302,7 @@ mod tests {
             tier: Tier::Interactive,
             ttl_seconds: 300,
             announced_at,
+            link: None,
         };
         let signed = SignedAnnouncement::sign(announcement, identity).unwrap();
         announcement_event(&signed, keys, Timestamp::from_secs(announced_at / 1000)).unwrap()
