@@ -12,7 +12,9 @@
 //! `LOAD_WARMUP_MS` (default 500), `LOAD_CLIENTS` (default `1,8,64`), `LOAD_ONLY`
 //! (`direct` or `chain`, for profiling one side), `LOAD_STREAM` (`0` or `1`, one mode
 //! only), `LOAD_WORKER_SLOTS` (the worker's engine slots, default as shipped),
-//! `LOBSTAH_LEDGER_CACHE_MIB` (both ledgers' database cache, default as shipped).
+//! `LOBSTAH_LEDGER_CACHE_MIB` (both ledgers' database cache, default as shipped),
+//! `LOAD_TRANSPORT` (`http`, the default, or `link`: the router reaches the worker by
+//! key over a peer link on loopback, through its bridge, instead of over TCP).
 
 // A test states what it expects, and its helpers are `pub` for the files that share them.
 #![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use lobstah::core::clock::system_clock;
 use lobstah::core::engine::OpenAiEngine;
 use lobstah::core::ledger::{Ledger, LedgerWriter};
+use lobstah::core::links::{Bridge, LinkConfig, LinkEndpoint};
 use lobstah::core::peers::{PeerBook, PeerSource};
 use lobstah::core::protocol::{Identity, Receipt, SignedReceipt, new_nonce};
 use lobstah::core::router::{RouterConfig, RouterService};
@@ -159,6 +162,19 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
 
     let worker_identity = Identity::generate();
     let router_identity = Identity::generate();
+    let over_link = std::env::var("LOAD_TRANSPORT").as_deref() == Ok("link");
+    let loopback = LinkConfig {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        ..LinkConfig::default()
+    };
+    let (worker_link, router_link) = if over_link {
+        (
+            Some(LinkEndpoint::bind(&worker_identity, &loopback).await.expect("worker link")),
+            Some(LinkEndpoint::bind(&router_identity, &loopback).await.expect("router link")),
+        )
+    } else {
+        (None, None)
+    };
     let worker_pk = worker_identity.public();
     let worker_ledger = Ledger::new(
         store::open_with_cache(&dir.path().join("worker.redb"), cache_mib()).expect("worker db"),
@@ -183,18 +199,30 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
         worker_listener.local_addr().expect("worker addr")
     );
     tokio::spawn(worker.clone().serve(worker_listener, shutdown.clone()));
+    if let Some(link) = &worker_link {
+        tokio::spawn(worker.clone().serve_links(link.clone(), shutdown.clone()));
+    }
 
     let router_db =
         store::open_with_cache(&dir.path().join("router.redb"), cache_mib()).expect("router db");
     let router_ledger = Ledger::new(router_db.clone()).expect("router ledger");
     let book = PeerBook::new(router_db).expect("peer book");
-    book.add(
-        worker_pk,
-        &worker_url,
-        Some("bench"),
-        PeerSource::Manual,
-        clock.now_ms(),
-    )
+    match &worker_link {
+        Some(link) => book.add_linked(
+            worker_pk,
+            &link.bound_sockets(),
+            Some("bench"),
+            PeerSource::Manual,
+            clock.now_ms(),
+        ),
+        None => book.add(
+            worker_pk,
+            &worker_url,
+            Some("bench"),
+            PeerSource::Manual,
+            clock.now_ms(),
+        ),
+    }
     .expect("add the worker as a peer");
     let (router_writer, _) = LedgerWriter::spawn(router_ledger.clone(), None);
     let router = RouterService::new(
@@ -210,6 +238,11 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
         router_listener.local_addr().expect("router addr")
     );
     tokio::spawn(router.clone().serve(router_listener, shutdown.clone()));
+    if let Some(link) = router_link {
+        let bridge = Bridge::new(link, &dir.path().join("links"), Duration::from_secs(5))
+            .expect("bridge");
+        router.attach_links(Arc::new(bridge));
+    }
 
     Chain {
         engine_url: fake.url().to_string(),
@@ -422,13 +455,18 @@ async fn bench(s: Settings) -> bool {
     let through_chain = Arc::new(AtomicU64::new(0));
     let direct_ok = Arc::new(AtomicU64::new(0));
     println!(
-        "load: {} s measured per configuration after {} ms warm-up; {} cores; worker slots {}\n\
+        "load: {} s measured per configuration after {} ms warm-up; {} cores; worker slots {}; router → worker over {}\n\
          (cpu µs: process CPU time per request, clients and servers included)",
         s.measure.as_secs_f64(),
         s.warmup.as_millis(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         s.worker_slots
             .map_or("default".to_string(), |n| n.to_string()),
+        if std::env::var("LOAD_TRANSPORT").as_deref() == Ok("link") {
+            "a peer link (iroh)"
+        } else {
+            "HTTP"
+        },
     );
     crypto_floor();
     println!(
