@@ -169,8 +169,16 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     };
     let (worker_link, router_link) = if over_link {
         (
-            Some(LinkEndpoint::bind(&worker_identity, &loopback).await.expect("worker link")),
-            Some(LinkEndpoint::bind(&router_identity, &loopback).await.expect("router link")),
+            Some(
+                LinkEndpoint::bind(&worker_identity, &loopback)
+                    .await
+                    .expect("worker link"),
+            ),
+            Some(
+                LinkEndpoint::bind(&router_identity, &loopback)
+                    .await
+                    .expect("router link"),
+            ),
         )
     } else {
         (None, None)
@@ -239,8 +247,8 @@ async fn start_chain(worker_slots: Option<usize>) -> Chain {
     );
     tokio::spawn(router.clone().serve(router_listener, shutdown.clone()));
     if let Some(link) = router_link {
-        let bridge = Bridge::new(link, &dir.path().join("links"), Duration::from_secs(5))
-            .expect("bridge");
+        let bridge =
+            Bridge::new(link, &dir.path().join("links"), Duration::from_secs(5)).expect("bridge");
         router.attach_links(Arc::new(bridge));
     }
 
