@@ -143,19 +143,11 @@ async fn a_peer_known_only_by_key_is_served_over_its_link() {
     let router = router_with(&me, &[(w.worker.pubkey, w.addrs())], &[], dir.path()).await;
     let client = support::client();
 
-    let peers: Value = client
-        .get(format!("{}/peers", router.url))
-        .send()
-        .await
-        .expect("peers")
-        .json()
-        .await
-        .expect("json");
-    let listed = &peers["peers"][0];
-    assert_eq!(listed["transport"], "link", "{peers}");
+    let listed = first_peer(&client, &router.url).await;
+    assert_eq!(listed["transport"], "link", "{listed}");
     assert_eq!(
         listed["state"], "ok",
-        "capacity came over the link: {peers}"
+        "capacity came over the link: {listed}"
     );
 
     let (status, whole) = chat(&client, &router.url, false).await;
