@@ -40,7 +40,7 @@ pub(super) fn peers_add_linked(
         .unwrap_or(false)
     {
         eprintln!(
-            "note: peer links are off on this node; set links.enabled = true (or LOBSTAH_LINKS=1)"
+            "note: this home's config leaves peer links off: start the node with --links or --relay URL (or set links.enabled = true) to reach this peer"
         );
     }
     Ok(ExitCode::SUCCESS)
