@@ -213,7 +213,23 @@ async fn a_dead_worker_is_excluded_and_readmitted_after_the_cooldown() {
         .filter(|r| r.receipt.receipt().worker_pubkey == b.pubkey)
         .map(|r| r.receipt.receipt().total_tokens())
         .sum();
-    assert_eq!(router_receipts.len(), total + 5 + 4 + 8);
+    let from = |worker: PublicKey| {
+        router_receipts
+            .iter()
+            .filter(|r| r.receipt.receipt().worker_pubkey == worker)
+            .count()
+    };
+    let served_by_b = served.get(&b.pubkey).copied().unwrap_or(0) + 5 + 4 + (8 - back);
+    let served_by_a = served.get(&a.pubkey).copied().unwrap_or(0) + back;
+    assert_eq!(from(b.pubkey), served_by_b, "one receipt per answer from B");
+    // A may also have signed (and committed) a receipt for a request in flight when it
+    // was killed, whose answer never arrived; back on its port, reconciliation brings
+    // that receipt to the router. At most the four requests in flight then.
+    let from_a = from(a.pubkey);
+    assert!(
+        (served_by_a..=served_by_a + 4).contains(&from_a),
+        "A's receipts: {from_a}, its answers: {served_by_a}"
+    );
     let b_pubkey = b.pubkey;
     b.terminate();
     drop(a);

@@ -347,6 +347,8 @@ fn friends_behind_two_nats_reach_each_other_by_key_encrypted_and_direct() {
         dir.path().join("router"),
     );
     let relay_url = format!("http://{RELAY_IP}:{RELAY_PORT}");
+    // From before anything starts: the nodes' first words to the relay are in it too.
+    let capture = Capture::start(topology.public(), &dir.path().join("pub.pcap"));
 
     let relay = Running::start(
         {
@@ -399,7 +401,6 @@ fn friends_behind_two_nats_reach_each_other_by_key_encrypted_and_direct() {
     );
 
     let marker = format!("nat-marker-{}", uuid::Uuid::new_v4().simple());
-    let capture = Capture::start(topology.public(), &dir.path().join("pub.pcap"));
     let out = Command::new("ip")
         .args([
             "netns",
