@@ -49,20 +49,28 @@ async fn dial(from: &LinkEndpoint, to: &PublicKey) -> Result<(), String> {
     }
 }
 
+/// Dials `worker` by key from `router` while `worker` accepts; the key the worker saw.
+async fn reach(router: &LinkEndpoint, worker: &LinkEndpoint) -> Result<PublicKey, String> {
+    // Accepting is what the link server does; here the handshake is what is tested.
+    let accepting = worker.clone();
+    let accepted = tokio::spawn(async move { accepting.accept_one().await });
+    dial(router, &worker.key()).await?;
+    accepted
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the worker accepted nothing".to_string())
+}
+
 #[tokio::test]
 async fn a_key_alone_and_the_relay_are_enough_to_reach_a_worker() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (relay, url) = start_relay(None, dir.path()).await;
     let (worker_id, router_id) = (Identity::from_seed([90; 32]), Identity::from_seed([91; 32]));
     let worker = endpoint(&worker_id, &url).await;
-    // Accepting is what the link server does; here the handshake is what is tested.
-    let accepting = worker.clone();
-    let accepted = tokio::spawn(async move { accepting.accept_one().await });
     let router = endpoint(&router_id, &url).await;
-    dial(&router, &worker_id.public())
+    let remote = reach(&router, &worker)
         .await
         .expect("reached by key through the relay");
-    let remote = accepted.await.expect("accept task").expect("accepted");
     assert_eq!(
         remote,
         router_id.public(),
@@ -97,13 +105,10 @@ async fn a_relay_for_listed_keys_carries_nobody_else() {
     )
     .await;
     let worker = endpoint(&worker_id, &url).await;
-    let accepting = worker.clone();
-    let accepted = tokio::spawn(async move { accepting.accept_one().await });
     let router = endpoint(&router_id, &url).await;
-    dial(&router, &worker_id.public())
+    reach(&router, &worker)
         .await
         .expect("a listed worker is reached");
-    assert!(accepted.await.expect("accept task").is_some());
     router.close().await;
     worker.close().await;
     relay.shutdown().await;
