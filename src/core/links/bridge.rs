@@ -151,37 +151,43 @@ impl Bridge {
     /// Whether the last dial of `peer`'s link failed less than `within` ago (a dial under
     /// way counts as not failed).
     pub fn failed_within(&self, peer: &PublicKey, within: Duration) -> bool {
+        self.read_state(
+            peer,
+            |state| matches!(state, LinkState::Failed(at, _) if at.elapsed() < within),
+        )
+        .unwrap_or(false)
+    }
+
+    /// `read` on the state of `peer`'s link; None when there is no bridge to it or a
+    /// dial holds the state right now (readers never wait for a dial).
+    fn read_state<T>(&self, peer: &PublicKey, read: impl FnOnce(&LinkState) -> T) -> Option<T> {
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bridged) = peers.get(peer) else {
-            return false;
-        };
-        let Ok(state) = bridged.link_state.try_lock() else {
-            return false;
-        };
-        matches!(&*state, LinkState::Failed(at, _) if at.elapsed() < within)
+        let state = peers.get(peer)?.link_state.try_lock().ok()?;
+        Some(read(&state))
     }
 
     /// The selected path of the open link to `peer`; None when there is no open link
     /// (never dialled, failed, closed, or being dialled right now).
     pub fn path(&self, peer: &PublicKey) -> Option<LinkPath> {
-        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        let state = peers.get(peer)?.link_state.try_lock().ok()?;
-        let LinkState::Up(connection) = &*state else {
-            return None;
-        };
-        if connection.close_reason().is_some() {
-            return None;
-        }
-        let paths = connection.paths();
-        let selected = paths.iter().find(|p| p.is_selected())?;
-        Some(LinkPath {
-            route: if selected.is_relay() {
-                LinkRoute::Relayed
-            } else {
-                LinkRoute::Direct
-            },
-            rtt: selected.rtt(),
+        self.read_state(peer, |state| {
+            let LinkState::Up(connection) = state else {
+                return None;
+            };
+            if connection.close_reason().is_some() {
+                return None;
+            }
+            let paths = connection.paths();
+            let selected = paths.iter().find(|p| p.is_selected())?;
+            Some(LinkPath {
+                route: if selected.is_relay() {
+                    LinkRoute::Relayed
+                } else {
+                    LinkRoute::Direct
+                },
+                rtt: selected.rtt(),
+            })
         })
+        .flatten()
     }
 }
 
