@@ -3,7 +3,8 @@
 //! agreeing receipt by receipt, and when the linked peer dies an HTTP peer of the
 //! existing network takes over; a peer known both ways is reached on its link and, when
 //! the link fails, at its URL; a worker found by its announcement is dialled by the key
-//! and addresses it announced.
+//! and addresses it announced; a receipt committed for an answer the router never read
+//! is taken back over the link on the strength of the router's tag.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use crate::support;
 use lobstah::core::clock::SystemClock;
 use lobstah::core::links::{Bridge, LinkConfig, LinkEndpoint};
 use lobstah::core::peers::{PeerBook, PeerSource};
-use lobstah::core::protocol::{Identity, PublicKey};
+use lobstah::core::protocol::{
+    Identity, PublicKey, REQUEST_TAG_HEADER, RequestProof, RequestTarget,
+};
 use lobstah::testkit::FakeConfig;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -377,6 +380,73 @@ async fn a_discovered_worker_is_reached_by_the_key_and_addresses_it_announced() 
     let peer = first_peer(&client, &router.url).await;
     assert_eq!(peer["transport"], "link", "{peer}");
     assert_eq!(peer["path"], "direct", "{peer}");
+
+    router.stop().await;
+    w.kill_link().await.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_receipt_whose_answer_the_router_never_read_is_taken_back_over_the_link() {
+    let me = Identity::from_seed([79; 32]);
+    let w = LinkedWorker::start(80, "lost on the way").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // An earlier run of this router sent a tagged request over the link and died before
+    // it read the answer: the worker committed a receipt nobody ledgered.
+    let earlier = LinkEndpoint::bind(&me, &loopback())
+        .await
+        .expect("earlier link");
+    let bridge = Bridge::new(
+        earlier.clone(),
+        &dir.path().join("earlier"),
+        std::time::Duration::from_secs(3),
+    )
+    .expect("bridge");
+    let client = bridge
+        .client(&w.worker.pubkey, &w.addrs(), &[], reqwest::Client::builder)
+        .expect("client");
+    let body = serde_json::to_vec(&support::chat_body("fake-model", false)).expect("body");
+    let path = "/v1/chat/completions";
+    let target = RequestTarget {
+        method: "POST",
+        path,
+        body: &body,
+        worker: &w.worker.pubkey,
+    };
+    let now = lobstah::core::clock::Clock::now_ms(&SystemClock);
+    let (tag, _) = RequestProof::tag(&me, target, now);
+    let lost = client
+        .post(format!("{}{path}", lobstah::core::peers::LINK_BASE))
+        .header(REQUEST_TAG_HEADER, tag.header_value())
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("served");
+    assert_eq!(lost.status().as_u16(), 200);
+    let nonce = support::signed::receipt_of(&lost).receipt().nonce.clone();
+    drop(bridge);
+    earlier.close().await;
+    w.worker.worker.flush_ledger().await;
+
+    let router = router_with(&me, &[(w.worker.pubkey, w.addrs())], &[], dir.path()).await;
+    router.service.reconcile_now().await;
+    router.service.flush_ledger().await;
+    let held = |ledger: &lobstah::core::ledger::Ledger| {
+        ledger
+            .newest(100)
+            .expect("receipts")
+            .iter()
+            .any(|r| r.receipt.receipt().nonce == nonce)
+    };
+    assert!(held(&router.ledger), "the router took its receipt back");
+    router.service.confirm_now().await.expect("confirm round");
+    w.worker.worker.flush_ledger().await;
+    assert_eq!(
+        w.worker.ledger.standing(&nonce).expect("standing"),
+        Some(lobstah::core::ledger::Standing::Confirmed),
+        "and confirmed it: both ledgers hold it, settled"
+    );
 
     router.stop().await;
     w.kill_link().await.shutdown.cancel();

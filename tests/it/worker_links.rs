@@ -1,13 +1,13 @@
 //! The worker over a peer link, on loopback with direct addresses (no relay): a request
 //! is served in the name of the key the link's handshake proved, whatever the headers
 //! say; a header or a signature naming anyone else is refused before the engine sees
-//! it; and a link dialled to a key that does not answer at that address is not made.
+//! it; a router's tag in place of a signature is kept for reconciliation; and a link dialled to a key that does not answer at that address is not made.
 
 use crate::support;
 
 use lobstah::core::ledger::Standing;
 use lobstah::core::links::{Bridge, LinkConfig, LinkEndpoint};
-use lobstah::core::protocol::Identity;
+use lobstah::core::protocol::{Identity, REQUEST_TAG_HEADER, RequestProof, RequestTarget};
 use lobstah::core::worker::REQUESTER_HEADER;
 use lobstah::testkit::FakeConfig;
 use support::signed::{Sent, error_type, receipt_of};
@@ -66,7 +66,7 @@ async fn a_link_speaks_for_its_key_and_no_other() {
             reqwest::Client::builder,
         )
         .expect("client");
-    let base = "http://peer.link";
+    let base = "http://link.invalid";
     let body = support::chat_body("fake-model", false);
 
     // No signature: the link proves the requester, so it is charged (not anonymous).
@@ -130,6 +130,46 @@ async fn a_link_speaks_for_its_key_and_no_other() {
         router.public()
     );
 
+    // Tagged instead of signed, as a router sends over a link: served, and the tag is
+    // kept with the pending receipt, where the router, and only it, recognises it.
+    let bytes = serde_json::to_vec(&body).expect("body");
+    let target = RequestTarget {
+        method: "POST",
+        path: CHAT,
+        body: &bytes,
+        worker: &w.pubkey,
+    };
+    let (tag, _) = RequestProof::tag(&router, target, now);
+    let tagged = |value: String| {
+        client
+            .post(format!("{base}{CHAT}"))
+            .header(REQUEST_TAG_HEADER, value)
+            .header("content-type", "application/json")
+            .body(bytes.clone())
+            .send()
+    };
+    let answer = tagged(tag.header_value()).await.expect("sent");
+    assert_eq!(answer.status().as_u16(), 200);
+    let nonce = receipt_of(&answer).receipt().nonce.clone();
+    w.worker.flush_ledger().await;
+    let offered = w
+        .ledger
+        .unsettled_for(&router.public(), 100)
+        .expect("unsettled");
+    let kept = offered
+        .iter()
+        .find(|u| u.receipt.receipt().nonce == nonce)
+        .expect("the tagged request's receipt is offered back with its tag");
+    assert_eq!(kept.request.nonce, tag.nonce);
+    kept.request
+        .verify_for(&router)
+        .expect("the router's own tag");
+    assert!(kept.request.verify_for(&victim).is_err());
+    let served_before = fake.request_count();
+    let (status, _) = error_type(tagged("1 2 3".into()).await.expect("sent")).await;
+    assert_eq!(status, 400, "a malformed tag is refused");
+    assert_eq!(fake.request_count(), served_before, "before the engine");
+
     stop.cancel();
     worker_link.close().await;
     served.await.expect("link server stopped");
@@ -162,7 +202,7 @@ async fn a_link_to_a_key_that_is_not_there_is_not_made() {
         })
         .expect("client");
     let sent = client
-        .post(format!("http://peer.link{CHAT}"))
+        .post(format!("http://link.invalid{CHAT}"))
         .header(
             REQUESTER_HEADER,
             Identity::from_seed([65; 32]).public().to_string(),

@@ -68,7 +68,10 @@ pub struct PeerRecord {
 
 /// The base URL requests to a linked peer are written against. The host is never
 /// resolved: the client for a linked peer sends every connection onto its link.
-pub const LINK_BASE: &str = "http://peer.link";
+pub const LINK_BASE: &str = "http://link.invalid";
+/// [`LINK_BASE`]'s host: a name that never resolves (RFC 6761), so no request meant
+/// for a link can leave by DNS and TCP instead.
+pub const LINK_HOST: &str = "link.invalid";
 
 /// Direct addresses kept per linked peer.
 pub const MAX_LINK_ADDRS: usize = 8;

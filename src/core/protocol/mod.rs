@@ -8,6 +8,7 @@ mod confirmation;
 mod error;
 mod identity;
 mod key_cache;
+mod link_tag;
 mod receipt;
 mod request_auth;
 mod request_proof;
@@ -23,12 +24,13 @@ pub use confirmation::{
 };
 pub use error::ProtocolError;
 pub use identity::{Identity, PUBKEY_PREFIX, PublicKey, Signature};
+pub use link_tag::LinkRequestTag;
 #[cfg(test)]
 pub(crate) use receipt::sample as receipt_sample;
 pub use receipt::{RECEIPT_SKEW_MS, Receipt, SignedReceipt, new_nonce};
 pub use request_auth::{REQUEST_SKEW_MS, RequestAuth, RequestTarget};
 pub use request_proof::RequestProof;
-pub use wire::{NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub use wire::{NONCE_HEADER, REQUEST_TAG_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// The only protocol version this implementation speaks; new optional fields, not new
 /// versions, are how v1 grows.

@@ -30,8 +30,13 @@ pub struct RequestProof {
     pub requester: PublicKey,
     pub timestamp: u64,
     pub nonce: String,
-    /// The requester's signature over the request, hex.
+    /// The requester's signature over the request, hex; empty for a request a peer
+    /// link carried, which has a [`RequestProof::link_tag`] instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signature: String,
+    /// The requester's own tag on a request a link carried (see `link_tag`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_tag: Option<String>,
 }
 
 impl RequestProof {
@@ -47,6 +52,7 @@ impl RequestProof {
             timestamp: auth.timestamp_ms,
             nonce: auth.nonce.clone(),
             signature: auth.signature.to_hex(),
+            link_tag: None,
         }
     }
 
@@ -84,12 +90,28 @@ impl RequestProof {
             timestamp: now_ms,
             nonce: auth.nonce.clone(),
             signature: auth.signature.to_hex(),
+            link_tag: None,
         };
         (auth, proof)
     }
 
     /// Checks the requester's signature over what the proof names.
     pub fn verify(&self) -> Result<(), ProtocolError> {
+        self.check_shape()?;
+        let signature = Signature::parse_hex(&self.signature)?;
+        let text = signed_text_of_digest(
+            &self.method,
+            &self.path,
+            &self.body_sha256,
+            &self.worker,
+            &self.requester,
+            self.timestamp,
+            &self.nonce,
+        );
+        self.requester.verify(text.as_bytes(), &signature)
+    }
+
+    pub(super) fn check_shape(&self) -> Result<(), ProtocolError> {
         let shaped = |s: &str, len: usize| {
             s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         };
@@ -105,17 +127,7 @@ impl RequestProof {
                 "method and path are single lines",
             ));
         }
-        let signature = Signature::parse_hex(&self.signature)?;
-        let text = signed_text_of_digest(
-            &self.method,
-            &self.path,
-            &self.body_sha256,
-            &self.worker,
-            &self.requester,
-            self.timestamp,
-            &self.nonce,
-        );
-        self.requester.verify(text.as_bytes(), &signature)
+        Ok(())
     }
 }
 

@@ -19,6 +19,9 @@ pub const JOB_ID_HEADER: &str = "x-lobstah-job-id";
 pub const TIMESTAMP_HEADER: &str = "x-lobstah-timestamp";
 pub const NONCE_HEADER: &str = "x-lobstah-nonce";
 pub const SIGNATURE_HEADER: &str = "x-lobstah-signature";
+/// A chat request over a peer link: the router's own tag in place of a signature
+/// (see `protocol::link_tag`).
+pub const REQUEST_TAG_HEADER: &str = "x-lobstah-request-tag";
 
 /// OpenAI-compatible chat, on both the worker and the router.
 pub const CHAT_PATH: &str = "/v1/chat/completions";

@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::service::RouterService;
 use crate::core::ledger::{AcceptRules, AppendOutcome, Party, Verified, accept};
 use crate::core::protocol::wire::{MAX_UNSETTLED_PER_ANSWER, UNSETTLED_PATH};
-use crate::core::protocol::{PublicKey, REQUEST_SKEW_MS, RequestProof, SignedReceipt};
+use crate::core::protocol::{Identity, PublicKey, REQUEST_SKEW_MS, RequestProof, SignedReceipt};
 
 /// How old a request may be for its receipt to be taken late: the window a requester
 /// has to settle a receipt, after which the worker expires it (`ledger::expiry`).
@@ -144,20 +144,21 @@ fn backoff(misses: u32) -> u64 {
 
 /// Why a receipt offered back by `peer` cannot be ours, or the receipt to ledger.
 pub fn judge_claim(
-    me: &PublicKey,
+    me: &Identity,
     peer: &PublicKey,
     receipt: SignedReceipt,
     request: RequestProof,
     now_ms: u64,
 ) -> Result<Verified, String> {
     let r = receipt.receipt();
+    let me_key = me.public();
     if r.worker_pubkey != *peer || request.worker != *peer {
         return Err(format!(
             "offered by {}, signed for another worker",
             peer.short()
         ));
     }
-    if r.requester_pubkey != *me || request.requester != *me {
+    if r.requester_pubkey != me_key || request.requester != me_key {
         return Err("names another requester".into());
     }
     if request.method != "POST" || !is_chat_path(&request.path) {
@@ -167,8 +168,9 @@ pub fn judge_claim(
             request.method, request.path
         ));
     }
+    // Our signature, or our tag on a request a link carried.
     request
-        .verify()
+        .verify_for(me)
         .map_err(|e| format!("the request proof does not hold: {e}"))?;
     if now_ms.saturating_sub(request.timestamp) > CLAIM_WINDOW_MS {
         return Err("the request is older than a day".into());
@@ -184,7 +186,7 @@ pub fn judge_claim(
     }
     let rules = AcceptRules {
         now_ms: None,
-        party: Party::Requester(*me),
+        party: Party::Requester(me_key),
     };
     let verified = accept(receipt, &rules).map_err(|e| e.to_string())?;
     Ok(verified.answering(Some(request)))
@@ -272,7 +274,7 @@ impl RouterService {
                     .map_err(|e| e.to_string())
                     .and_then(|receipt| {
                         judge_claim(
-                            &self.pubkey(),
+                            &self.config.identity,
                             &peer,
                             receipt,
                             offered.request,

@@ -1,11 +1,15 @@
 //! Signing what the router sends to workers: every request carries our requester key and
 //! a signature over its method, path, body, the worker it is for, a timestamp and a
 //! nonce (see `protocol::request_auth`), so a worker can tell us from someone naming us.
+//! A request a peer link carries is not signed: the link's handshake proved who we are.
+//! A chat request there carries our tag instead (`protocol::link_tag`), which is all a
+//! signature was still needed for.
 
 use reqwest::{Method, RequestBuilder, Url};
 
 use super::service::RouterService;
-use crate::core::protocol::wire::REQUESTER_HEADER;
+use crate::core::peers::LINK_HOST;
+use crate::core::protocol::wire::{REQUEST_TAG_HEADER, REQUESTER_HEADER};
 use crate::core::protocol::{PublicKey, RequestProof, RequestTarget};
 
 impl RouterService {
@@ -34,6 +38,9 @@ impl RouterService {
         peer: &PublicKey,
         body: &[u8],
     ) -> RequestBuilder {
+        if over_link(&url) {
+            return client.request(method, url);
+        }
         self.signed_request_proved(client, method, url, peer, body)
             .0
     }
@@ -59,6 +66,13 @@ impl RouterService {
             body,
             worker: peer,
         };
+        if over_link(&url) {
+            let (tag, proof) = RequestProof::tag(&self.config.identity, target, self.now_ms());
+            let builder = client
+                .request(method, url)
+                .header(REQUEST_TAG_HEADER, tag.header_value());
+            return (builder, proof);
+        }
         let (auth, proof) = RequestProof::sign(&self.config.identity, target, self.now_ms());
         let mut builder = client
             .request(method, url)
@@ -68,4 +82,9 @@ impl RouterService {
         }
         (builder, proof)
     }
+}
+
+/// Whether `url` goes onto a peer link (the bridge's clients are the only ones given it).
+fn over_link(url: &Url) -> bool {
+    url.host_str() == Some(LINK_HOST)
 }

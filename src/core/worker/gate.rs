@@ -20,8 +20,8 @@ use super::reserve::Flights;
 use crate::core::api_error::ApiError;
 use crate::core::ledger::Standing;
 use crate::core::protocol::{
-    NONCE_HEADER, PublicKey, REQUEST_SKEW_MS, RequestAuth, RequestProof, RequestTarget,
-    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    LinkRequestTag, NONCE_HEADER, PublicKey, REQUEST_SKEW_MS, REQUEST_TAG_HEADER, RequestAuth,
+    RequestProof, RequestTarget, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use crate::core::tracker::{RateLimit, RateLimiter};
 
@@ -194,7 +194,23 @@ impl Gate {
             .iter()
             .any(|h| headers.contains_key(*h));
         if !signed {
-            return Ok((Caller::Signed(linked), None));
+            // The router's tag, kept with the receipt so that router can recognise the
+            // request if it has to take the receipt late; only it can check the tag.
+            let proof = match header(headers, REQUEST_TAG_HEADER) {
+                None => None,
+                Some(text) => {
+                    let tag = LinkRequestTag::parse(text)
+                        .map_err(|e| ApiError::bad_request(format!("{REQUEST_TAG_HEADER}: {e}")))?;
+                    let target = RequestTarget {
+                        method,
+                        path,
+                        body,
+                        worker: &self.me,
+                    };
+                    Some(RequestProof::of_tag(&tag, linked, target))
+                }
+            };
+            return Ok((Caller::Signed(linked), proof));
         }
         let (caller, proof) = self.identify_by_headers(method, path, headers, body, now_ms)?;
         if caller != Caller::Signed(linked) {

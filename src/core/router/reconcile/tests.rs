@@ -89,6 +89,8 @@ struct Claim {
     signed_at: u64,
     started_at: u64,
     output_tokens: u64,
+    /// Carried by a link: tagged, not signed.
+    linked: bool,
 }
 
 impl Claim {
@@ -101,6 +103,7 @@ impl Claim {
             signed_at: NOW - 1_000,
             started_at: NOW - 900,
             output_tokens: 40,
+            linked: false,
         }
     }
 
@@ -112,7 +115,14 @@ impl Claim {
             body: b"{\"model\":\"m\"}",
             worker: &worker,
         };
-        let auth = RequestAuth::sign(&self.router, target, self.signed_at);
+        let proof = if self.linked {
+            RequestProof::tag(&self.router, target, self.signed_at).1
+        } else {
+            RequestProof::of(
+                &RequestAuth::sign(&self.router, target, self.signed_at),
+                target,
+            )
+        };
         let receipt = Receipt {
             version: 1,
             job_id: "j".into(),
@@ -126,7 +136,7 @@ impl Claim {
             completed_at: self.started_at + 100,
         };
         let signed = SignedReceipt::sign(receipt, &self.worker).unwrap();
-        (signed, RequestProof::of(&auth, target))
+        (signed, proof)
     }
 }
 
@@ -169,23 +179,30 @@ fn a_claim_is_taken_only_with_proof_of_a_request_we_signed_for_that_worker() {
             false,
         ),
     ];
-    let me = Identity::from_seed([1; 32]).public();
+    let me = Identity::from_seed([1; 32]);
     let worker = Identity::from_seed([2; 32]).public();
-    for (name, change, taken) in cases {
-        let mut claim = Claim::honest();
-        change(&mut claim);
-        let (receipt, proof) = claim.parts();
-        let judged = judge_claim(&me, &worker, receipt, proof.clone(), NOW);
-        assert_eq!(judged.is_ok(), taken, "{name}: {judged:?}");
-        if let Ok(v) = judged {
-            assert_eq!(v.request(), Some(&proof), "{name}");
+    for linked in [false, true] {
+        for (name, change, taken) in cases {
+            let mut claim = Claim::honest();
+            claim.linked = linked;
+            change(&mut claim);
+            let (receipt, proof) = claim.parts();
+            let judged = judge_claim(&me, &worker, receipt, proof.clone(), NOW);
+            assert_eq!(
+                judged.is_ok(),
+                taken,
+                "{name} (linked {linked}): {judged:?}"
+            );
+            if let Ok(v) = judged {
+                assert_eq!(v.request(), Some(&proof), "{name}");
+            }
         }
     }
 }
 
 #[test]
 fn a_claim_from_the_wrong_peer_or_with_a_borrowed_proof_is_refused() {
-    let me = Identity::from_seed([1; 32]).public();
+    let me = Identity::from_seed([1; 32]);
     let worker = Identity::from_seed([2; 32]).public();
     let (receipt, proof) = Claim::honest().parts();
     assert!(judge_claim(&me, &key(9), receipt.clone(), proof.clone(), NOW).is_err());
@@ -199,5 +216,12 @@ fn a_claim_from_the_wrong_peer_or_with_a_borrowed_proof_is_refused() {
     edited.path = "/x/v1/chat/completions".into();
     assert!(judge_claim(&me, &worker, receipt, edited, NOW).is_err());
     let (receipt, _) = Claim::honest().parts();
-    assert!(judge_claim(&me, &worker, receipt, proof, NOW).is_ok());
+    assert!(judge_claim(&me, &worker, receipt.clone(), proof, NOW).is_ok());
+    // A tag the worker made itself, in our name, for a request we never sent.
+    let mut invented = Claim::honest();
+    invented.linked = true;
+    invented.router = Identity::from_seed([2; 32]);
+    let (_, mut forged) = invented.parts();
+    forged.requester = me.public();
+    assert!(judge_claim(&me, &worker, receipt, forged, NOW).is_err());
 }
