@@ -2,7 +2,9 @@
 //! Chat (`forward`) and jobs (`jobs::place`) differ only in what they send and how they
 //! read the answer; walking the candidates, counting failovers, skipping peers that left
 //! the book, refusing peers whose URL may not be dialed, holding failures against a
-//! peer's health and keeping what each attempt said are done here, once.
+//! peer's health and keeping what each attempt said are done here, once. A peer booked
+//! with both a link and a URL whose link attempt fails is tried again at its URL before
+//! the next candidate.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,7 +95,16 @@ where
                 continue;
             }
         };
-        match try_peer(peer, record, client).await {
+        let mut step = try_peer(peer, record.clone(), client).await;
+        if let Step::Failed(reason) = &step
+            && let Some((at_url, client)) = url_fallback(r, &record)
+        {
+            // The link failed under this request; the peer may well be up at its URL,
+            // and the client should not see the difference.
+            tracing::info!(peer = %peer.short(), %reason, "link attempt failed; trying the peer at its URL");
+            step = try_peer(peer, at_url, client).await;
+        }
+        match step {
             Step::Done(out) => return Ok(out),
             Step::Failed(reason) => {
                 r.record_failure(peer, reason.clone());
@@ -108,4 +119,16 @@ where
         }
     }
     Err(exhausted)
+}
+
+/// `record` as reached at its URL, with the client for that, when it is a linked peer
+/// that has one.
+fn url_fallback(r: &RouterService, record: &PeerRecord) -> Option<(PeerRecord, reqwest::Client)> {
+    if !record.is_linked() || record.url.is_empty() {
+        return None;
+    }
+    let mut at_url = record.clone();
+    at_url.link = None;
+    let client = r.client_for(&at_url).ok()?;
+    Some((at_url, client))
 }
