@@ -159,12 +159,7 @@ mod tests {
     fn tagged() -> (RequestProof, LinkRequestTag, Identity, PublicKey) {
         let router = Identity::from_seed([1; 32]);
         let worker = Identity::from_seed([2; 32]).public();
-        let target = RequestTarget {
-            method: "POST",
-            path: "/v1/chat/completions",
-            body: b"{\"model\":\"m\"}",
-            worker: &worker,
-        };
+        let target = super::super::request_proof::sample_chat(&worker);
         let (sent, proof) = RequestProof::tag(&router, target, NOW);
         let received = LinkRequestTag::parse(&sent.header_value()).unwrap();
         assert_eq!(received, sent);

@@ -131,6 +131,17 @@ impl RequestProof {
     }
 }
 
+/// A small chat request to `worker`, which the proof tests sign and tag.
+#[cfg(test)]
+pub(super) fn sample_chat(worker: &PublicKey) -> RequestTarget<'_> {
+    RequestTarget {
+        method: "POST",
+        path: "/v1/chat/completions",
+        body: b"{\"model\":\"m\"}",
+        worker,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,12 +151,7 @@ mod tests {
     fn signed() -> (RequestProof, Identity) {
         let router = Identity::from_seed([1; 32]);
         let worker = Identity::from_seed([2; 32]).public();
-        let target = RequestTarget {
-            method: "POST",
-            path: "/v1/chat/completions",
-            body: b"{\"model\":\"m\"}",
-            worker: &worker,
-        };
+        let target = sample_chat(&worker);
         let (auth, proof) = RequestProof::sign(&router, target, NOW);
         auth.verify(target).unwrap();
         assert_eq!(RequestProof::of(&auth, target), proof);
