@@ -170,44 +170,19 @@ pub async fn merge(
             (Some(dial), true) => safe_dial(dial, ctx).await,
             _ => None,
         };
-        let booked = match (&link, url_safe) {
-            (None, false) => {
-                report.unsafe_url += 1;
-                continue;
-            }
-            (None, true) => book.add(
-                pubkey,
-                &a.url,
-                a.label.as_deref(),
-                source.clone(),
-                ctx.now_ms,
-            ),
-            (Some((addrs, relays)), _) => {
-                let label = a.label.as_deref();
-                let url = if url_safe {
-                    book.add(pubkey, &a.url, label, source.clone(), ctx.now_ms)
-                        .map(Some)
-                } else {
-                    Ok(None)
-                };
-                url.and_then(|url| {
-                    let link = book.add_announced_link(
-                        pubkey,
-                        addrs,
-                        relays,
-                        label,
-                        source.clone(),
-                        ctx.now_ms,
-                    )?;
-                    // Added by the first write, changed by the second: one change.
-                    Ok(match (url, link) {
-                        (Some(AddOutcome::Added), _) => AddOutcome::Added,
-                        (Some(AddOutcome::Updated), _) => AddOutcome::Updated,
-                        (_, link) => link,
-                    })
-                })
-            }
-        };
+        if link.is_none() && !url_safe {
+            report.unsafe_url += 1;
+            continue;
+        }
+        let booked = book.add_announced(
+            pubkey,
+            url_safe.then_some(a.url.as_str()),
+            link.as_ref()
+                .map(|(addrs, relays)| (addrs.as_slice(), relays.as_slice())),
+            a.label.as_deref(),
+            source.clone(),
+            ctx.now_ms,
+        );
         match booked {
             Ok(outcome) => {
                 vouched.insert(pubkey);

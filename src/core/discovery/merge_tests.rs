@@ -303,3 +303,51 @@ async fn announced_dial_information_is_booked_only_as_far_as_the_url_policy_allo
         }
     }
 }
+
+/// A discovered peer's book entry follows its newest announcement: a link it stops
+/// announcing, or a URL that turns unsafe, is no longer dialled.
+#[tokio::test]
+async fn a_newer_announcement_replaces_how_a_discovered_peer_is_reached() {
+    let book = PeerBook::new(store::in_memory().expect("db")).expect("book");
+    let who = identity(40);
+    let at = |signed: SignedAnnouncement, when: u64| {
+        let mut a = signed.announcement().clone();
+        a.announced_at = when;
+        SignedAnnouncement::sign(a, &who).expect("sign")
+    };
+    // (announcement, booked URL, booked link addresses or None)
+    let steps: [(SignedAnnouncement, &str, Option<Vec<&str>>); 3] = [
+        (
+            announce_link(&who, "http://a.test:17474", &["203.0.113.5:4000"], &[]),
+            "http://a.test:17474",
+            Some(vec!["203.0.113.5:4000"]),
+        ),
+        // The link is gone from the announcement: URL only.
+        (
+            announce(&who, "http://a.test:17474", NOW),
+            "http://a.test:17474",
+            None,
+        ),
+        // Linked again, its URL now loopback: the old URL is not kept.
+        (
+            announce_link(&who, "http://127.0.0.1:17474", &["203.0.113.6:4000"], &[]),
+            "",
+            Some(vec!["203.0.113.6:4000"]),
+        ),
+    ];
+    for (i, (signed, url, link)) in steps.into_iter().enumerate() {
+        let listing = Listing {
+            source: tracker(1),
+            fresh: vec![at(signed, NOW + i as u64)],
+            complete: true,
+        };
+        run_with(&book, &[listing], true).await;
+        let record = book.get(&who.public()).expect("read").expect("booked");
+        assert_eq!(record.url, url, "step {i}");
+        let booked: Option<Vec<String>> = record
+            .link
+            .map(|addrs| addrs.iter().map(|a| a.to_string()).collect());
+        let want: Option<Vec<String>> = link.map(|l| l.iter().map(|a| a.to_string()).collect());
+        assert_eq!(booked, want, "step {i}");
+    }
+}

@@ -94,6 +94,20 @@ impl PeerRecord {
     }
 }
 
+/// `addrs` without repeats, at most [`MAX_LINK_ADDRS`] of them.
+fn unique_addrs(addrs: &[SocketAddr]) -> Result<Vec<SocketAddr>, PeerError> {
+    if addrs.len() > MAX_LINK_ADDRS {
+        return Err(PeerError::TooManyAddrs { count: addrs.len() });
+    }
+    let mut unique: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        if !unique.contains(addr) {
+            unique.push(*addr);
+        }
+    }
+    Ok(unique)
+}
+
 /// How a peer is reached, as an add leaves it.
 struct Transports {
     url: String,
@@ -189,18 +203,38 @@ impl PeerBook {
         self.add_link(pubkey, addrs, None, label, source, now_ms)
     }
 
-    /// As `add_linked`, for a peer whose announcement named the relays it is on: they
-    /// replace the ones it named before.
-    pub fn add_announced_link(
+    /// Books a discovered peer exactly as its newest announcement reaches it: at `url`
+    /// (None when its URL may not be dialled) and over a link at `link`'s addresses and
+    /// relays (None when it announced no usable link). Both replace what was booked, so
+    /// a peer that stops announcing a link, or moves its URL somewhere unsafe, is no
+    /// longer dialled there.
+    pub fn add_announced(
         &self,
         pubkey: PublicKey,
-        addrs: &[SocketAddr],
-        relays: &[String],
+        url: Option<&str>,
+        link: Option<(&[SocketAddr], &[String])>,
         label: Option<&str>,
         source: PeerSource,
         now_ms: u64,
     ) -> Result<AddOutcome, PeerError> {
-        self.add_link(pubkey, addrs, Some(relays), label, source, now_ms)
+        let url = url.map(normalize_url).transpose()?.unwrap_or_default();
+        let label = normalize_label(label)?;
+        let (link, link_relays) = match link {
+            Some((addrs, relays)) => {
+                if relays.len() > MAX_LINK_ADDRS {
+                    return Err(PeerError::TooManyAddrs {
+                        count: relays.len(),
+                    });
+                }
+                (Some(unique_addrs(addrs)?), relays.to_vec())
+            }
+            None => (None, Vec::new()),
+        };
+        self.upsert(pubkey, label, source, now_ms, |_| Transports {
+            url,
+            link,
+            link_relays,
+        })
     }
 
     fn add_link(
@@ -212,17 +246,11 @@ impl PeerBook {
         source: PeerSource,
         now_ms: u64,
     ) -> Result<AddOutcome, PeerError> {
-        if addrs.len() > MAX_LINK_ADDRS || relays.is_some_and(|r| r.len() > MAX_LINK_ADDRS) {
+        if relays.is_some_and(|r| r.len() > MAX_LINK_ADDRS) {
             return Err(PeerError::TooManyAddrs { count: addrs.len() });
         }
         let label = normalize_label(label)?;
-        let mut unique: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
-        for addr in addrs {
-            if !unique.contains(addr) {
-                unique.push(*addr);
-            }
-        }
-        let addrs = unique;
+        let addrs = unique_addrs(addrs)?;
         self.upsert(pubkey, label, source, now_ms, |old| Transports {
             url: old.map(|o| o.url.clone()).unwrap_or_default(),
             link: Some(addrs),
