@@ -305,7 +305,8 @@ Beside a running node it goes through the node and applies at once.")]
         pubkey: String,
         /// Its worker's base URL, http:// or https://, e.g. http://192.168.1.20:17474.
         /// Without one, the peer is reached by key over an encrypted peer link (the node
-        /// needs `links.enabled`).
+        /// needs `links.enabled`). A lone word with no dot, colon or slash is the label
+        /// (`peers add KEY alice-mac`).
         url: Option<String>,
         /// A name for it in the console and in `receipts` (printable, up to 64 characters).
         label: Option<String>,
@@ -435,33 +436,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Peers { command } => match command {
             PeersCommand::Add {
                 pubkey,
-                url: Some(url),
-                label,
-                addrs,
-            } if addrs.is_empty() => {
-                let via = NodeCommand::AddPeer {
-                    pubkey: pubkey.clone(),
-                    url: url.clone(),
-                    label: label.clone(),
-                };
-                via_node::node_command(&paths, via)
-                    .unwrap_or_else(|| peers_cmds::peers_add(&paths, &pubkey, &url, label))
-            }
-            PeersCommand::Add {
-                pubkey,
                 url,
                 label,
                 addrs,
             } => {
-                let via = NodeCommand::AddLinkedPeer {
-                    pubkey: pubkey.clone(),
-                    url: url.clone(),
-                    label: label.clone(),
-                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
-                };
-                via_node::node_command(&paths, via).unwrap_or_else(|| {
-                    peers_cmds::peers_add_linked(&paths, &pubkey, url.as_deref(), label, &addrs)
-                })
+                let (url, label) = peers_cmds::url_or_label(url, label);
+                peers_add(&paths, pubkey, url, label, addrs)
             }
             PeersCommand::Remove { pubkey } => {
                 let via = NodeCommand::RemovePeer {
@@ -567,3 +547,36 @@ pub(crate) fn init_logging(format: LogFormat) {
 
 #[cfg(test)]
 mod help_tests;
+
+/// `peers add`: through the running node's control API when there is one (it owns the
+/// book), else into the book on disk.
+fn peers_add(
+    paths: &Paths,
+    pubkey: String,
+    url: Option<String>,
+    label: Option<String>,
+    addrs: Vec<std::net::SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    match url {
+        Some(url) if addrs.is_empty() => {
+            let via = NodeCommand::AddPeer {
+                pubkey: pubkey.clone(),
+                url: url.clone(),
+                label: label.clone(),
+            };
+            via_node::node_command(paths, via)
+                .unwrap_or_else(|| peers_cmds::peers_add(paths, &pubkey, &url, label))
+        }
+        url => {
+            let via = NodeCommand::AddLinkedPeer {
+                pubkey: pubkey.clone(),
+                url: url.clone(),
+                label: label.clone(),
+                addrs: addrs.iter().map(|a| a.to_string()).collect(),
+            };
+            via_node::node_command(paths, via).unwrap_or_else(|| {
+                peers_cmds::peers_add_linked(paths, &pubkey, url.as_deref(), label, &addrs)
+            })
+        }
+    }
+}

@@ -17,6 +17,20 @@ pub(super) fn open_book(paths: &Paths) -> anyhow::Result<PeerBook> {
     Ok(PeerBook::new(db)?)
 }
 
+/// `peers add KEY WORD` with no label: WORD is the label when it cannot be meant as an
+/// address (no scheme, no dot, colon or slash), so `peers add KEY alice-mac` books a
+/// key-only peer called alice-mac; `192.168.1.20:17474` stays a URL, and is refused for
+/// its missing scheme with a hint.
+pub(super) fn url_or_label(
+    url: Option<String>,
+    label: Option<String>,
+) -> (Option<String>, Option<String>) {
+    match (url, label) {
+        (Some(word), None) if !word.contains(['.', ':', '/']) => (None, Some(word)),
+        other => other,
+    }
+}
+
 /// `peers add KEY [URL] --addr …`: a peer reached over a link (and at its URL, if
 /// given), written to the book of a stopped node (a running one takes it through its
 /// control API).
@@ -160,5 +174,33 @@ pub(super) fn reached_at(p: &crate::core::node::PeerRow) -> String {
         (Some(path), Some(rtt)) => format!("link {path} {rtt:.1}ms"),
         (Some(path), None) => format!("link {path}"),
         (None, _) => format!("link {} (not open)", addrs_text(&p.link_addrs)),
+    }
+}
+
+#[cfg(test)]
+mod url_or_label_tests {
+    use super::url_or_label;
+
+    #[test]
+    fn a_lone_word_that_cannot_be_an_address_is_the_label() {
+        let some = |s: &str| Some(s.to_string());
+        let cases = [
+            ((some("alice-mac"), None), (None, some("alice-mac"))),
+            ((some("http://h:1"), None), (some("http://h:1"), None)),
+            (
+                (some("192.168.1.20:17474"), None),
+                (some("192.168.1.20:17474"), None),
+            ),
+            ((some("mac.local"), None), (some("mac.local"), None)),
+            ((some("alice"), some("mac")), (some("alice"), some("mac"))),
+            ((None, None), (None, None)),
+        ];
+        for (given, want) in cases {
+            assert_eq!(
+                url_or_label(given.0.clone(), given.1.clone()),
+                want,
+                "{given:?}"
+            );
+        }
     }
 }
