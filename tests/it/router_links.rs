@@ -205,6 +205,25 @@ async fn a_peer_known_only_by_key_is_served_over_its_link() {
         "charged to the router's key, which the link proved"
     );
 
+    // Removed from the book: its way onto the link goes with it.
+    let sockets = || {
+        std::fs::read_dir(dir.path().join("links"))
+            .expect("links dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sock"))
+            })
+            .count()
+    };
+    assert_eq!(sockets(), 1, "one socket for the one linked peer");
+    router
+        .service
+        .book()
+        .remove(&w.worker.pubkey)
+        .expect("remove");
+    router.service.reload_peers().expect("reload");
+    assert_eq!(sockets(), 0, "the socket is removed with the peer");
+
     router.stop().await;
     w.kill_link().await.shutdown.cancel();
 }

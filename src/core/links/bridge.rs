@@ -148,6 +148,21 @@ impl Bridge {
         Ok(client)
     }
 
+    /// Ends the way onto `peer`'s link: its socket is removed and no new stream is
+    /// carried (streams already carried finish). For a peer that left the book or is no
+    /// longer reached by link; a later `client` for it starts afresh.
+    pub fn forget(&self, peer: &PublicKey) {
+        let removed = self
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(peer);
+        if let Some(bridged) = removed {
+            bridged.task.abort();
+            let _ = std::fs::remove_file(&bridged.socket);
+        }
+    }
+
     /// Whether the last dial of `peer`'s link failed less than `within` ago (a dial under
     /// way counts as not failed).
     pub fn failed_within(&self, peer: &PublicKey, within: Duration) -> bool {

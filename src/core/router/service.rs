@@ -283,6 +283,14 @@ impl RouterService {
             &mut *self.peers.write().unwrap_or_else(|p| p.into_inner()),
             fresh.clone(),
         );
+        for unlinked in old.iter().filter(|old| {
+            old.is_linked()
+                && !fresh
+                    .iter()
+                    .any(|p| p.pubkey == old.pubkey && p.is_linked())
+        }) {
+            self.forget_link(&unlinked.pubkey);
+        }
         for gone in old
             .iter()
             .filter(|old| !fresh.iter().any(|p| p.pubkey == old.pubkey))
@@ -427,6 +435,16 @@ impl RouterService {
     pub fn link_endpoint(&self) -> Option<&crate::core::links::LinkEndpoint> {
         None
     }
+
+    #[cfg(unix)]
+    fn forget_link(&self, peer: &PublicKey) {
+        if let Some(bridge) = self.links.get() {
+            bridge.forget(peer);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn forget_link(&self, _peer: &PublicKey) {}
 
     /// How the open link to `peer` is carried, if one is open.
     #[cfg(unix)]
