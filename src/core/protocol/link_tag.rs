@@ -14,7 +14,7 @@
 //! ```
 
 use super::identity::{Identity, PublicKey};
-use super::request_auth::{body_digest, signed_text_of_digest};
+use super::request_auth::body_digest;
 use super::{ProtocolError, RequestProof, RequestTarget, new_nonce};
 
 /// The key derivation context: a tag key is good for nothing else.
@@ -135,18 +135,6 @@ impl RequestProof {
         } else {
             Err(ProtocolError::BadSignature(self.requester.to_string()))
         }
-    }
-
-    fn signed_text(&self) -> String {
-        signed_text_of_digest(
-            &self.method,
-            &self.path,
-            &self.body_sha256,
-            &self.worker,
-            &self.requester,
-            self.timestamp,
-            &self.nonce,
-        )
     }
 }
 

@@ -99,7 +99,13 @@ impl RequestProof {
     pub fn verify(&self) -> Result<(), ProtocolError> {
         self.check_shape()?;
         let signature = Signature::parse_hex(&self.signature)?;
-        let text = signed_text_of_digest(
+        self.requester
+            .verify(self.signed_text().as_bytes(), &signature)
+    }
+
+    /// The text a signature or a link tag covers, rebuilt from what the proof names.
+    pub(super) fn signed_text(&self) -> String {
+        signed_text_of_digest(
             &self.method,
             &self.path,
             &self.body_sha256,
@@ -107,8 +113,7 @@ impl RequestProof {
             &self.requester,
             self.timestamp,
             &self.nonce,
-        );
-        self.requester.verify(text.as_bytes(), &signature)
+        )
     }
 
     pub(super) fn check_shape(&self) -> Result<(), ProtocolError> {
